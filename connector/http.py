@@ -76,7 +76,8 @@ def error_for_status(
     if status >= 500 or status == 408:
         return UnavailableError(f"{system}: unavailable ({status}): {message}", system=system, status=status)
     if status in (400, 422):
-        return BadRequestError(f"{system}: request refused ({status}): {message}", system=system, status=status)
+        text = f"{system}: request refused ({status}): {message}"
+        return BadRequestError(text, system=system, status=status)
     return AdapterError(f"{system}: unexpected HTTP {status}: {message}", system=system, status=status)
 
 

@@ -175,7 +175,8 @@ class Outcome(BaseModel):
         if s is RequestState.FAILED:
             return f"Approved{where} but the call failed: {self.error}"
         if s is RequestState.REJECTED:
-            return f"Rejected by {self.approver or 'an approver'}{where}. Reason: {self.reason or 'none given'}"
+            reason = self.reason or "none given"
+            return f"Rejected by {self.approver or 'an approver'}{where}. Reason: {reason}"
         if s is RequestState.EXPIRED:
             return f"Expired{where}: no decision before the deadline. Nothing was run."
         if s is RequestState.IN_DOUBT:
