@@ -128,6 +128,16 @@ class TicketAdapter(ABC):
         for a body that is not what the system sends; return [] for events of no interest."""
         return []
 
+    def webhook_setup(self, public_url: str) -> str:
+        """Human-readable instructions (or script) that make the system call
+        ``public_url`` (…/webhooks/<name>) on transitions. Never prints a secret's value."""
+        return f"{self.name}: this system type has no webhooks; decisions are found by polling."
+
+    def register_webhook(self, public_url: str) -> str:
+        """Create the webhook through the system's API (``webhooks register --apply``); returns
+        a description of what was created. Systems that cannot do it raise ConfigError."""
+        raise ConfigError(f"{self.name}: webhooks cannot be registered through the API; see webhook_setup")
+
     # --- operations ----------------------------------------------------------------------------
     def check(self, live: bool) -> list[CheckResult]:
         """Validate this system's config; with ``live``, against the real instance."""
