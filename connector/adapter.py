@@ -158,9 +158,7 @@ def load_adapter_class(kind: str) -> type[TicketAdapter]:
         module = importlib.import_module(f"adapters.{kind}")
     except ModuleNotFoundError as exc:
         if exc.name in (f"adapters.{kind}", "adapters"):
-            raise ConfigError(
-                f"unknown system type {kind!r} (built in: local, jira, servicenow)"
-            ) from None
+            raise ConfigError(f"unknown system type {kind!r} (built in: local, jira, servicenow)") from None
         raise
     adapter = getattr(module, "ADAPTER", None)
     if adapter is None:

@@ -91,8 +91,21 @@ class ToolConfig(_Strict):
 
 
 ConditionOp = Literal[
-    "eq", "ne", "gt", "ge", "lt", "le", "in", "not_in", "contains", "not_contains",
-    "startswith", "endswith", "matches", "exists", "not_exists",
+    "eq",
+    "ne",
+    "gt",
+    "ge",
+    "lt",
+    "le",
+    "in",
+    "not_in",
+    "contains",
+    "not_contains",
+    "startswith",
+    "endswith",
+    "matches",
+    "exists",
+    "not_exists",
 ]
 
 
@@ -123,9 +136,7 @@ class RouteConfig(_Strict):
     when: list[Condition] = Field(default_factory=list)
     approvers: list[str] = Field(default_factory=list)
     deadline: Duration = timedelta(hours=24)
-    record_auto: bool = Field(
-        default=False, description="in auto mode, also open a ticket as a record"
-    )
+    record_auto: bool = Field(default=False, description="in auto mode, also open a ticket as a record")
     ticket: dict[str, Any] = Field(default_factory=dict)
     decision: dict[str, Any] = Field(default_factory=dict)
     outcome: dict[str, Any] = Field(default_factory=dict)
@@ -174,9 +185,7 @@ class ConnectorConfig(_Strict):
         for i, route in enumerate(self.routes):
             if route.system not in self.systems:
                 known = ", ".join(sorted(self.systems)) or "none"
-                raise ValueError(
-                    f"routes[{i}].system: unknown system {route.system!r} (configured: {known})"
-                )
+                raise ValueError(f"routes[{i}].system: unknown system {route.system!r} (configured: {known})")
         return self
 
     def route(self, name: str) -> RouteConfig:

@@ -1,0 +1,334 @@
+"""Local desk adapter. A ticket here behaves like a Jira issue: a human (``approval-connector
+review`` / ``approve`` / ``reject``) moves it to approved or rejected, the connector reads that
+decision back through the adapter like any other system, and reports the outcome as a comment."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import Field
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from connector.adapter import AdapterContext, RouteSettings, SystemSettings, TicketAdapter
+from connector.errors import ConflictError, NotFoundError, UserError
+from connector.models import (
+    Actor,
+    ApprovalRequest,
+    CheckResult,
+    DecisionEvent,
+    OutcomeReport,
+    PendingTicket,
+    PollResult,
+    ReportKind,
+    TicketDecision,
+    TicketRef,
+    Verdict,
+    utcnow,
+)
+from connector.store import aware
+from connector.templates import argument_rows, render, ticket_context, validate_template
+
+SERVICE_ACCOUNT = "approval-connector"
+
+OPEN, APPROVED, REJECTED = "open", "approved", "rejected"
+DONE, FAILED, CLOSED = "done", "failed", "closed"
+_FINAL_STATUS = {
+    ReportKind.SUCCEEDED: DONE,
+    ReportKind.FAILED: FAILED,
+    ReportKind.IN_DOUBT: FAILED,
+    ReportKind.REJECTED: CLOSED,
+    ReportKind.EXPIRED: CLOSED,
+    ReportKind.SHADOW: CLOSED,
+}
+
+_meta = MetaData()
+tickets = Table(
+    "local_tickets",
+    _meta,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("system", String(200), nullable=False),
+    Column("request_id", String(64), nullable=False, unique=True),
+    Column("route", String(200), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("status", String(20), nullable=False, index=True),
+    Column("decided_by", String(200)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("reason", Text),
+    Column("edited_arguments", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+comments = Table(
+    "local_comments",
+    _meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ticket_seq", Integer, nullable=False, index=True),
+    Column("author", String(200), nullable=False),
+    Column("marker", String(200), unique=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+class LocalSystemSettings(SystemSettings):
+    key_prefix: str = Field(default="LOCAL", pattern=r"^[A-Z][A-Z0-9]*$")
+    groups: dict[str, list[str]] = Field(
+        default_factory=dict, description="group name -> member names, for 'group:NAME' approvers"
+    )
+
+
+class LocalTicketSettings(RouteSettings):
+    summary: str = "Approve {{ tool }} requested by {{ request.agent or 'an agent' }}"
+    description: str = ""
+
+
+class LocalRouteSettings(RouteSettings):
+    ticket: LocalTicketSettings = Field(default_factory=LocalTicketSettings)
+    decision: dict[str, Any] = Field(default_factory=dict)
+    outcome: dict[str, Any] = Field(default_factory=dict)
+
+
+class LocalDeskAdapter(TicketAdapter):
+    kind = "local"
+    system_settings = LocalSystemSettings
+    route_settings = LocalRouteSettings
+
+    def __init__(
+        self,
+        name: str,
+        settings: LocalSystemSettings,
+        routes: Mapping[str, LocalRouteSettings],
+        context: AdapterContext,
+    ) -> None:
+        super().__init__(name, settings, routes, context)
+        if context.engine is None:
+            raise UserError("the local desk needs the connector's database")
+        self.engine = context.engine
+        self.prefix = settings.key_prefix
+        _meta.create_all(self.engine)
+        for route_name, route in self.routes.items():
+            validate_template(route.ticket.summary, f"routes.{route_name}.ticket.summary")
+            if route.ticket.description:
+                validate_template(route.ticket.description, f"routes.{route_name}.ticket.description")
+
+    # --- keys -------------------------------------------------------------------------------------
+    def key_of(self, seq: int) -> str:
+        return f"{self.prefix}-{seq}"
+
+    def _seq_of(self, key: str) -> int:
+        prefix, _, number = key.rpartition("-")
+        if prefix != self.prefix or not number.isdigit():
+            raise NotFoundError(f"{key!r} is not a ticket of the local desk {self.name}", system=self.name)
+        return int(number)
+
+    def _ref(self, row: Any) -> TicketRef:
+        return TicketRef(system=self.name, key=self.key_of(row["seq"]), id=str(row["seq"]))
+
+    # --- tickets ------------------------------------------------------------------------------------
+    def _text(self, request: ApprovalRequest) -> tuple[str, str]:
+        route = self.routes.get(request.route) or LocalRouteSettings()
+        context = ticket_context(request)
+        summary = render(route.ticket.summary, context).strip()[:250]
+        lines = [
+            f"Tool: {request.tool_name}",
+            f"Request: {request.id}",
+            f"Arguments digest (SHA-256): {request.arguments_digest}",
+        ]
+        if request.agent:
+            lines.append(f"Agent: {request.agent}")
+        if request.rationale:
+            lines.append(f"Rationale: {request.rationale}")
+        lines.append("Arguments:")
+        lines.extend(f"  {name}: {value}" for name, value in argument_rows(request.arguments))
+        if route.ticket.description:
+            lines.extend(["", render(route.ticket.description, context)])
+        return summary, "\n".join(lines)
+
+    def create_ticket(self, request: ApprovalRequest) -> TicketRef:
+        summary, description = self._text(request)
+        now = utcnow()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(tickets).values(
+                        system=self.name,
+                        request_id=request.id,
+                        route=request.route,
+                        summary=summary,
+                        description=description,
+                        status=OPEN,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except IntegrityError:
+            pass  # already created for this request (a retried create): return the existing one
+        found = self.find_ticket(request)
+        assert found is not None
+        return found
+
+    def find_ticket(self, request: ApprovalRequest) -> TicketRef | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(tickets).where(tickets.c.request_id == request.id)).mappings().first()
+        return self._ref(row) if row else None
+
+    def ticket(self, key: str) -> dict[str, Any]:
+        """One ticket with its comments, for the CLI."""
+        seq = self._seq_of(key)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(tickets).where(tickets.c.seq == seq)).mappings().first()
+            if row is None or row["system"] != self.name:
+                raise NotFoundError(f"no ticket {key} on the local desk {self.name}", system=self.name)
+            notes = conn.execute(
+                select(comments).where(comments.c.ticket_seq == seq).order_by(comments.c.id)
+            ).mappings()
+            data = dict(row)
+            data["comments"] = [dict(n) for n in notes]
+        data["key"] = key
+        return data
+
+    def _decision_of(self, row: Any) -> TicketDecision:
+        status = row["status"]
+        verdict = {OPEN: Verdict.PENDING, APPROVED: Verdict.APPROVED, REJECTED: Verdict.REJECTED}.get(
+            status, Verdict.UNKNOWN
+        )
+        actor = None
+        if row["decided_by"]:
+            name = row["decided_by"]
+            groups = frozenset(g for g, members in self.settings.groups.items() if name in members)
+            actor = Actor(id=name, display=name, aliases=frozenset({name}), groups=groups)
+        edited = json.loads(row["edited_arguments"]) if row["edited_arguments"] else None
+        return TicketDecision(
+            verdict=verdict,
+            actor=actor,
+            status=status,
+            reason=row["reason"] or "",
+            decided_at=aware(row["decided_at"]),
+            edited_arguments=edited,
+        )
+
+    def poll(self, pending: Sequence[PendingTicket], cursor: str | None) -> PollResult:
+        """One query: decided tickets among the waiting ones."""
+        waiting = {int(p.ticket.id or self._seq_of(p.ticket.key)): p for p in pending}
+        with self.engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    select(tickets).where(
+                        tickets.c.system == self.name,
+                        tickets.c.status.in_([APPROVED, REJECTED]),
+                        tickets.c.seq.in_(list(waiting)),
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        events = [
+            DecisionEvent(
+                system=self.name,
+                ticket_key=self.key_of(row["seq"]),
+                request_id=row["request_id"],
+                decision=self._decision_of(row),
+                source="poll",
+            )
+            for row in rows
+        ]
+        return PollResult(events=events, cursor=cursor)
+
+    def read_decision(self, ticket: TicketRef, request: ApprovalRequest) -> TicketDecision:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(select(tickets).where(tickets.c.seq == self._seq_of(ticket.key)))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFoundError(f"ticket {ticket.key} not found on the local desk", system=self.name)
+        return self._decision_of(row)
+
+    def report(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
+        seq = self._seq_of(ticket.key)
+        now = utcnow()
+        with self.engine.begin() as conn:
+            seen = conn.execute(select(comments.c.id).where(comments.c.marker == report.report_id)).first()
+            if seen is None:
+                conn.execute(
+                    insert(comments).values(
+                        ticket_seq=seq,
+                        author=SERVICE_ACCOUNT,
+                        marker=report.report_id,
+                        body=report.text,
+                        created_at=now,
+                    )
+                )
+            if report.final and report.kind in _FINAL_STATUS:
+                conn.execute(
+                    update(tickets)
+                    .where(tickets.c.seq == seq)
+                    .values(status=_FINAL_STATUS[report.kind], updated_at=now)
+                )
+
+    def service_identities(self) -> frozenset[str]:
+        return frozenset({SERVICE_ACCOUNT})
+
+    # --- the human side: what the CLI does instead of clicking in Jira -----------------------------
+    def decide(
+        self,
+        key: str,
+        verdict: Verdict,
+        actor: str,
+        reason: str = "",
+        edited_arguments: dict[str, Any] | None = None,
+    ) -> None:
+        """Move an open ticket to approved or rejected, as a person would in a ticketing system."""
+        if verdict not in (Verdict.APPROVED, Verdict.REJECTED):
+            raise UserError("a decision is approve or reject")
+        if not actor.strip():
+            raise UserError("say who decides (--as NAME)")
+        seq = self._seq_of(key)
+        status = APPROVED if verdict is Verdict.APPROVED else REJECTED
+        now = utcnow()
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(tickets)
+                .where(tickets.c.seq == seq, tickets.c.system == self.name, tickets.c.status == OPEN)
+                .values(
+                    status=status,
+                    decided_by=actor.strip(),
+                    decided_at=now,
+                    reason=reason or None,
+                    edited_arguments=json.dumps(edited_arguments) if edited_arguments is not None else None,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:
+                row = conn.execute(select(tickets.c.status).where(tickets.c.seq == seq)).first()
+                if row is None:
+                    raise NotFoundError(f"no ticket {key} on the local desk", system=self.name)
+                raise ConflictError(
+                    f"ticket {key} is already {row[0]}; only open tickets can be decided", system=self.name
+                )
+
+    def check(self, live: bool) -> list[CheckResult]:
+        with self.engine.connect() as conn:
+            conn.execute(select(tickets.c.seq).limit(1))
+        return [
+            CheckResult(
+                system=self.name, item="local desk tables", ok=True, detail="in the connector database"
+            )
+        ]
+

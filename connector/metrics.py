@@ -1,0 +1,68 @@
+"""Prometheus metrics, one registry per connector so tests and replicas don't share counters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .models import WAITING_STATES
+
+if TYPE_CHECKING:
+    from .store import Store
+
+
+class _StoreGauges(Collector):
+    """Gauges read from the store at scrape time (pending by route, outbox backlog)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        pending = GaugeMetricFamily(
+            "approval_requests_pending", "Requests waiting for a decision", labels=["route"]
+        )
+        states = GaugeMetricFamily("approval_requests", "Stored requests by state", labels=["state"])
+        waiting = {s.value for s in WAITING_STATES}
+        per_route: dict[str, int] = {}
+        for route, state, count in self.store.count_by("route", "state"):
+            states.add_metric([state], count)
+            if state in waiting:
+                per_route[route] = per_route.get(route, 0) + count
+        for route, count in per_route.items():
+            pending.add_metric([route], count)
+        yield pending
+        yield states
+        backlog = GaugeMetricFamily("approval_outbox_backlog", "Outbox items not yet delivered")
+        backlog.add_metric([], self.store.outbox_backlog())
+        yield backlog
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.decisions = Counter("approval_decisions", "Decisions applied", ["result"], registry=r)
+        self.runs = Counter("approval_runs", "Tool runs by outcome", ["outcome"], registry=r)
+        self.webhooks = Counter(
+            "approval_webhook_deliveries", "Webhook deliveries by status", ["system", "status"], registry=r
+        )
+        self.api_calls = Counter(
+            "approval_api_calls", "Ticketing API calls", ["system", "outcome"], registry=r
+        )
+        self.poll_duration = Histogram(
+            "approval_poll_duration_seconds", "Duration of one poll of one system", ["system"], registry=r
+        )
+        self.poll_errors = Counter("approval_poll_errors", "Failed polls", ["system"], registry=r)
+
+    def watch_store(self, store: Store) -> None:
+        self.registry.register(_StoreGauges(store))
+
+    def count_api_call(self, system: str, outcome: str) -> None:
+        self.api_calls.labels(system=system, outcome=outcome).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,103 @@
+"""Tools the connector may run, found by name: registered in code or imported from the config's
+``import`` path. Never unpickled, never rebuilt from serialized source."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from autogen_core.tools import BaseTool, FunctionTool
+from pydantic import BaseModel, ValidationError
+
+from .config import ConnectorConfig
+from .errors import ConfigError, UserError
+
+
+@dataclass
+class RegisteredTool:
+    tool: BaseTool[Any, Any]
+    idempotent: bool = False
+
+    @property
+    def args_model(self) -> type[BaseModel]:
+        return self.tool.args_type()
+
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Re-validate arguments against the tool's schema; returns them as canonical JSON data."""
+        try:
+            model = self.args_model.model_validate(arguments)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}" for e in exc.errors()
+            )
+            raise UserError(f"arguments do not fit {self.tool.name}: {problems}") from None
+        return model.model_dump(mode="json")
+
+
+def as_tool(obj: Any, name: str | None = None) -> BaseTool[Any, Any]:
+    """A BaseTool as is; a plain function wrapped the way AssistantAgent would wrap it."""
+    if isinstance(obj, BaseTool):
+        return obj
+    if callable(obj):
+        return FunctionTool(obj, description=(obj.__doc__ or "").strip(), name=name)
+    raise TypeError(f"{obj!r} is neither an AutoGen BaseTool nor a function")
+
+
+class ToolRegistry:
+    def __init__(self, config: ConnectorConfig | None = None) -> None:
+        self._tools: dict[str, RegisteredTool] = {}
+        self._config = config
+
+    def register(
+        self, tool: BaseTool[Any, Any] | Callable[..., Any], *, idempotent: bool | None = None
+    ) -> RegisteredTool:
+        base = as_tool(tool)
+        configured = self._config.tools.get(base.name) if self._config else None
+        if idempotent is None:
+            idempotent = configured.idempotent if configured else False
+        entry = RegisteredTool(base, idempotent)
+        self._tools[base.name] = entry
+        return entry
+
+    def get(self, name: str) -> RegisteredTool | None:
+        """The tool, importing it from the config on first use; None if this process lacks it."""
+        if name in self._tools:
+            return self._tools[name]
+        configured = self._config.tools.get(name) if self._config else None
+        if configured is None or configured.import_path is None:
+            return None
+        obj = import_object(configured.import_path, where=f"tools.{name}.import")
+        tool = as_tool(obj, name=name)
+        if tool.name != name:
+            raise ConfigError(f"tools.{name}.import: {configured.import_path} is a tool named {tool.name!r}")
+        entry = RegisteredTool(tool, configured.idempotent)
+        self._tools[name] = entry
+        return entry
+
+    def require(self, name: str) -> RegisteredTool:
+        entry = self.get(name)
+        if entry is None:
+            raise UserError(
+                f"unknown tool {name!r}: register it in code or add tools.{name}.import to the config"
+            )
+        return entry
+
+    def names(self) -> list[str]:
+        configured = list(self._config.tools) if self._config else []
+        return sorted({*self._tools, *configured})
+
+
+def import_object(path: str, where: str) -> Any:
+    module_name, _, attr = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"{where}: cannot import module {module_name!r}: {exc}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError(f"{where}: module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj

@@ -1,0 +1,53 @@
+"""The text written back on tickets, one wording per outcome, so every adapter says the same."""
+
+from __future__ import annotations
+
+import hashlib
+
+from .models import ApprovalRequest, OutcomeReport, ReportKind
+
+MAX_RESULT_CHARS = 1500
+
+
+def _clip(text: str | None) -> str:
+    text = text or ""
+    return text if len(text) <= MAX_RESULT_CHARS else text[:MAX_RESULT_CHARS] + " … (truncated)"
+
+
+def _who(request: ApprovalRequest) -> str:
+    return request.approver or "an approver"
+
+
+def outcome_report(request: ApprovalRequest, kind: ReportKind, detail: str = "") -> OutcomeReport:
+    """Report for a request that reached a final state (or, for refusals, a note that nothing ran)."""
+    tool = request.tool_name
+    digest = (request.approved_digest or request.arguments_digest)[:16]
+    texts = {
+        ReportKind.SUCCEEDED: f"Executed {tool} (approved by {_who(request)}; arguments digest "
+        f"{digest}…).\nResult: {_clip(request.result)}",
+        ReportKind.FAILED: f"Approved by {_who(request)}, but {tool} failed: {_clip(request.error)}",
+        ReportKind.IN_DOUBT: f"{tool} was started but the connector lost track of the run "
+        "(process stopped mid-run). It may or may not have taken effect: please check by hand. "
+        "It will not be run again automatically.",
+        ReportKind.REJECTED: f"Rejection recorded (by {_who(request)}). {tool} was not run."
+        + (f"\nReason: {request.decision_reason}" if request.decision_reason else ""),
+        ReportKind.EXPIRED: f"No decision before the deadline ({request.deadline:%Y-%m-%d %H:%M UTC}). "
+        f"The request expired; {tool} was not run."
+        if request.deadline
+        else "Expired; nothing was run.",
+        ReportKind.SHADOW: f"Shadow mode: decision recorded ({detail or 'seen'}); {tool} is never run "
+        "from this route.",
+        ReportKind.UNAUTHORIZED: f"Decision not accepted: {detail}. Nothing was run; the request is "
+        "still waiting for an allowed approver.",
+        ReportKind.INVALID_EDIT: f"Edited arguments refused: {detail}. Nothing was run; the request is "
+        "still waiting.",
+    }
+    final = kind not in (ReportKind.UNAUTHORIZED, ReportKind.INVALID_EDIT)
+    suffix = "" if final else ":" + hashlib.sha256(detail.encode()).hexdigest()[:12]
+    return OutcomeReport(
+        report_id=f"{request.id}:{kind.value}{suffix}",
+        request_id=request.id,
+        kind=kind,
+        text=texts[kind],
+        final=final,
+    )

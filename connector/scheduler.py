@@ -1,0 +1,43 @@
+"""APScheduler 3.x jobs, in-process: poll (asks every adapter for decisions), expiry, outbox
+retries and recovery of runs whose executor vanished. Each job is the service's "check once"
+method; the scheduler owns intervals and overlap (max one instance, coalesced)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from .runtime import Connector
+
+log = logging.getLogger("approval_connector.scheduler")
+
+
+def _guarded(name: str, job: Callable[[], Awaitable[int]]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        try:
+            await job()
+        except Exception:  # a failing job must not kill the scheduler; it runs again next interval
+            log.exception("job %s failed", name)
+
+    return run
+
+
+def build_scheduler(connector: Connector) -> AsyncIOScheduler:
+    """Scheduler bound to the running event loop; call ``.start()`` inside it."""
+    s = connector.config.scheduler
+    scheduler = AsyncIOScheduler(
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+    )
+    jobs = [
+        ("poll", connector.poll_once, s.poll_interval),
+        ("expiry", connector.expire_due, s.expiry_interval),
+        ("outbox", connector.process_outbox, s.outbox_interval),
+        ("recovery", connector.recover, s.recovery_interval),
+    ]
+    for name, job, interval in jobs:
+        scheduler.add_job(
+            _guarded(name, job), "interval", seconds=interval.total_seconds(), id=name, name=name
+        )
+    return scheduler
