@@ -33,28 +33,34 @@ def _at_text(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+audit_metadata = MetaData()
+
+audit_table = Table(
+    "audit_log",
+    audit_metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("request_id", String(64), nullable=False, index=True),
+    Column("at", String(40), nullable=False),
+    Column("event", String(60), nullable=False),
+    Column("actor", String(300), nullable=False, default=""),
+    Column("details", Text, nullable=False, default="{}"),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+audit_head_table = Table(
+    "audit_head",
+    audit_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("at", DateTime(timezone=True)),
+)
+
+
 class AuditLog:
-    def __init__(self, metadata: MetaData) -> None:
-        self.table = Table(
-            "audit_log",
-            metadata,
-            Column("seq", Integer, primary_key=True, autoincrement=False),
-            Column("request_id", String(64), nullable=False, index=True),
-            Column("at", String(40), nullable=False),
-            Column("event", String(60), nullable=False),
-            Column("actor", String(300), nullable=False, default=""),
-            Column("details", Text, nullable=False, default="{}"),
-            Column("prev_hash", String(64), nullable=False),
-            Column("hash", String(64), nullable=False),
-        )
-        self.head = Table(
-            "audit_head",
-            metadata,
-            Column("id", Integer, primary_key=True, autoincrement=False),
-            Column("seq", Integer, nullable=False),
-            Column("hash", String(64), nullable=False),
-            Column("at", DateTime(timezone=True)),
-        )
+    def __init__(self) -> None:
+        self.table = audit_table
+        self.head = audit_head_table
 
     def ensure_head(self, conn: Connection) -> None:
         if conn.execute(select(self.head.c.id).where(self.head.c.id == 1)).first() is None:

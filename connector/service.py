@@ -307,6 +307,11 @@ class ApprovalService:
                 )
             if approved_args != request.arguments:
                 edit = {
+                    "changed": sorted(
+                        k
+                        for k in {*approved_args, *request.arguments}
+                        if approved_args.get(k) != request.arguments.get(k)
+                    ),
                     "proposed": request.arguments,
                     "proposed_digest": request.arguments_digest,
                     "approved": approved_args,

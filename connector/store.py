@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 
-from .audit import AuditLog
+from .audit import AuditLog, audit_metadata
 from .errors import ConfigError, NotFoundInStore, UserError
 from .models import ApprovalRequest, RequestState, TicketRef, utcnow
 
@@ -143,7 +143,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.audit = AuditLog(metadata)
+        self.audit = AuditLog()
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -154,6 +154,7 @@ class Store:
     def create_schema(self) -> None:
         try:
             metadata.create_all(self.engine)
+            audit_metadata.create_all(self.engine)
             with self.engine.begin() as conn:
                 self.audit.ensure_head(conn)
         except OperationalError as exc:
@@ -185,8 +186,7 @@ class Store:
 
     def _read(self, query: Any) -> Any:
         with self.engine.connect() as conn:
-            result = conn.execute(query)
-            return _Buffered(result.mappings().all())
+            return _Buffered(conn.execute(query).all())
 
     def resolve(self, ident: str) -> ApprovalRequest:
         """Find a request by full id, unique id prefix (6+ chars) or ticket key."""
@@ -428,7 +428,7 @@ class _Buffered:
         self._rows = rows
 
     def mappings(self) -> _Buffered:
-        return self
+        return _Buffered([row._mapping for row in self._rows])
 
     def all(self) -> list[Any]:
         return self._rows
@@ -440,7 +440,7 @@ class _Buffered:
         row = self.first()
         if row is None:
             return None
-        return next(iter(row.values())) if hasattr(row, "values") else row[0]
+        return row[0]
 
 
 def _to_row(request: ApprovalRequest) -> dict[str, Any]:

@@ -331,4 +331,3 @@ class LocalDeskAdapter(TicketAdapter):
                 system=self.name, item="local desk tables", ok=True, detail="in the connector database"
             )
         ]
-
