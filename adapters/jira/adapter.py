@@ -1,0 +1,482 @@
+"""JiraAdapter: approval issues in Jira Cloud or Data Center. It translates between the connector's
+records and Jira's REST v2; it owns no state machine and no loop (the service and scheduler do)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from connector.adapter import AdapterContext, TicketAdapter
+from connector.errors import (
+    AdapterError,
+    BadRequestError,
+    ConfigError,
+    UnavailableError,
+    WebhookRejected,
+)
+from connector.http import RetryPolicy
+from connector.models import (
+    ApprovalRequest,
+    CheckResult,
+    DecisionEvent,
+    OutcomeReport,
+    PendingTicket,
+    PollResult,
+    ReportKind,
+    TicketDecision,
+    TicketRef,
+    Verdict,
+)
+from connector.templates import TemplateRenderError, render, ticket_context
+
+from . import check as checks
+from . import jql
+from . import parse as p
+from . import webhook as wh
+from .client import JiraClient
+from .render import build_description, build_summary, has_marker, report_body
+from .settings import JiraRouteSettings, JiraSystemSettings, TransitionSpec
+
+log = logging.getLogger(__name__)
+
+SEARCH_CHUNK = 400  # labels per query; a cycle normally needs one query
+ISSUE_FIELDS = ["status", "labels", "comment", "resolution"]
+
+_REPORT_TRANSITION = {
+    ReportKind.SUCCEEDED: "on_success",
+    ReportKind.FAILED: "on_failure",
+    ReportKind.IN_DOUBT: "on_in_doubt",
+    ReportKind.REJECTED: "on_rejection",
+    ReportKind.EXPIRED: "on_expiry",
+    ReportKind.UNAUTHORIZED: "on_unauthorized",
+    ReportKind.SHADOW: "on_shadow",
+}
+
+
+class JiraAdapter(TicketAdapter):
+    """One configured Jira instance (``type: jira``)."""
+
+    kind = "jira"
+    system_settings = JiraSystemSettings
+    route_settings = JiraRouteSettings
+
+    settings: JiraSystemSettings
+    routes: dict[str, JiraRouteSettings]
+
+    def __init__(
+        self,
+        name: str,
+        settings: JiraSystemSettings,
+        routes: Mapping[str, JiraRouteSettings],
+        context: AdapterContext,
+        *,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Any] = time.sleep,
+    ) -> None:
+        super().__init__(name, settings, routes, context)
+        self.client = JiraClient(settings, name, context, policy=policy, sleep=sleep)
+        self.sleep = sleep
+        self._field_index: dict[str, str] | None = None
+        self._identities: frozenset[str] | None = None
+        self._ambiguous_creates: dict[str, float] = {}
+        self.ambiguous_grace = 300.0  # seconds during which a lost create answer blocks re-creating
+
+    # --- helpers ----------------------------------------------------------------------------------
+    def route(self, name: str) -> JiraRouteSettings:
+        try:
+            return self.routes[name]
+        except KeyError:
+            raise ConfigError(f"{self.name}: route {name!r} is not configured for this system") from None
+
+    def field_id(self, key: str) -> str:
+        """customfield ids pass through; display names are resolved once through GET /field."""
+        if key.startswith("customfield_") or key in ("summary", "description", "labels", "priority"):
+            return key
+        if self._field_index is None:
+            index: dict[str, str] = {}
+            for field in self.client.fields():
+                index.setdefault(str(field.get("name", "")).lower(), str(field["id"]))
+                index.setdefault(str(field["id"]).lower(), str(field["id"]))
+            self._field_index = index
+        try:
+            return self._field_index[key.lower()]
+        except KeyError:
+            raise BadRequestError(f"{self.name}: no Jira field named {key!r}", system=self.name) from None
+
+    def _user_ref(self, who: str) -> dict[str, str]:
+        return {"accountId": who} if self.client.is_cloud else {"name": who}
+
+    def issue_url(self, key: str) -> str:
+        return f"{self.settings.url}/browse/{key}"
+
+    def _ref(self, issue: Mapping[str, Any]) -> TicketRef:
+        key = str(issue["key"])
+        return TicketRef(system=self.name, key=key, id=str(issue.get("id") or ""), url=self.issue_url(key))
+
+    # --- tickets ----------------------------------------------------------------------------------
+    def issue_fields(self, request: ApprovalRequest) -> dict[str, Any]:
+        """The create body's ``fields`` (REST v2: description is wiki markup, not ADF)."""
+        route = self.route(request.route)
+        t = route.ticket
+        try:
+            fields: dict[str, Any] = {
+                "project": {"key": t.project},
+                "issuetype": {"id": t.issue_type} if t.issue_type.isdigit() else {"name": t.issue_type},
+                "summary": build_summary(request, t.summary),
+                "description": build_description(request, t.description),
+            }
+            labels = [self.settings.label, p.request_label(request.id), p.route_label(request.route)]
+            fields["labels"] = labels + [lb for lb in t.labels if lb not in labels]
+            if t.priority:
+                fields["priority"] = {"id": t.priority} if t.priority.isdigit() else {"name": t.priority}
+            if t.components:
+                fields["components"] = [{"id": c} if c.isdigit() else {"name": c} for c in t.components]
+            if t.assignee:
+                fields["assignee"] = self._user_ref(t.assignee)
+            if t.reporter:
+                fields["reporter"] = self._user_ref(t.reporter)
+            context = ticket_context(request)
+            for key, value in t.fields.items():
+                fields[self.field_id(key)] = _render_value(value, context)
+        except TemplateRenderError as exc:
+            raise BadRequestError(f"{self.name}: route {request.route!r}: {exc}", system=self.name) from None
+        if self.settings.request_id_field:
+            fields[self.field_id(self.settings.request_id_field)] = request.id
+        return fields
+
+    def create_ticket(self, request: ApprovalRequest) -> TicketRef:
+        existing = self.find_ticket(request)
+        if existing is not None:
+            self._ambiguous_creates.pop(request.id, None)
+            return existing
+        lost_at = self._ambiguous_creates.get(request.id)
+        if lost_at is not None and time.monotonic() - lost_at < self.ambiguous_grace:
+            raise UnavailableError(
+                f"{self.name}: an earlier create for {request.id} may have landed and is not searchable "
+                "yet; not creating a second issue",
+                system=self.name,
+            )
+        fields = self.issue_fields(request)
+        try:
+            created = self.client.create_issue(fields)
+        except UnavailableError:
+            # the answer was lost, the issue may exist: look it up (search lags), never re-POST here
+            self._ambiguous_creates[request.id] = time.monotonic()
+            found = self._find_with_patience(request)
+            if found is not None:
+                self._ambiguous_creates.pop(request.id, None)
+                return found
+            raise
+        self._ambiguous_creates.pop(request.id, None)
+        return self._ref(created)
+
+    def _find_with_patience(self, request: ApprovalRequest) -> TicketRef | None:
+        policy = self.client.policy
+        for attempt in range(max(1, policy.attempts)):
+            try:
+                found = self.find_ticket(request)
+            except UnavailableError:
+                found = None
+            if found is not None:
+                return found
+            wait = policy.delay(attempt, None)
+            if wait is None:
+                break
+            self.sleep(wait)
+        return None
+
+    def find_ticket(self, request: ApprovalRequest) -> TicketRef | None:
+        """By the request label (or the configured request-id field); the oldest wins if several."""
+        route = self.route(request.route)
+        label = p.request_label(request.id)
+        query = f"project = {jql.quote(route.ticket.project)} AND labels = {jql.quote(label)}"
+        fields = ["labels"]
+        field_id = None
+        if self.settings.request_id_field:
+            field_id = self.field_id(self.settings.request_id_field)
+            clause = (
+                f"cf[{field_id.removeprefix('customfield_')}]"
+                if field_id.startswith("customfield_")
+                else field_id
+            )
+            query = (
+                f"project = {jql.quote(route.ticket.project)} AND "
+                f"(labels = {jql.quote(label)} OR {clause} ~ {jql.quote(jql.quote(request.id))})"
+            )
+            fields.append(field_id)
+        matches = []
+        for issue in self.client.search(query, fields):
+            f = issue.get("fields") or {}
+            if label in (f.get("labels") or []) or (field_id and f.get(field_id) == request.id):
+                matches.append(issue)
+        if not matches:
+            return None
+        oldest = min(matches, key=lambda i: int(i["id"]) if str(i.get("id", "")).isdigit() else 0)
+        return self._ref(oldest)
+
+    # --- decisions --------------------------------------------------------------------------------
+    def _decide(self, issue: Mapping[str, Any], route: JiraRouteSettings) -> TicketDecision:
+        status = p.status_of(issue)
+        key = str(issue.get("key") or issue.get("id"))
+        if route.decision.mode == "jsm":
+            decision = p.decision_from_approvals(self.client.jsm_approvals(key), status, route.decision)
+        else:
+            histories = p.histories_of(issue)
+            if p.verdict_for(status, route.decision) is not Verdict.PENDING and (
+                p.change_into(histories, status) is None and not p.changelog_complete(issue)
+            ):
+                histories = self.client.changelog(key)  # search/issue expand can be truncated
+            decision = p.decision_from_issue(issue, route.decision, histories, self._known_identities())
+        if decision.actor is not None and route.decision.fetch_groups:
+            user = self.client.user(decision.actor.id)
+            decision = decision.model_copy(update={"actor": p.with_groups(decision.actor, user)})
+        return decision
+
+    def read_decision(self, ticket: TicketRef, request: ApprovalRequest) -> TicketDecision:
+        route = self.route(request.route)
+        issue = self.client.issue(ticket.id or ticket.key, ISSUE_FIELDS, expand="changelog")
+        return self._decide(issue, route)
+
+    def poll(self, pending: Sequence[PendingTicket], cursor: str | None) -> PollResult:
+        """One search for all waiting tickets: their request labels, minus statuses every involved
+        route calls pending. No timestamps: JQL dates are minute-resolution in the user's zone."""
+        mine = [t for t in pending if t.ticket.system == self.name and t.route in self.routes]
+        if not mine:
+            return PollResult(cursor=cursor)
+        by_label = {p.request_label(t.request_id): t for t in mine}
+        by_key = {t.ticket.key: t for t in mine}
+        by_id = {t.ticket.id: t for t in mine if t.ticket.id}
+        common_pending = None
+        for t in mine:
+            decision = self.route(t.route).decision
+            names = {s.strip().lower() for s in decision.pending}
+            common_pending = names if common_pending is None else common_pending & names
+        pending_entries = [
+            s
+            for s in self.route(mine[0].route).decision.pending
+            if s.strip().lower() in (common_pending or set())
+        ]
+        identities = self.service_identities()
+        events: list[DecisionEvent] = []
+        seen: set[str] = set()
+        labels = sorted(by_label)
+        for start in range(0, len(labels), SEARCH_CHUNK):
+            chunk = labels[start : start + SEARCH_CHUNK]
+            query = f"labels in {jql.in_list(chunk)}"
+            if pending_entries:
+                query += f" AND status not in {jql.status_list(pending_entries)}"
+            for issue in self.client.search(query, ISSUE_FIELDS, expand="changelog"):
+                waiting = by_id.get(str(issue.get("id"))) or by_key.get(str(issue.get("key")))
+                if waiting is None:
+                    issue_labels = (issue.get("fields") or {}).get("labels") or []
+                    waiting = next((by_label[lb] for lb in issue_labels if lb in by_label), None)
+                if waiting is None or waiting.request_id in seen:
+                    continue
+                decision = self._decide(issue, self.route(waiting.route))
+                if decision.verdict is Verdict.PENDING:
+                    continue
+                if decision.actor is not None and decision.actor.names() & identities:
+                    continue  # the connector's own change is never a decision
+                seen.add(waiting.request_id)
+                events.append(
+                    DecisionEvent(
+                        system=self.name,
+                        ticket_key=waiting.ticket.key,
+                        request_id=waiting.request_id,
+                        decision=decision,
+                        source="poll",
+                    )
+                )
+        return PollResult(events=events, cursor=cursor)
+
+    def _known_identities(self) -> frozenset[str]:
+        return self._identities or frozenset({self.settings.service_account} - {None})
+
+    def service_identities(self) -> frozenset[str]:
+        """The connector account's names (config and GET /myself, cached). Raises when nothing is
+        known: an unknown bot identity must not let the bot's own changes count."""
+        if self._identities is not None:
+            return self._identities
+        configured = {self.settings.service_account} - {None}
+        try:
+            me = self.client.myself()
+        except AdapterError:
+            if configured:
+                return frozenset(configured)  # type: ignore[arg-type]
+            raise
+        actor = p.actor_from_user(me)
+        names = set(configured) | (set(actor.names()) if actor else set())
+        self._identities = frozenset(names)  # type: ignore[arg-type]
+        return self._identities
+
+    # --- outcome ----------------------------------------------------------------------------------
+    def _route_of_issue(self, issue: Mapping[str, Any]) -> JiraRouteSettings:
+        name = p.route_from_labels((issue.get("fields") or {}).get("labels") or [])
+        if name in self.routes:
+            return self.routes[name]
+        if len(self.routes) == 1:
+            return next(iter(self.routes.values()))
+        raise BadRequestError(
+            f"{self.name}: issue {issue.get('key')} carries no route label; cannot pick its outcome settings",
+            system=self.name,
+        )
+
+    def _find_transition(self, key: str, spec: TransitionSpec) -> dict[str, Any] | None:
+        wanted = spec.transition.strip().lower()
+        transitions = self.client.transitions(key)
+        for match in (
+            lambda t: str(t.get("id")) == spec.transition.strip(),
+            lambda t: str(t.get("name", "")).lower() == wanted,
+            lambda t: str((t.get("to") or {}).get("name", "")).lower() == wanted,
+        ):
+            for transition in transitions:
+                if match(transition):
+                    return transition
+        return None
+
+    def _marker_present(self, key: str, report_id: str) -> bool:
+        identities = self._known_identities()
+        for comment in self.client.comments(key):
+            author = p.actor_from_user(comment.get("author"))
+            if identities and author is not None and not (author.names() & identities):
+                continue  # only the connector's own comments count as delivered reports
+            if has_marker(comment.get("body"), report_id):
+                return True
+        return False
+
+    def _comment(self, key: str, body: str, internal: bool) -> None:
+        if internal:
+            self.client.add_comment(key, body, internal=True)
+        else:
+            self.client.add_comment(key, body)
+
+    def report(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
+        """Comment (with the report id as marker) and, when final, the configured transition, in
+        one POST where the screen allows. A retry first looks for its marker: never twice."""
+        key = ticket.id or ticket.key
+        issue = self.client.issue(key, ["status", "labels"])
+        route = self._route_of_issue(issue)
+        outcome = route.outcome
+        spec_name = _REPORT_TRANSITION.get(report.kind)
+        spec: TransitionSpec | None = getattr(outcome, spec_name) if (report.final and spec_name) else None
+        body = report_body(report.text, report.report_id)
+        internal = outcome.jsm_internal_comment
+        if attempt > 0:
+            self.service_identities()
+            if self._marker_present(key, report.report_id):
+                if spec is not None:
+                    transition = self._find_transition(key, spec)
+                    if transition is not None:
+                        self.client.transition(key, str(transition["id"]), fields=spec.fields or None)
+                return
+        if spec is None:
+            self._comment(key, body, internal)
+            return
+        transition = self._find_transition(key, spec)
+        if transition is None:
+            log.warning(
+                "%s: transition %r not available on %s; commenting only",
+                self.name,
+                spec.transition,
+                ticket.key,
+            )
+            self._comment(key, body, internal)
+            return
+        if internal:
+            self._comment(key, body, internal=True)
+            self.client.transition(key, str(transition["id"]), fields=spec.fields or None)
+            return
+        try:
+            self.client.transition(key, str(transition["id"]), comment=body, fields=spec.fields or None)
+        except BadRequestError:
+            # the transition screen refused the comment (or a field): comment alone, then move
+            self._comment(key, body, internal=False)
+            self.client.transition(key, str(transition["id"]), fields=spec.fields or None)
+
+    # --- webhooks ---------------------------------------------------------------------------------
+    def _webhook_secret(self) -> str:
+        var = self.settings.webhook.secret_env
+        if not var:
+            raise WebhookRejected(
+                f"{self.name}: webhooks are not configured (webhook.secret_env)", status=404
+            )
+        try:
+            return self.context.secret(var, f"systems.{self.name}.webhook.secret_env")
+        except ConfigError:
+            raise WebhookRejected(
+                f"{self.name}: webhook secret variable {var} is not set", status=401
+            ) from None
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
+        wh.verify_signature(self._webhook_secret(), headers, body)
+
+    def webhook_delivery_id(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        return wh.delivery_id(headers)
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[DecisionEvent]:
+        return wh.parse_payload(self.name, headers, body, self.settings.label)
+
+    def webhook_url(self, public_url: str) -> str:
+        url = public_url.rstrip("/")
+        suffix = f"/webhooks/{self.name}"
+        return url if url.endswith(suffix) else url + suffix
+
+    def webhook_filter(self) -> str:
+        projects = sorted({r.ticket.project for r in self.routes.values()})
+        query = f"labels = {jql.quote(self.settings.label)}"
+        if projects:
+            query = f"project in {jql.in_list(projects)} AND " + query
+        return query
+
+    def webhook_setup(self, public_url: str) -> str:
+        secret_var = self.settings.webhook.secret_env or "<set webhook.secret_env>"
+        return "\n".join(
+            [
+                f"{self.name}: create an admin webhook in Jira (Settings → System → WebHooks):",
+                f"  URL:        {self.webhook_url(public_url)}",
+                f"  Events:     {', '.join(self.settings.webhook.events)}",
+                f"  JQL filter: {self.webhook_filter()}",
+                f"  Secret:     the value of the environment variable {secret_var}",
+                "  Deliveries are hints: every decision is re-read from the API, and polling stays on.",
+            ]
+        )
+
+    def register_webhook(self, public_url: str) -> str:
+        secret = self._register_secret()
+        body = {
+            "name": f"approval-connector {self.name}",
+            "url": self.webhook_url(public_url),
+            "events": list(self.settings.webhook.events),
+            "filters": {"issue-related-events-section": self.webhook_filter()},
+            "excludeBody": False,
+            "secret": secret,
+        }
+        created = self.client.register_webhook(body)
+        where = created.get("self") or "(no id returned)"
+        return f"{self.name}: webhook created at {where} for {body['url']} (secret from env, not shown)"
+
+    def _register_secret(self) -> str:
+        var = self.settings.webhook.secret_env
+        if not var:
+            raise ConfigError(f"systems.{self.name}.webhook.secret_env: name the variable holding the secret")
+        return self.context.secret(var, f"systems.{self.name}.webhook.secret_env")
+
+    # --- operations -------------------------------------------------------------------------------
+    def check(self, live: bool) -> list[CheckResult]:
+        return checks.run(self, live)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _render_value(value: Any, context: dict[str, Any]) -> Any:
+    """Custom-field values: strings are templates; lists and objects are rendered leaf by leaf."""
+    if isinstance(value, str):
+        return render(value, context)
+    if isinstance(value, list):
+        return [_render_value(v, context) for v in value]
+    if isinstance(value, dict):
+        return {k: _render_value(v, context) for k, v in value.items()}
+    return value

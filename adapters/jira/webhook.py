@@ -1,0 +1,96 @@
+"""Admin-webhook deliveries: verify the HMAC over the raw bytes, then turn them into hints. A hint
+only makes the service re-read the issue; nothing in a webhook body is trusted as a decision."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from connector.errors import WebhookRejected
+from connector.models import DecisionEvent
+
+from .parse import request_id_from_labels
+
+SIGNATURE_HEADER = "X-Hub-Signature"
+DELIVERY_HEADER = "X-Atlassian-Webhook-Identifier"
+ISSUE_EVENTS = frozenset({"jira:issue_updated", "jira:issue_created"})
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The header value Jira sends: 'sha256=' + lowercase hex HMAC-SHA256 of the raw body."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str, headers: Mapping[str, str], body: bytes) -> None:
+    """Constant-time check; WebhookRejected(401) when the signature is missing or wrong."""
+    given = header(headers, SIGNATURE_HEADER)
+    if not given:
+        raise WebhookRejected("missing X-Hub-Signature", status=401)
+    given = given.strip()
+    if not given.lower().startswith("sha256="):
+        raise WebhookRejected("unsupported signature method", status=401)
+    expected = sign(secret, body)
+    if not hmac.compare_digest(given.lower().encode("ascii", "replace"), expected.encode("ascii")):
+        raise WebhookRejected("signature mismatch", status=401)
+
+
+def delivery_id(headers: Mapping[str, str]) -> str | None:
+    value = header(headers, DELIVERY_HEADER)
+    return value.strip() if value and value.strip() else None
+
+
+def _load(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise WebhookRejected("body is not JSON", status=400) from None
+    if not isinstance(data, dict) or not isinstance(data.get("webhookEvent"), str):
+        raise WebhookRejected("not a Jira webhook payload (no webhookEvent)", status=400)
+    return data
+
+
+def _status_changed(data: Mapping[str, Any]) -> bool:
+    changelog = data.get("changelog")
+    if not isinstance(changelog, Mapping):
+        return False
+    items = changelog.get("items")
+    if not isinstance(items, list):
+        return False
+    return any(
+        isinstance(i, Mapping) and (i.get("field") == "status" or i.get("fieldId") == "status") for i in items
+    )
+
+
+def parse_payload(system: str, headers: Mapping[str, str], body: bytes, label: str) -> list[DecisionEvent]:
+    """Hints for issue events that changed a status on an approval issue; [] for anything else."""
+    data = _load(body)
+    if data["webhookEvent"] not in ISSUE_EVENTS or not _status_changed(data):
+        return []
+    issue = data.get("issue")
+    if not isinstance(issue, Mapping) or not isinstance(issue.get("key"), str) or not issue["key"]:
+        raise WebhookRejected("issue event without an issue key", status=400)
+    fields = issue.get("fields") if isinstance(issue.get("fields"), Mapping) else {}
+    labels = fields.get("labels")
+    if isinstance(labels, list) and label not in labels:
+        return []  # not one of ours (the webhook's JQL filter should already exclude it)
+    request_id = request_id_from_labels(labels) if isinstance(labels, list) else None
+    return [
+        DecisionEvent(
+            system=system,
+            ticket_key=issue["key"],
+            request_id=request_id,
+            decision=None,
+            source="webhook",
+            delivery_id=delivery_id(headers),
+        )
+    ]
