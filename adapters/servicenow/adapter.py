@@ -1,0 +1,612 @@
+"""ServiceNow as a ticketing system: one record per request (correlation field = request id),
+decisions read from the record's approval/state columns (with the actor from sys_audit) or from
+its sysapproval_approver rows, outcomes written as journal entries, records moved on by state."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import requests
+
+from connector.adapter import AdapterContext, TicketAdapter
+from connector.errors import (
+    AdapterError,
+    BadRequestError,
+    ConfigError,
+    ConflictError,
+    WebhookRejected,
+)
+from connector.models import (
+    ApprovalRequest,
+    CheckResult,
+    DecisionEvent,
+    OutcomeReport,
+    PendingTicket,
+    PollResult,
+    TicketDecision,
+    TicketRef,
+    Verdict,
+)
+from connector.templates import TemplateRenderError
+
+from . import render
+from . import webhook as hooks
+from .client import ServiceNowClient
+from .cursor import PollCursor
+from .parse import (
+    actor_from_user,
+    approver_verdict,
+    latest_audit,
+    parse_time,
+    record_verdict,
+    value,
+)
+from .settings import (
+    OutcomeSettings,
+    ServiceNowRouteSettings,
+    ServiceNowSystemSettings,
+)
+
+log = logging.getLogger(__name__)
+
+_SAFE_VALUE = re.compile(r"^[^\^,\r\n]*$")
+_TABLE_IN_URL = re.compile(r"/([a-z][a-z0-9_]*)\.do\?sys_id=([0-9A-Za-z]+)")
+APPROVER_FIELDS = [
+    "sys_id",
+    "sysapproval",
+    "approver",
+    "state",
+    "sys_updated_on",
+    "sys_updated_by",
+    "sys_mod_count",
+]
+
+
+def _safe(text: str) -> bool:
+    """Whether a value can go into an encoded query without changing its meaning."""
+    return bool(_SAFE_VALUE.match(text))
+
+
+class ServiceNowAdapter(TicketAdapter):
+    """Translate between the connector and the ServiceNow Table API."""
+
+    kind = "servicenow"
+    system_settings = ServiceNowSystemSettings
+    route_settings = ServiceNowRouteSettings
+
+    settings: ServiceNowSystemSettings
+    routes: dict[str, ServiceNowRouteSettings]  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        name: str,
+        settings: ServiceNowSystemSettings,
+        routes: Mapping[str, Any],
+        context: AdapterContext,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], Any] = time.sleep,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        parsed = {
+            key: r if isinstance(r, ServiceNowRouteSettings) else ServiceNowRouteSettings.model_validate(r)
+            for key, r in routes.items()
+        }
+        if not isinstance(settings, ServiceNowSystemSettings):
+            settings = ServiceNowSystemSettings.model_validate(settings)
+        super().__init__(name, settings, parsed, context)
+        self.client = ServiceNowClient(name, settings, context, session=session, sleep=sleep)
+        self.now = now
+
+    # --- helpers ---------------------------------------------------------------------------------------
+    def _route(self, name: str) -> ServiceNowRouteSettings:
+        route = self.routes.get(name)
+        if route is None:
+            known = ", ".join(sorted(self.routes)) or "none"
+            raise ConfigError(
+                f"{self.name}: route {name!r} is not configured for this system (known: {known})"
+            )
+        return route
+
+    def _ref(self, table: str, record: Mapping[str, Any]) -> TicketRef:
+        sys_id = value(record, "sys_id")
+        return TicketRef(
+            system=self.name,
+            key=value(record, "number") or sys_id,
+            id=sys_id,
+            url=f"{self.settings.instance_url}/{table}.do?sys_id={sys_id}",
+        )
+
+    def _table_of(self, ticket: TicketRef) -> str:
+        match = _TABLE_IN_URL.search(ticket.url)
+        if match:
+            return match.group(1)
+        tables = {r.ticket.table for r in self.routes.values()}
+        if len(tables) == 1:
+            return next(iter(tables))
+        raise ConfigError(f"{self.name}: cannot tell which table ticket {ticket.key} is in")
+
+    def _outcome_for(self, table: str, report: OutcomeReport) -> OutcomeSettings:
+        """The outcome settings of the report's route. Until the core names the route on the
+        report, routes sharing a table must agree on them (checked here, loudly)."""
+        route_name = getattr(report, "route", None)
+        if route_name:
+            return self._route(route_name).outcome
+        candidates = {
+            r.outcome.model_dump_json(): r.outcome for r in self.routes.values() if r.ticket.table == table
+        }
+        if len(candidates) == 1:
+            return next(iter(candidates.values()))
+        if not candidates:
+            return OutcomeSettings()
+        raise ConfigError(
+            f"{self.name}: routes on table {table} have different outcome settings and the report "
+            f"does not say which route it belongs to"
+        )
+
+    def _correlation(self, route: ServiceNowRouteSettings, request_id: str) -> str:
+        if not request_id or not _safe(request_id) or len(request_id) > 60:
+            raise BadRequestError(
+                f"{self.name}: request id {request_id!r} cannot be stored in a correlation field"
+            )
+        return route.ticket.correlation_prefix + request_id
+
+    # --- tickets ---------------------------------------------------------------------------------------
+    def create_ticket(self, request: ApprovalRequest) -> TicketRef:
+        """Exactly one record per request: look it up first (an earlier answer may have been
+        lost), POST once, and after a failed POST look again before giving up."""
+        route = self._route(request.route)
+        ticket = route.ticket
+        existing = self.find_ticket(request)
+        if existing is not None:
+            return existing
+        try:
+            values = render.record_values(request, ticket)
+        except TemplateRenderError as exc:
+            raise BadRequestError(f"{self.name}: route {request.route}: {exc}", system=self.name) from None
+        expected = self._correlation(route, request.id)
+        values[ticket.correlation_field] = expected
+        try:
+            record = self.client.create(ticket.table, values, ["sys_id", "number", ticket.correlation_field])
+        except AdapterError as exc:
+            if not exc.transient:
+                raise
+            found = self.find_ticket(request)  # the POST may have landed before the answer was lost
+            if found is not None:
+                return found
+            raise
+        if value(record, ticket.correlation_field) != expected:
+            raise BadRequestError(
+                f"{self.name}: record {value(record, 'number')} was created but {ticket.table}."
+                f"{ticket.correlation_field} did not keep the request id; does the column exist? "
+                f"(run check-config --live)",
+                system=self.name,
+            )
+        return self._ref(ticket.table, record)
+
+    def find_ticket(self, request: ApprovalRequest) -> TicketRef | None:
+        route = self._route(request.route)
+        ticket = route.ticket
+        expected = self._correlation(route, request.id)
+        rows = self.client.list(
+            ticket.table,
+            f"{ticket.correlation_field}={expected}^ORDERBYsys_created_on",
+            ["sys_id", "number", ticket.correlation_field, "sys_created_on"],
+            limit=20,
+            max_pages=1,
+        )
+        # A misspelt column is silently dropped from the query: trust only rows that match.
+        matches = [r for r in rows if value(r, ticket.correlation_field) == expected]
+        if len(matches) > 1:
+            log.warning(
+                "%s: %d records carry request %s; using the oldest", self.name, len(matches), request.id
+            )
+        return self._ref(ticket.table, matches[0]) if matches else None
+
+    def read_decision(self, ticket: TicketRef, request: ApprovalRequest) -> TicketDecision:
+        route = self._route(request.route)
+        table = route.ticket.table
+        fields = self._record_fields(route)
+        record = self.client.get(table, ticket.id, fields)
+        if value(record, "sys_id") != ticket.id:
+            raise BadRequestError(
+                f"{self.name}: asked for {ticket.key}, got another record", system=self.name
+            )
+        expected = route.ticket.correlation_prefix + request.id
+        if value(record, route.ticket.correlation_field) != expected:
+            return TicketDecision(
+                verdict=Verdict.UNKNOWN,
+                status=f"{route.ticket.correlation_field} no longer names request {request.id}",
+                reason="the record's correlation id was changed; not trusting it",
+            )
+        return self._decide(route, [record])[ticket.id]
+
+    # --- decisions -------------------------------------------------------------------------------------
+    @staticmethod
+    def _record_fields(route: ServiceNowRouteSettings) -> list[str]:
+        d = route.decision
+        fields = [
+            "sys_id",
+            "number",
+            route.ticket.correlation_field,
+            "sys_updated_on",
+            "sys_updated_by",
+            "sys_mod_count",
+        ]
+        for name in (d.approval_field, d.state_field):
+            if name and name not in fields:
+                fields.append(name)
+        return fields
+
+    def _decide(
+        self, route: ServiceNowRouteSettings, records: Sequence[Mapping[str, Any]]
+    ) -> dict[str, TicketDecision]:
+        """Decisions for several records with a fixed number of batched reads (audit or approver
+        rows, then users, groups and rejection reasons)."""
+        if route.decision.source == "approvers":
+            votes = self._approver_votes(route, [value(r, "sys_id") for r in records])
+        else:
+            votes = self._record_votes(route, records)
+        names = {v.user for v in votes.values() if v.user}
+        users = self._users(names)
+        groups = self._groups({value(u, "sys_id") for u in users.values()}) if route.needs_groups else {}
+        reasons = self._reasons(
+            [(sid, v) for sid, v in votes.items() if v.verdict is Verdict.REJECTED and v.user]
+        )
+        out: dict[str, TicketDecision] = {}
+        for sys_id, vote in votes.items():
+            verdict, reason = vote.verdict, reasons.get(sys_id, "")
+            actor = None
+            if vote.user:
+                user = users.get(vote.user)
+                actor = actor_from_user(
+                    vote.user, user, groups.get(value(user, "sys_id"), ()) if user else ()
+                )
+            elif verdict is Verdict.APPROVED:
+                # Nothing says who approved: fail closed rather than guess from sys_updated_by.
+                verdict, reason = Verdict.UNKNOWN, "approved, but ServiceNow shows no record of who approved"
+            out[sys_id] = TicketDecision(
+                verdict=verdict,
+                actor=actor,
+                status=vote.status,
+                reason=reason,
+                decided_at=parse_time(vote.when) if vote.when else None,
+            )
+        return out
+
+    def _record_votes(
+        self, route: ServiceNowRouteSettings, records: Sequence[Mapping[str, Any]]
+    ) -> dict[str, _Vote]:
+        d = route.decision
+        votes: dict[str, _Vote] = {}
+        wanted: dict[str, tuple[str, str]] = {}  # sys_id -> (field, value) whose audit names the actor
+        for record in records:
+            sys_id = value(record, "sys_id")
+            verdict, status = record_verdict(record, d)
+            votes[sys_id] = _Vote(verdict, status)
+            if verdict in (Verdict.APPROVED, Verdict.REJECTED):
+                approval = value(record, d.approval_field) if d.uses_approval else ""
+                if d.uses_approval and (verdict is Verdict.APPROVED or approval in d.rejected_values):
+                    wanted[sys_id] = (d.approval_field or "approval", approval)
+                else:
+                    wanted[sys_id] = (d.state_field, value(record, d.state_field))
+        if wanted:
+            ids = [i for i in wanted if _safe(i)]
+            fields = sorted({f for f, _ in wanted.values()})
+            rows = self.client.list(
+                "sys_audit",
+                f"tablename={route.ticket.table}^documentkeyIN{','.join(ids)}^fieldnameIN{','.join(fields)}"
+                f"^ORDERBYsys_created_on",
+                ["documentkey", "fieldname", "newvalue", "user", "sys_created_on", "record_checkpoint"],
+            )
+            by_doc: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+            for row in rows:
+                by_doc[value(row, "documentkey")].append(row)
+            for sys_id, (field_name, new) in wanted.items():
+                audit = latest_audit(by_doc.get(sys_id, []), field_name, new)
+                if audit is not None:
+                    votes[sys_id].user = value(audit, "user")
+                    votes[sys_id].when = value(audit, "sys_created_on")
+        return votes
+
+    def _approver_votes(self, route: ServiceNowRouteSettings, sys_ids: list[str]) -> dict[str, _Vote]:
+        ids = [i for i in sys_ids if i and _safe(i)]
+        rows = (
+            self.client.list(
+                "sysapproval_approver", f"sysapprovalIN{','.join(ids)}^ORDERBYsys_updated_on", APPROVER_FIELDS
+            )
+            if ids
+            else []
+        )
+        by_doc: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+        for row in rows:
+            by_doc[value(row, "sysapproval")].append(row)
+        votes: dict[str, _Vote] = {}
+        for sys_id in sys_ids:
+            vote = approver_verdict(by_doc.get(sys_id, []), route.decision)
+            v = _Vote(vote.verdict, vote.status)
+            if vote.row is not None and vote.verdict in (Verdict.APPROVED, Verdict.REJECTED):
+                # Who acted: the row's last updater (a delegate may act for the approver).
+                v.user = value(vote.row, "sys_updated_by")
+                v.when = value(vote.row, "sys_updated_on")
+                v.row_id = value(vote.row, "sys_id")
+            votes[sys_id] = v
+        return votes
+
+    def _users(self, names: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+        wanted = sorted(n for n in names if n and _safe(n))
+        if not wanted:
+            return {}
+        rows = self.client.list(
+            "sys_user", f"user_nameIN{','.join(wanted)}", ["sys_id", "user_name", "email", "name"]
+        )
+        return {value(r, "user_name"): r for r in rows if value(r, "user_name") in wanted}
+
+    def _groups(self, user_ids: Iterable[str]) -> dict[str, set[str]]:
+        wanted = sorted(i for i in user_ids if i and _safe(i))
+        if not wanted:
+            return {}
+        rows = self.client.list(
+            "sys_user_grmember", f"userIN{','.join(wanted)}", ["user", "group", "group.name"]
+        )
+        out: dict[str, set[str]] = defaultdict(set)
+        for row in rows:
+            user = value(row, "user")
+            if user in wanted:
+                out[user] |= {value(row, "group"), value(row, "group.name")} - {""}
+        return out
+
+    def _reasons(self, rejected: list[tuple[str, _Vote]]) -> dict[str, str]:
+        """The rejecting person's newest comment on the record or their approver row."""
+        if not rejected:
+            return {}
+        element_ids = {sid for sid, _ in rejected} | {v.row_id for _, v in rejected if v.row_id}
+        ids = sorted(i for i in element_ids if _safe(i))
+        rows = self.client.list(
+            "sys_journal_field",
+            f"element_idIN{','.join(ids)}^elementINcomments,work_notes^ORDERBYDESCsys_created_on",
+            ["element_id", "element", "value", "sys_created_by", "sys_created_on"],
+            limit=50,
+            max_pages=1,
+        )
+        out: dict[str, str] = {}
+        for sys_id, vote in rejected:
+            mine = [
+                r
+                for r in rows
+                if value(r, "element_id") in (sys_id, vote.row_id) and value(r, "sys_created_by") == vote.user
+            ]
+            if mine:
+                newest = max(mine, key=lambda r: value(r, "sys_created_on"))
+                out[sys_id] = value(newest, "value").strip()[:1000]
+        return out
+
+    # --- polling ---------------------------------------------------------------------------------------
+    def poll(self, pending: Sequence[PendingTicket], cursor: str | None) -> PollResult:
+        """One list query per (table, decision mapping) — normally one per system — then batched
+        reads for the records that look decided. Events carry decisions read from the API."""
+        state = PollCursor.load(cursor)
+        if not pending:
+            return PollResult(events=[], cursor=state.dump())
+        overlap = self.settings.poll_overlap_seconds
+        groups: dict[str, list[PendingTicket]] = defaultdict(list)
+        for item in pending:
+            route = self._route(item.route)
+            key = f"{route.ticket.model_dump_json(exclude={'fields'})}|{route.decision.model_dump_json()}"
+            groups[key].append(item)
+        lower = state.lower_bound(overlap, [p.created_at for p in pending if p.ticket.id not in state.known])
+        events: list[DecisionEvent] = []
+        newest_seen: list[str] = []
+        for items in groups.values():
+            events += self._poll_group(items, state, lower, newest_seen)
+        for stamp in newest_seen:
+            state.advance(stamp)
+        if state.newest is None and lower is not None:
+            state.newest = lower  # nothing seen yet: keep the window from sliding back to "ever"
+        state.known = {p.ticket.id for p in pending}
+        state.prune(overlap)
+        return PollResult(events=events, cursor=state.dump())
+
+    def _poll_group(
+        self, items: list[PendingTicket], state: PollCursor, lower: str | None, newest_seen: list[str]
+    ) -> list[DecisionEvent]:
+        route = self._route(items[0].route)
+        t, d = route.ticket, route.decision
+        by_id = {p.ticket.id: p for p in items}
+        by_corr = {t.correlation_prefix + p.request_id: p for p in items}
+        since = f"^sys_updated_on>={lower}" if lower else ""
+        decided = [*d.approved_values, *d.rejected_values]
+        if d.source == "approvers":
+            corr = f"sysapproval.{t.correlation_field}"
+            corr_q = (
+                f"{corr}STARTSWITH{t.correlation_prefix}" if t.correlation_prefix else f"{corr}ISNOTEMPTY"
+            )
+            rows = self.client.list(
+                "sysapproval_approver",
+                f"{corr_q}^stateIN{','.join(decided)}{since}^ORDERBYsys_updated_on",
+                APPROVER_FIELDS,
+            )
+            candidates = {}
+            for row in rows:
+                newest_seen.append(value(row, "sys_updated_on"))
+                ticket_id = value(row, "sysapproval")
+                if ticket_id in by_id and not (lower and value(row, "sys_updated_on") < lower):
+                    if not state.is_seen(value(row, "sys_id"), value(row, "sys_mod_count")):
+                        candidates[ticket_id] = {"sys_id": ticket_id}
+                    state.mark(
+                        value(row, "sys_id"), value(row, "sys_mod_count"), value(row, "sys_updated_on")
+                    )
+            records = list(candidates.values())
+        else:
+            corr_q = (
+                f"{t.correlation_field}STARTSWITH{t.correlation_prefix}"
+                if t.correlation_prefix
+                else f"{t.correlation_field}ISNOTEMPTY"
+            )
+            ors = []
+            if d.uses_approval:
+                ors.append(f"{d.approval_field}IN{','.join(decided)}")
+            if d.uses_state:
+                ors.append(f"{d.state_field}IN{','.join([*d.approved_states, *d.rejected_states])}")
+            rows = self.client.list(
+                t.table,
+                f"{corr_q}{since}^{'^OR'.join(ors)}^ORDERBYsys_updated_on",
+                self._record_fields(route),
+            )
+            records = []
+            for row in rows:
+                newest_seen.append(value(row, "sys_updated_on"))
+                known = value(row, "sys_id") in by_id or value(row, t.correlation_field) in by_corr
+                # Re-check locally what the query asked: a dropped query part must not widen the result.
+                if not known or (lower and value(row, "sys_updated_on") < lower):
+                    continue
+                if state.is_seen(value(row, "sys_id"), value(row, "sys_mod_count")):
+                    continue
+                state.mark(value(row, "sys_id"), value(row, "sys_mod_count"), value(row, "sys_updated_on"))
+                records.append(row)
+        if not records:
+            return []
+        decisions = self._decide(route, records)
+        service = self.service_identities()
+        events = []
+        for record in records:
+            sys_id = value(record, "sys_id")
+            item = by_id.get(sys_id) or by_corr.get(value(record, t.correlation_field))
+            decision = decisions.get(sys_id)
+            if item is None or decision is None or decision.verdict is Verdict.PENDING:
+                continue
+            if decision.actor is not None and decision.actor.names() & service:
+                continue  # the connector's own write (e.g. it cancelled an expired record)
+            events.append(
+                DecisionEvent(
+                    system=self.name,
+                    ticket_key=item.ticket.key,
+                    request_id=item.request_id,
+                    decision=decision,
+                    source="poll",
+                )
+            )
+        return events
+
+    # --- outcomes --------------------------------------------------------------------------------------
+    def report(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
+        """Journal entry with a hidden marker (looked for before any retry), then the configured
+        state path, one step at a time from wherever the record is."""
+        table = self._table_of(ticket)
+        outcome = self._outcome_for(table, report)
+        posted = attempt > 0 and self._marker_present(table, ticket, outcome.journal_field, report.report_id)
+        if not posted:
+            self.client.update(
+                table, ticket.id, {outcome.journal_field: render.outcome_note(report)}, ["sys_id"]
+            )
+        if report.final:
+            self._move_on(table, ticket, outcome, report)
+
+    def _marker_present(self, table: str, ticket: TicketRef, element: str, report_id: str) -> bool:
+        needle = f"{render.MARKER_PREFIX}{report_id}"
+        query = f"element_id={ticket.id}^element={element}"
+        if _safe(needle):
+            query += f"^valueLIKE{needle}"
+        rows = self.client.list(
+            "sys_journal_field", query, ["sys_id", "element_id", "value", "sys_created_by"]
+        )
+        mine = self.settings.service_account.user_name
+        return any(
+            needle in value(r, "value")
+            and value(r, "sys_created_by") == mine
+            and value(r, "element_id") == ticket.id
+            for r in rows
+        )
+
+    def _move_on(
+        self, table: str, ticket: TicketRef, outcome: OutcomeSettings, report: OutcomeReport
+    ) -> None:
+        transition = outcome.transitions.get(report.kind)
+        if transition is None or not (transition.path or transition.fields):
+            return
+        extra = render.transition_fields(transition, report)
+        field = outcome.state_field
+        current = value(self.client.get(table, ticket.id, ["sys_id", field]), field)
+        path = transition.path
+        remaining = path[path.index(current) + 1 :] if current in path else list(path)
+        if path and not remaining:
+            return  # already there (an earlier attempt got through)
+        if not path:
+            self.client.update(table, ticket.id, extra, ["sys_id"])
+            return
+        for i, target in enumerate(remaining):
+            body = {field: target, **(extra if i == len(remaining) - 1 else {})}
+            answer = self.client.update(table, ticket.id, body, ["sys_id", field])
+            if value(answer, field) != target:
+                raise ConflictError(
+                    f"{self.name}: {ticket.key} stayed in {field}={value(answer, field)!r} instead of "
+                    f"{target!r}; a workflow or business rule on the instance refused the move",
+                    system=self.name,
+                )
+
+    def service_identities(self) -> frozenset[str]:
+        account = self.settings.service_account
+        return frozenset({account.user_name, account.sys_id} - {""})
+
+    # --- webhooks --------------------------------------------------------------------------------------
+    def _webhook_secret(self) -> str:
+        hook = self.settings.webhook
+        if hook is None:
+            raise WebhookRejected(f"system {self.name!r} does not accept webhooks", status=404)
+        try:
+            return self.context.secret(hook.secret_env, f"systems.{self.name}.webhook.secret_env")
+        except ConfigError:
+            raise WebhookRejected("webhook secret is not configured", status=503) from None
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
+        secret = self._webhook_secret()
+        assert self.settings.webhook is not None
+        hooks.verify(self.settings.webhook, secret, headers, body, now=self.now)
+
+    def webhook_delivery_id(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        return hooks.delivery_id(body)
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[DecisionEvent]:
+        try:
+            return hooks.parse(
+                self.name,
+                body,
+                [r.ticket.correlation_prefix for r in self.routes.values()],
+                sorted({r.ticket.correlation_field for r in self.routes.values()}),
+            )
+        except WebhookRejected:
+            raise
+        except Exception:  # a body we did not foresee must not become a 500
+            raise WebhookRejected("unreadable delivery", status=400) from None
+
+    def webhook_setup(self, public_url: str) -> str:
+        from .setup_script import business_rule_script
+
+        return business_rule_script(self, public_url)
+
+    # --- operations ------------------------------------------------------------------------------------
+    def check(self, live: bool) -> list[CheckResult]:
+        from .check import run_checks
+
+        return run_checks(self, live)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class _Vote:
+    """A verdict and, once looked up, who made it and when."""
+
+    __slots__ = ("verdict", "status", "user", "when", "row_id")
+
+    def __init__(self, verdict: Verdict, status: str) -> None:
+        self.verdict = verdict
+        self.status = status
+        self.user = ""
+        self.when = ""
+        self.row_id = ""

@@ -1,0 +1,77 @@
+"""The poll cursor: the newest server timestamp seen, the record versions already handled inside
+the overlap window (timestamps have one-second resolution, so ``>=`` plus de-duplication), and
+the tickets that were pending last time (a newly pending ticket widens the next query once)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .parse import format_time, parse_time
+
+NEW_TICKET_MARGIN = timedelta(minutes=15)  # covers clock skew between the connector and the instance
+
+
+@dataclass
+class PollCursor:
+    newest: str | None = None  # max sys_updated_on returned by the server ('YYYY-MM-DD HH:MM:SS')
+    seen: dict[str, str] = field(default_factory=dict)  # "sys_id:sys_mod_count" -> sys_updated_on
+    known: set[str] = field(default_factory=set)  # ticket ids pending at the previous poll
+
+    @classmethod
+    def load(cls, text: str | None) -> PollCursor:
+        """An unreadable cursor starts over (re-reading is safe: the core de-duplicates too)."""
+        if not text:
+            return cls()
+        try:
+            data = json.loads(text)
+            newest = data.get("t")
+            if newest is not None and parse_time(str(newest)) is None:
+                return cls()
+            return cls(
+                newest=newest,
+                seen={str(k): str(v) for k, v in dict(data.get("seen") or {}).items()},
+                known={str(k) for k in data.get("known") or []},
+            )
+        except (ValueError, TypeError, AttributeError):
+            return cls()
+
+    def dump(self) -> str:
+        return json.dumps(
+            {"v": 1, "t": self.newest, "seen": self.seen, "known": sorted(self.known)},
+            separators=(",", ":"),
+            sort_keys=True,
+        )
+
+    def lower_bound(self, overlap: float, new_created: Iterable[datetime]) -> str | None:
+        """Where the next query starts: the cursor minus the overlap, or earlier when a ticket
+        appeared that earlier polls did not look for. None = no lower bound."""
+        bounds: list[datetime] = []
+        newest = parse_time(self.newest) if self.newest else None
+        created = list(new_created)
+        if newest is not None:
+            bounds.append(newest - timedelta(seconds=overlap))
+        elif not created:
+            return None
+        bounds += [c - NEW_TICKET_MARGIN for c in created]
+        return format_time(min(bounds))
+
+    def is_seen(self, sys_id: str, mod_count: str) -> bool:
+        return f"{sys_id}:{mod_count}" in self.seen
+
+    def mark(self, sys_id: str, mod_count: str, updated_on: str) -> None:
+        self.seen[f"{sys_id}:{mod_count}"] = updated_on
+
+    def advance(self, updated_on: str) -> None:
+        if updated_on and parse_time(updated_on) and (self.newest is None or updated_on > self.newest):
+            self.newest = updated_on
+
+    def prune(self, overlap: float) -> None:
+        """Forget versions older than the window: they can no longer come back."""
+        newest = parse_time(self.newest) if self.newest else None
+        if newest is None:
+            return
+        floor = format_time(newest - timedelta(seconds=overlap + 1))
+        self.seen = {k: v for k, v in self.seen.items() if v >= floor}
