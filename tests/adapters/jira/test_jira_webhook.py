@@ -1,0 +1,145 @@
+"""Webhook verification and parsing against the recorded Cloud delivery (signed over exact bytes)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from adapters.jira.webhook import delivery_id, parse_payload, sign, verify_signature
+from connector.errors import WebhookRejected
+from tests.adapters.jira.jira_testlib import fixture, fixture_bytes
+
+SECRET = "test-webhook-secret"
+BODY = fixture_bytes("webhook.cloud.issue_updated.transition.json")
+HEADERS = {
+    k: v
+    for k, v in fixture("webhook.cloud.issue_updated.transition.headers.json").items()
+    if not k.startswith("_")
+}
+
+
+def test_recorded_signature_verifies():
+    verify_signature(SECRET, HEADERS, BODY)
+
+
+def test_header_lookup_is_case_insensitive():
+    verify_signature(SECRET, {k.lower(): v for k, v in HEADERS.items()}, BODY)
+
+
+def test_forged_signature_rejected():
+    with pytest.raises(WebhookRejected) as err:
+        verify_signature("wrong-secret", HEADERS, BODY)
+    assert err.value.status == 401
+
+
+def test_tampered_body_rejected():
+    with pytest.raises(WebhookRejected):
+        verify_signature(SECRET, HEADERS, BODY.replace(b"Approved", b"Approvee"))
+
+
+def test_reserialized_json_rejected():
+    with pytest.raises(WebhookRejected):
+        verify_signature(SECRET, HEADERS, json.dumps(json.loads(BODY)).encode())
+
+
+def test_unsigned_rejected():
+    with pytest.raises(WebhookRejected) as err:
+        verify_signature(SECRET, {"Content-Type": "application/json"}, BODY)
+    assert err.value.status == 401
+
+
+def test_other_algorithm_rejected():
+    with pytest.raises(WebhookRejected):
+        verify_signature(SECRET, {"X-Hub-Signature": "sha1=" + "0" * 40}, BODY)
+
+
+def test_sign_matches_recorded_header():
+    assert sign(SECRET, BODY) == HEADERS["X-Hub-Signature"]
+
+
+def test_delivery_id_from_header():
+    assert delivery_id(HEADERS) == "a1b2c3d4-5e6f-4711-8899-aabbccddeeff"
+
+
+def test_transition_gives_one_hint_without_decision():
+    [event] = parse_payload("jira", HEADERS, BODY, "agent-approval")
+    assert (event.ticket_key, event.decision, event.source) == ("OPS-42", None, "webhook")
+
+
+def test_hint_carries_delivery_id():
+    assert (
+        parse_payload("jira", HEADERS, BODY, "agent-approval")[0].delivery_id
+        == HEADERS["X-Atlassian-Webhook-Identifier"]
+    )
+
+
+def test_datacenter_transition_gives_hint():
+    body = fixture_bytes("webhook.datacenter.issue_updated.transition.json")
+    assert [e.ticket_key for e in parse_payload("jira", {}, body, "agent-approval")] == ["OPS-42"]
+
+
+def test_comment_update_is_of_no_interest():
+    assert (
+        parse_payload(
+            "jira", {}, fixture_bytes("webhook.cloud.issue_updated.commented.json"), "agent-approval"
+        )
+        == []
+    )
+
+
+def test_comment_created_is_of_no_interest():
+    assert (
+        parse_payload("jira", {}, fixture_bytes("webhook.cloud.comment_created.json"), "agent-approval") == []
+    )
+
+
+def test_issue_without_our_label_is_ignored():
+    assert parse_payload("jira", {}, BODY, "approval-connector") == []
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"not json", b"\xff\xfe", b"[]", b"42", b'{"issue": {}}', b'{"webhookEvent": 5}']
+)
+def test_garbage_is_400(body):
+    with pytest.raises(WebhookRejected) as err:
+        parse_payload("jira", {}, body, "agent-approval")
+    assert err.value.status == 400
+
+
+def test_status_change_without_issue_key_is_400():
+    body = json.dumps(
+        {
+            "webhookEvent": "jira:issue_updated",
+            "issue": {"fields": {}},
+            "changelog": {"items": [{"field": "status"}]},
+        }
+    ).encode()
+    with pytest.raises(WebhookRejected):
+        parse_payload("jira", {}, body, "agent-approval")
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_fuzzed_payloads_never_raise_anything_else(seed):
+    import random
+
+    rng = random.Random(seed)
+    data = json.loads(BODY)
+    for _ in range(5):
+        node = data
+        path = []
+        while isinstance(node, dict) and node and rng.random() < 0.8:
+            key = rng.choice(list(node))
+            path.append(key)
+            if not isinstance(node[key], dict):
+                break
+            node = node[key]
+        if path:
+            parent = data
+            for key in path[:-1]:
+                parent = parent[key]
+            parent[path[-1]] = rng.choice([None, 1, "x", [], {}, [1, {"a": None}], True])
+    try:
+        parse_payload("jira", {}, json.dumps(data).encode(), "agent-approval")
+    except WebhookRejected:
+        pass
