@@ -55,6 +55,10 @@ def business_rule(body: Any) -> str | None:
     return match.group(1).strip() if match else None
 
 
+class TokenRefused(AuthError):
+    """The OAuth endpoint refused the client or the grant: renewing again will not help."""
+
+
 class _TokenSource:
     """OAuth 2 tokens from /oauth_token.do, renewed before expiry and once after a 401."""
 
@@ -249,11 +253,13 @@ class ServiceNowClient:
         try:
             return self._send(method, url, params, json)
         except AuthError as exc:
-            if self.tokens is None or exc.status != 401:
+            if self.tokens is None or exc.status != 401 or isinstance(exc, TokenRefused):
                 raise
             self.tokens.invalidate()  # the token may have been revoked or expired early: renew once
             try:
                 return self._send(method, url, params, json)
+            except TokenRefused:
+                raise
             except AuthError as again:
                 raise AuthError(
                     f"{self.system}: ServiceNow refused a freshly issued OAuth token (401); check the OAuth "
@@ -345,7 +351,7 @@ class ServiceNowClient:
             self.context.count_call(self.system, str(resp.status_code))
             body = self._json(resp)
             if resp.status_code in (400, 401, 403):
-                raise AuthError(
+                raise TokenRefused(
                     f"{self.system}: OAuth token request refused ({resp.status_code}: {error_message(body)})",
                     system=self.system,
                     status=resp.status_code,
