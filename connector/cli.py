@@ -197,7 +197,10 @@ def prompt_edit(conn: Connector, request: ApprovalRequest) -> dict[str, Any] | N
     """Ask for each argument's new value (Enter keeps it); None if the result is invalid."""
     out.print("Edit the arguments: press Enter to keep a value; non-text values as JSON.")
     edited: dict[str, Any] = {}
-    for name, value in request.arguments.items():
+    fields = list(conn.registry.require(request.tool_name).args_model.model_fields)
+    order = [f for f in fields if f in request.arguments] + [a for a in request.arguments if a not in fields]
+    for name in order:
+        value = request.arguments[name]
         current = _text(value)
         answer = click.prompt(f"  {name}", default=current, show_default=len(current) < 60)
         if isinstance(value, str):
@@ -485,12 +488,12 @@ def demo(
 def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, prog_name="approval-connector", standalone_mode=False)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         err.print("aborted")
         code = 130
-    except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code
+    except (click.ClickException, typer.TyperException) as exc:
+        exc.show()  # usage errors: typer's own click prints the message and a usage hint
+        code = getattr(exc, "exit_code", 2)
     except UserError as exc:
         err.print(f"error: {exc}")
         code = 2

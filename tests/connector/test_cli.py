@@ -1,0 +1,198 @@
+"""The command line as a user runs it: real processes, one SQLite file shared between them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, sent_mail
+
+
+def cli(*args: str, cwd: Path, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO)}
+    full_env.pop("APPROVAL_CONNECTOR_CONFIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "connector.cli", *args],
+        cwd=cwd, input=input, capture_output=True, text=True, env=full_env, timeout=120,
+    )
+
+
+SUBMIT = textwrap.dedent(
+    """
+    import asyncio, sys
+    from connector.runtime import Connector
+    from connector.demo_tools import send_email
+    from tests.conftest import agent_calls, EMAIL
+
+    async def main():
+        conn = Connector.from_config(sys.argv[1])
+        answer = await agent_calls(conn.gate(send_email), "send_email", EMAIL)
+        print(conn.store.list()[-1].id)
+        conn.close()
+
+    asyncio.run(main())
+    """
+)
+
+
+def submit_in_own_process(config_path: Path, workdir: Path) -> str:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", SUBMIT, str(config_path)], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_decision_in_a_new_process_runs_once_there(config_path, workdir):
+    request_id = submit_in_own_process(config_path, workdir)  # that process has exited
+    assert sent_mail(workdir) == []
+    listed = cli("-c", str(config_path), "requests", "list", cwd=workdir)
+    assert request_id[:12] in listed.stdout and "TICKETED" in listed.stdout
+
+    done = cli("-c", str(config_path), "approve", request_id[:10], "--as", "alice", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert "executed" in done.stdout
+    assert len(sent_mail(workdir)) == 1
+
+    again = cli("-c", str(config_path), "approve", request_id, "--as", "alice", cwd=workdir)
+    assert again.returncode == 2 and "SUCCEEDED" in again.stderr
+    assert cli("-c", str(config_path), "poll", "--once", cwd=workdir).returncode == 0
+    assert len(sent_mail(workdir)) == 1
+
+    shown = cli("-c", str(config_path), "requests", "show", "LOCAL-1", cwd=workdir)
+    assert "SUCCEEDED" in shown.stdout and "claimed" in shown.stdout and "decided" in shown.stdout
+
+
+def test_reject_and_edit_from_the_command_line(config_path, workdir):
+    first = submit_in_own_process(config_path, workdir)
+    second = submit_in_own_process(config_path, workdir)
+    done = cli("-c", str(config_path), "reject", first, "--reason", "wrong customer", "--as", "alice", cwd=workdir)
+    assert done.returncode == 0 and "wrong customer" in done.stdout
+    done = cli("-c", str(config_path), "approve", second, "--as", "alice",
+               "--edit", '{"subject": "Refund update"}', cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert [m["subject"] for m in sent_mail(workdir)] == ["Refund update"]
+
+
+def test_review_loop_approves_and_rejects(config_path, workdir):
+    submit_in_own_process(config_path, workdir)
+    submit_in_own_process(config_path, workdir)
+    done = cli("-c", str(config_path), "review", "--as", "alice", input="a\nr\nnot now\n", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert "executed" in done.stdout and "Rejected by alice" in done.stdout
+    assert "No requests waiting" in done.stdout
+    assert len(sent_mail(workdir)) == 1
+
+
+def test_review_edit_is_validated(config_path, workdir):
+    submit_in_own_process(config_path, workdir)
+    # prompts follow the tool's fields: to, subject, body, cc. A bad address is refused, then
+    # a valid edit of the subject is approved and run.
+    done = cli("-c", str(config_path), "review", "--as", "alice",
+               input="e\nnot-an-address\n\n\n\ne\n\nNew subject\n\n\n", cwd=workdir)
+    assert "edit refused" in done.stderr
+    assert [m["subject"] for m in sent_mail(workdir)] == ["New subject"]
+
+
+def test_audit_verify_catches_a_tampered_row(config_path, workdir):
+    request_id = submit_in_own_process(config_path, workdir)
+    cli("-c", str(config_path), "approve", request_id, "--as", "alice", cwd=workdir)
+    assert cli("-c", str(config_path), "audit", "verify", cwd=workdir).returncode == 0
+
+    import sqlite3
+
+    db = sqlite3.connect(workdir / "connector.db")
+    db.execute("UPDATE audit_log SET actor = 'mallory' WHERE event = 'decided'")
+    db.commit()
+    done = cli("-c", str(config_path), "audit", "verify", cwd=workdir)
+    assert done.returncode == 1 and "altered" in done.stderr
+
+    db.execute("UPDATE audit_log SET actor = 'alice' WHERE event = 'decided'")
+    db.execute("DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)")
+    db.commit()
+    done = cli("-c", str(config_path), "audit", "verify", cwd=workdir)
+    assert done.returncode == 1 and "removed" in done.stderr
+
+
+def test_audit_export_writes_json_lines(config_path, workdir):
+    request_id = submit_in_own_process(config_path, workdir)
+    out = workdir / "audit.jsonl"
+    done = cli("-c", str(config_path), "audit", "export", "-o", str(out), cwd=workdir)
+    assert done.returncode == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["event"] for r in rows] == ["submitted", "ticketed"]
+    assert rows[0]["request_id"] == request_id
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-c", "missing.yaml", "requests", "list"], "config file not found: missing.yaml"),
+        (["-c", "bad-yaml.yaml", "requests", "list"], "bad-yaml.yaml:3: invalid YAML"),
+        (["-c", "bad-key.yaml", "requests", "list"], "bad-key.yaml:3: scheduler.poll_intervall: unknown key"),
+        (["-c", "bad-route.yaml", "requests", "list"], "unknown system 'jiraa'"),
+        (["approve", "does-not-exist"], "no request or ticket matches 'does-not-exist'"),
+        (["reject", "LOCAL-99", "--reason", "x"], "no request or ticket matches 'LOCAL-99'"),
+        (["reject", "abc"], "Missing option '--reason'"),
+        (["requests", "show", ""], "empty request id"),
+        (["requests", "list", "--state", "NOPE"], "--state: unknown state 'NOPE'"),
+        (["approve", "x", "--edit", "{oops"], "no request or ticket matches"),
+        (["demo"], "no terminal to ask in"),
+        (["demo", "--approve", "--reject", "x"], "choose one of"),
+        (["demo", "--approve", "--model", "gpt"], "--model: 'gpt' is not"),
+        (["demo", "--approve", "--system", "zendesk"], "--system: 'zendesk' is not one of"),
+        (["nonsense"], "No such command 'nonsense'"),
+    ],
+)
+def test_user_errors_print_one_line_and_exit_nonzero(workdir, args, message, capsys, monkeypatch):
+    (workdir / "bad-yaml.yaml").write_text("routes:\n  - [\n")
+    (workdir / "bad-key.yaml").write_text("scheduler:\n  poll_interval: 5s\n  poll_intervall: 5s\n")
+    (workdir / "bad-route.yaml").write_text(
+        "routes:\n  - name: r\n    tools: [send_email]\n    system: jiraa\n    approvers: ['*']\n"
+    )
+    (workdir / "bad-tool.yaml").write_text(f"store: {{url: 'sqlite:///{workdir}/x.db'}}\n"
+                                           "tools:\n  t: {import: 'nowhere:thing'}\n")
+    from connector.cli import main
+
+    monkeypatch.setattr("sys.stdin", open(os.devnull))  # no terminal, as in CI
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    captured = capsys.readouterr()
+    assert exited.value.code != 0
+    assert message in captured.err
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) <= 3  # one line; click's usage errors add the usage and a --help hint
+    assert "Traceback" not in captured.err + captured.out
+
+
+def test_check_config_reports_an_unimportable_tool(workdir):
+    (workdir / "bad-tool.yaml").write_text(f"store: {{url: 'sqlite:///{workdir}/x.db'}}\n"
+                                           "tools:\n  t: {import: 'nowhere:thing'}\n")
+    done = cli("-c", "bad-tool.yaml", "check-config", cwd=workdir)
+    assert done.returncode == 1
+    assert "cannot import module 'nowhere'" in done.stdout and "1 problem(s)" in done.stderr
+
+
+def test_edit_with_invalid_json_is_a_clear_error(config_path, workdir):
+    request_id = submit_in_own_process(config_path, workdir)
+    done = cli("-c", str(config_path), "approve", request_id, "--edit", "{oops", cwd=workdir)
+    assert done.returncode == 2 and "--edit: not valid JSON" in done.stderr
+    done = cli("-c", str(config_path), "approve", request_id, "--edit", '{"to": "nope"}', cwd=workdir)
+    assert done.returncode == 2 and "arguments do not fit send_email: to:" in done.stderr
+    assert sent_mail(workdir) == []
+
+
+def test_demo_runs_on_embedded_defaults(workdir):
+    done = cli("demo", "--approve", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert "executed" in done.stdout and "audit chain intact" in done.stdout
+    assert (workdir / "approval-connector.db").exists()
+    done = cli("demo", "--reject", "tone is off", cwd=workdir)
+    assert done.returncode == 0 and "Reason: tone is off" in done.stdout
+    assert len(sent_mail(workdir)) == 1
