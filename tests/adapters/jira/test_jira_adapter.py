@@ -1,0 +1,384 @@
+"""The adapter through the stateful simulator, in-process: create, poll, read, report, retries."""
+
+from __future__ import annotations
+
+import pytest
+import responses
+
+from adapters.jira.simulator import JiraSimulator
+from connector.errors import RateLimitedError, UnavailableError
+from connector.models import OutcomeReport, PendingTicket, ReportKind, TicketRef, Verdict
+from tests.adapters.jira.jira_testlib import ROUTE, build_adapter, make_request, route_settings
+
+ALICE = "5b10a2844c20165700ede21a"
+BOT = "712020:0b9d5a1e-1111-4c2e-9f00-bot000000001"
+
+
+def pending(request, ref: TicketRef) -> PendingTicket:
+    return PendingTicket(
+        request_id=request.id, route=request.route, ticket=ref, created_at=request.created_at
+    )
+
+
+def report(
+    kind: ReportKind = ReportKind.SUCCEEDED, report_id: str = "rep-1", final: bool = True
+) -> OutcomeReport:
+    return OutcomeReport(
+        report_id=report_id, request_id="req-1", kind=kind, text="Sent. Result: *ok*", final=final
+    )
+
+
+@pytest.fixture
+def ticket(adapter, sim):
+    request = make_request()
+    return request, adapter.create_ticket(request)
+
+
+def test_create_maps_fields(adapter, sim, ticket):
+    request, ref = ticket
+    issue = sim.issue(ref.key)
+    assert issue.fields["priority"]["name"] == "High"
+    assert issue.fields["components"] == [{"id": "10300", "name": "Email"}]
+    assert issue.fields["customfield_10060"] == "customer@example.com"  # by display name via GET /field
+    assert sim.statuses[issue.status].name == "Awaiting Approval"
+    assert ref.url == f"{sim.base_url}/browse/{ref.key}"
+
+
+def test_create_labels_carry_request_and_route(sim, ticket):
+    _, ref = ticket
+    assert sim.issue(ref.key).fields["labels"] == [
+        "approval-connector",
+        "acr-req-1",
+        "acr.route-customer-email",
+        "customer-email",
+    ]
+
+
+def test_create_description_is_escaped_with_digest(sim, ticket):
+    request, ref = ticket
+    text = sim.issue(ref.key).fields["description"]
+    assert "Hello \\*there\\*" in text and request.arguments_digest in text and "[~accountid" not in text
+
+
+def test_create_again_returns_same_issue(adapter, sim, ticket):
+    request, ref = ticket
+    assert adapter.create_ticket(request) == ref
+    assert len(sim.issues) == 1
+
+
+def test_request_id_field_set_and_used_for_lookup(sim):
+    adapter = build_adapter(sim, request_id_field="Agent Request ID")
+    request = make_request("req-f")
+    ref = adapter.create_ticket(request)
+    assert sim.issue(ref.key).fields["customfield_10050"] == "req-f"
+    sim.issue(ref.key).fields["labels"].remove("acr-req-f")
+    assert adapter.find_ticket(request) == ref
+
+
+def test_timed_out_create_still_one_issue(adapter, sim):
+    sim.drop_create_answers = 1
+    request = make_request()
+    ref = adapter.create_ticket(request)
+    assert len(sim.issues) == 1 and sim.issue(ref.key).fields["labels"][1] == "acr-req-1"
+
+
+def test_timed_out_create_with_search_lag_never_duplicates(sim):
+    sim.search_lag = 10
+    sim.drop_create_answers = 1
+    adapter = build_adapter(sim)
+    request = make_request()
+    with pytest.raises(UnavailableError):
+        adapter.create_ticket(request)  # answer lost, issue not searchable yet: refuse to re-create
+    with pytest.raises(UnavailableError):
+        adapter.create_ticket(request)
+    for _ in range(10):
+        try:
+            ref = adapter.create_ticket(request)
+            break
+        except UnavailableError:
+            continue
+    assert len(sim.issues) == 1 and ref.key == "OPS-1"
+
+
+def test_timed_out_create_lost_in_flight_is_created_once(adapter, sim):
+    sim.inject_fault(503, method="POST", path=r"/issue$")
+    request = make_request()
+    with pytest.raises(UnavailableError):
+        adapter.create_ticket(request)  # 503 before anything happened; still not re-POSTed blindly
+    assert len(sim.issues) == 0
+    adapter._ambiguous_creates.clear()  # grace passed
+    adapter.create_ticket(request)
+    assert len(sim.issues) == 1
+
+
+def test_poll_without_pending_makes_no_call(adapter, sim):
+    adapter.poll([], None)
+    assert sim.call_count() == 0
+
+
+def test_poll_nothing_decided(adapter, sim, ticket):
+    request, ref = ticket
+    assert adapter.poll([pending(request, ref)], None).events == []
+
+
+def test_poll_finds_approval_with_actor(adapter, sim, ticket):
+    request, ref = ticket
+    sim.transition(ref.key, "Approve", actor="alice")
+    [event] = adapter.poll([pending(request, ref)], None).events
+    assert event.decision.verdict is Verdict.APPROVED and event.decision.actor.id == ALICE
+    assert "alice@example.com" in event.decision.actor.aliases and event.request_id == "req-1"
+
+
+def test_poll_finds_rejection_with_reason(adapter, sim, ticket):
+    request, ref = ticket
+    sim.comment(ref.key, "Tone is too casual", actor="alice")
+    sim.transition(ref.key, "Reject", actor="alice")
+    [event] = adapter.poll([pending(request, ref)], None).events
+    assert (event.decision.verdict, event.decision.reason) == (Verdict.REJECTED, "Tone is too casual")
+
+
+def test_poll_is_one_search_for_many_tickets(adapter, sim):
+    waiting = []
+    for n in range(5):
+        request = make_request(f"req-{n}")
+        waiting.append(pending(request, adapter.create_ticket(request)))
+    for p in waiting[:3]:
+        sim.transition(p.ticket.key, "Approve", actor="alice")
+    before = sim.call_count("POST", "/search")
+    events = adapter.poll(waiting, None).events
+    assert sorted(e.request_id for e in events) == ["req-0", "req-1", "req-2"]
+    assert sim.call_count("POST", "/search") - before == 2  # page_size 2: 3 hits = 2 pages of ONE query
+    assert sim.call_count("GET", r"/issue/\d+$") == 0  # decisions came with the search (changelog expanded)
+
+
+def test_poll_query_does_not_depend_on_time(adapter, sim, ticket):
+    request, ref = ticket
+    adapter.poll([pending(request, ref)], None)
+    jql = [b for m, p, b in sim.bodies if p.endswith("/search/jql")][-1]["jql"]
+    assert "updated" not in jql and "created" not in jql and "acr-req-1" in jql
+
+
+def test_poll_ignores_bot_own_transition(adapter, sim, ticket):
+    request, ref = ticket
+    sim.transition(ref.key, "Approve", actor="svc-approval")
+    assert adapter.poll([pending(request, ref)], None).events == []
+
+
+def test_read_decision_names_bot_so_core_can_refuse(adapter, sim, ticket):
+    request, ref = ticket
+    sim.transition(ref.key, "Approve", actor="svc-approval")
+    decision = adapter.read_decision(ref, request)
+    assert decision.actor.id == BOT and BOT in adapter.service_identities()
+
+
+def test_unknown_status_is_unknown(adapter, sim, ticket):
+    request, ref = ticket
+    sim.transition(ref.key, "Start review", actor="alice")
+    [event] = adapter.poll([pending(request, ref)], None).events
+    assert event.decision.verdict is Verdict.UNKNOWN
+    assert adapter.read_decision(ref, request).verdict is Verdict.UNKNOWN
+
+
+def test_cancelled_by_done_category_is_rejected(adapter, sim, ticket):
+    request, ref = ticket
+    sim.transition(ref.key, "Cancel", actor="alice")
+    assert adapter.read_decision(ref, request).verdict is Verdict.REJECTED
+
+
+def test_actor_is_author_of_latest_change_into_status(adapter, sim, ticket):
+    request, ref = ticket
+    sim.transition(ref.key, "Approve", actor="mallory")
+    sim.transition(ref.key, "Reopen", actor="alice")
+    sim.transition(ref.key, "Approve", actor="alice")
+    assert adapter.read_decision(ref, request).actor.id == ALICE
+
+
+def test_truncated_search_changelog_is_completed(sim):
+    sim.changelog_cap = 0
+    adapter = build_adapter(sim)
+    request = make_request()
+    ref = adapter.create_ticket(request)
+    sim.transition(ref.key, "Approve", actor="alice")
+    [event] = adapter.poll([pending(request, ref)], None).events
+    assert event.decision.actor.id == ALICE and sim.call_count("GET", "/changelog") == 1
+
+
+def test_groups_fetched_when_route_asks(sim):
+    adapter = build_adapter(sim, routes={ROUTE: route_settings(decision={"fetch_groups": True})})
+    request = make_request()
+    ref = adapter.create_ticket(request)
+    sim.transition(ref.key, "Approve", actor="alice")
+    assert "change-approvers" in adapter.read_decision(ref, request).actor.groups
+
+
+def test_groups_not_fetched_by_default(adapter, sim, ticket):
+    request, ref = ticket
+    sim.transition(ref.key, "Approve", actor="alice")
+    assert adapter.read_decision(ref, request).actor.groups == frozenset()
+    assert sim.call_count("GET", "/user$") == 0
+
+
+def test_report_success_comments_and_transitions_in_one_call(adapter, sim, ticket):
+    _, ref = ticket
+    sim.transition(ref.key, "Approve", actor="alice")
+    adapter.report(ref, report(), attempt=0)
+    assert sim.status_of(ref.key) == "Done" and sim.issue(ref.key).fields["resolution"]["name"] == "Done"
+    [body] = sim.comment_bodies(ref.key)
+    assert "acr-report:rep\\-1" in body and "\\*ok\\*" in body
+    assert sim.call_count("POST", "/comment$") == 0 and sim.call_count("POST", "/transitions$") == 1
+
+
+def test_report_retry_does_not_duplicate(adapter, sim, ticket):
+    _, ref = ticket
+    sim.transition(ref.key, "Approve", actor="alice")
+    adapter.report(ref, report(), attempt=0)
+    adapter.report(ref, report(), attempt=1)
+    adapter.report(ref, report(), attempt=2)
+    assert len(sim.comment_bodies(ref.key)) == 1 and sim.status_of(ref.key) == "Done"
+
+
+def test_report_retry_after_comment_landed_still_transitions(adapter, sim, ticket):
+    _, ref = ticket
+    sim.transition(ref.key, "Approve", actor="alice")
+    adapter.report(ref, report(final=False), attempt=0)  # comment only landed
+    adapter.report(ref, report(), attempt=1)
+    assert len(sim.comment_bodies(ref.key)) == 1 and sim.status_of(ref.key) == "Done"
+
+
+def test_marker_forged_by_human_does_not_suppress_report(adapter, sim, ticket):
+    _, ref = ticket
+    sim.transition(ref.key, "Approve", actor="alice")
+    sim.comment(ref.key, "acr-report:rep\\-1", actor="mallory")
+    adapter.report(ref, report(), attempt=1)
+    assert len(sim.comment_bodies(ref.key)) == 2 and sim.status_of(ref.key) == "Done"
+
+
+def test_report_falls_back_when_screen_refuses_comment(adapter, sim, ticket):
+    _, ref = ticket
+    next(t for t in sim.workflow if t.name == "Mark executed").comment_allowed = False
+    sim.transition(ref.key, "Approve", actor="alice")
+    adapter.report(ref, report(), attempt=0)
+    assert sim.status_of(ref.key) == "Done" and len(sim.comment_bodies(ref.key)) == 1
+
+
+def test_report_rejection_closes(adapter, sim, ticket):
+    _, ref = ticket
+    sim.transition(ref.key, "Reject", actor="alice")
+    adapter.report(ref, report(ReportKind.REJECTED), attempt=0)
+    assert sim.status_of(ref.key) == "Done"
+
+
+def test_report_expiry_cancels(adapter, sim, ticket):
+    _, ref = ticket
+    adapter.report(ref, report(ReportKind.EXPIRED), attempt=0)
+    assert sim.status_of(ref.key) == "Cancelled"
+
+
+def test_report_unauthorized_comments_without_moving(adapter, sim, ticket):
+    _, ref = ticket
+    sim.transition(ref.key, "Approve", actor="mallory")
+    adapter.report(ref, report(ReportKind.UNAUTHORIZED), attempt=0)
+    assert sim.status_of(ref.key) == "Approved" and len(sim.comment_bodies(ref.key)) == 1
+
+
+def test_report_unavailable_transition_still_comments(adapter, sim, ticket):
+    _, ref = ticket
+    adapter.report(ref, report(ReportKind.SUCCEEDED), attempt=0)  # still Awaiting Approval
+    assert sim.status_of(ref.key) == "Awaiting Approval" and len(sim.comment_bodies(ref.key)) == 1
+
+
+def test_jsm_internal_comment(sim):
+    adapter = build_adapter(sim, routes={ROUTE: route_settings(outcome={"jsm_internal_comment": True})})
+    request = make_request()
+    ref = adapter.create_ticket(request)
+    sim.transition(ref.key, "Approve", actor="alice")
+    adapter.report(ref, report(), attempt=0)
+    assert sim.issue(ref.key).comments[0]["internal"] and sim.status_of(ref.key) == "Done"
+
+
+def test_jsm_approval_mode(sim):
+    sim.approval_transitions = {"approved": "Approve", "declined": "Reject"}
+    adapter = build_adapter(sim, routes={ROUTE: route_settings(decision={"mode": "jsm"})})
+    request = make_request()
+    ref = adapter.create_ticket(request)
+    sim.add_approval(ref.key, ["alice", "mallory"])
+    assert adapter.read_decision(ref, request).verdict is Verdict.PENDING
+    sim.answer_approval(ref.key, "alice", "approve")
+    [event] = adapter.poll([pending(request, ref)], None).events
+    assert (event.decision.verdict, event.decision.actor.id) == (Verdict.APPROVED, ALICE)
+
+
+def test_jsm_status_moved_without_approval_is_unknown(sim):
+    adapter = build_adapter(sim, routes={ROUTE: route_settings(decision={"mode": "jsm"})})
+    request = make_request()
+    ref = adapter.create_ticket(request)
+    sim.add_approval(ref.key, ["alice"])
+    sim.transition(ref.key, "Approve", actor="mallory")
+    assert adapter.read_decision(ref, request).verdict is Verdict.UNKNOWN
+
+
+def test_429_storm_surfaces_then_retry_later_works(adapter, sim, ticket):
+    request, ref = ticket
+    sim.transition(ref.key, "Approve", actor="alice")
+    sim.inject_fault(429, times=3, headers={"Retry-After": "1"})
+    with pytest.raises(RateLimitedError):
+        adapter.poll([pending(request, ref)], None)
+    [event] = adapter.poll([pending(request, ref)], None).events  # the next cycle: nothing lost
+    assert event.decision.verdict is Verdict.APPROVED
+    assert adapter.calls[("jira", "429")] == 3
+
+
+def test_429_storm_during_report_then_retry_delivers_once(adapter, sim, ticket):
+    _, ref = ticket
+    sim.transition(ref.key, "Approve", actor="alice")
+    sim.inject_fault(429, times=3, headers={"Retry-After": "1"}, method="POST")
+    with pytest.raises(RateLimitedError):
+        adapter.report(ref, report(), attempt=0)
+    adapter.report(ref, report(), attempt=1)
+    assert len(sim.comment_bodies(ref.key)) == 1 and sim.status_of(ref.key) == "Done"
+
+
+def test_long_retry_after_is_not_slept(adapter, sim, ticket):
+    request, ref = ticket
+    sim.inject_fault(429, times=1, headers={"Retry-After": "600"})
+    with pytest.raises(RateLimitedError) as err:
+        adapter.read_decision(ref, request)
+    assert err.value.retry_after == 600 and adapter.client.sleep == []
+
+
+def test_every_call_counted(adapter, sim, ticket):
+    assert sum(adapter.calls.values()) == sim.call_count()
+
+
+def test_service_identities_from_myself(adapter):
+    assert {BOT, "jira-bot@example.com"} <= adapter.service_identities()
+
+
+def test_wrong_token_is_auth_error(sim):
+    from connector.errors import AuthError
+
+    adapter = build_adapter(sim, env={**sim.demo_env(), "JIRA_API_TOKEN": "wrong"})
+    with pytest.raises(AuthError) as err:
+        adapter.service_identities()
+    assert "wrong" not in str(err.value)
+
+
+def test_datacenter_flow(dc_sim):
+    adapter = build_adapter(dc_sim)
+    request = make_request()
+    ref = adapter.create_ticket(request)
+    dc_sim.transition(ref.key, "Approve", actor="alice")
+    [event] = adapter.poll([pending(request, ref)], None).events
+    assert event.decision.actor.names() >= {"alice", "alice@example.com"}
+    assert dc_sim.call_count(path="/search/jql") == 0 and dc_sim.call_count("POST", r"/search$") >= 1
+    adapter.report(ref, report(), attempt=0)
+    assert dc_sim.status_of(ref.key) == "Done"
+
+
+def test_cloud_legacy_search_is_gone():
+    sim = JiraSimulator.seeded_demo()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        sim.install(rsps)
+        adapter = build_adapter(sim, deployment="datacenter")
+        with pytest.raises(Exception, match="410"):
+            adapter.find_ticket(make_request())
