@@ -14,12 +14,19 @@ import pytest
 from tests.conftest import REPO, sent_mail
 
 
-def cli(*args: str, cwd: Path, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+def cli(
+    *args: str, cwd: Path, input: str | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO)}
     full_env.pop("APPROVAL_CONNECTOR_CONFIG", None)
     return subprocess.run(
         [sys.executable, "-m", "connector.cli", *args],
-        cwd=cwd, input=input, capture_output=True, text=True, env=full_env, timeout=120,
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
     )
 
 
@@ -43,8 +50,14 @@ SUBMIT = textwrap.dedent(
 
 def submit_in_own_process(config_path: Path, workdir: Path) -> str:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", SUBMIT, str(config_path)], cwd=workdir, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", SUBMIT, str(config_path)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1]
 
@@ -72,10 +85,21 @@ def test_decision_in_a_new_process_runs_once_there(config_path, workdir):
 def test_reject_and_edit_from_the_command_line(config_path, workdir):
     first = submit_in_own_process(config_path, workdir)
     second = submit_in_own_process(config_path, workdir)
-    done = cli("-c", str(config_path), "reject", first, "--reason", "wrong customer", "--as", "alice", cwd=workdir)
+    done = cli(
+        "-c", str(config_path), "reject", first, "--reason", "wrong customer", "--as", "alice", cwd=workdir
+    )
     assert done.returncode == 0 and "wrong customer" in done.stdout
-    done = cli("-c", str(config_path), "approve", second, "--as", "alice",
-               "--edit", '{"subject": "Refund update"}', cwd=workdir)
+    done = cli(
+        "-c",
+        str(config_path),
+        "approve",
+        second,
+        "--as",
+        "alice",
+        "--edit",
+        '{"subject": "Refund update"}',
+        cwd=workdir,
+    )
     assert done.returncode == 0, done.stderr
     assert [m["subject"] for m in sent_mail(workdir)] == ["Refund update"]
 
@@ -94,8 +118,15 @@ def test_review_edit_is_validated(config_path, workdir):
     submit_in_own_process(config_path, workdir)
     # prompts follow the tool's fields: to, subject, body, cc. A bad address is refused, then
     # a valid edit of the subject is approved and run.
-    done = cli("-c", str(config_path), "review", "--as", "alice",
-               input="e\nnot-an-address\n\n\n\ne\n\nNew subject\n\n\n", cwd=workdir)
+    done = cli(
+        "-c",
+        str(config_path),
+        "review",
+        "--as",
+        "alice",
+        input="e\nnot-an-address\n\n\n\ne\n\nNew subject\n\n\n",
+        cwd=workdir,
+    )
     assert "edit refused" in done.stderr
     assert [m["subject"] for m in sent_mail(workdir)] == ["New subject"]
 
@@ -156,8 +187,9 @@ def test_user_errors_print_one_line_and_exit_nonzero(workdir, args, message, cap
     (workdir / "bad-route.yaml").write_text(
         "routes:\n  - name: r\n    tools: [send_email]\n    system: jiraa\n    approvers: ['*']\n"
     )
-    (workdir / "bad-tool.yaml").write_text(f"store: {{url: 'sqlite:///{workdir}/x.db'}}\n"
-                                           "tools:\n  t: {import: 'nowhere:thing'}\n")
+    (workdir / "bad-tool.yaml").write_text(
+        f"store: {{url: 'sqlite:///{workdir}/x.db'}}\ntools:\n  t: {{import: 'nowhere:thing'}}\n"
+    )
     from connector.cli import main
 
     monkeypatch.setattr("sys.stdin", open(os.devnull))  # no terminal, as in CI
@@ -172,8 +204,9 @@ def test_user_errors_print_one_line_and_exit_nonzero(workdir, args, message, cap
 
 
 def test_check_config_reports_an_unimportable_tool(workdir):
-    (workdir / "bad-tool.yaml").write_text(f"store: {{url: 'sqlite:///{workdir}/x.db'}}\n"
-                                           "tools:\n  t: {import: 'nowhere:thing'}\n")
+    (workdir / "bad-tool.yaml").write_text(
+        f"store: {{url: 'sqlite:///{workdir}/x.db'}}\ntools:\n  t: {{import: 'nowhere:thing'}}\n"
+    )
     done = cli("-c", "bad-tool.yaml", "check-config", cwd=workdir)
     assert done.returncode == 1
     assert "cannot import module 'nowhere'" in done.stdout and "1 problem(s)" in done.stderr

@@ -1,0 +1,155 @@
+"""One contract suite for every store backend (SQLite file, PostgreSQL): the races that matter."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from connector.models import ApprovalRequest, RequestState, TicketRef, digest_of, utcnow
+from connector.store import Store
+from tests.conftest import pg_url
+
+
+def _postgres_schema_url() -> Iterator[str]:
+    url = pg_url()
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("APPROVAL_CONNECTOR_TEST_PG_URL must be set in CI (.ci/run sets it)")
+        pytest.skip("set APPROVAL_CONNECTOR_TEST_PG_URL to run the PostgreSQL store tests")
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        yield from _postgres_schema_url()
+
+
+@pytest.fixture
+def pg_store_url() -> Iterator[str]:
+    yield from _postgres_schema_url()
+
+
+def make_request(state: RequestState = RequestState.APPROVED) -> ApprovalRequest:
+    args = {"to": "a@b.example", "subject": "s", "body": "b", "cc": []}
+    return ApprovalRequest(
+        id=uuid.uuid4().hex,
+        route="r",
+        system="desk",
+        tool_name="send_email",
+        arguments=args,
+        arguments_digest=digest_of(args),
+        state=state,
+        ticket=TicketRef(system="desk", key="LOCAL-1", id="1"),
+    )
+
+
+def insert(store: Store, request: ApprovalRequest) -> None:
+    with store.transaction() as conn:
+        store.insert_request(conn, request)
+        store.audit.append(conn, request.id, "submitted", "test", {"n": 1})
+
+
+def test_round_trip_keeps_every_field(store_url):
+    store = Store.from_url(store_url)
+    request = make_request(RequestState.TICKETED)
+    request.deadline = utcnow() + timedelta(hours=1)
+    insert(store, request)
+    loaded = store.get(request.id)
+    assert loaded.model_dump() == {**request.model_dump(), "updated_at": loaded.updated_at}
+    assert store.resolve(request.id[:8]).id == request.id
+    assert store.resolve("LOCAL-1").id == request.id
+    assert store.find_by_ticket("desk", "LOCAL-1").id == request.id
+
+
+def test_claim_is_won_by_exactly_one_of_many_engines(store_url):
+    stores = [Store.from_url(store_url) for _ in range(4)]
+    request = make_request()
+    insert(stores[0], request)
+    wins: list[str] = []
+    barrier = threading.Barrier(16)
+
+    def race(i: int) -> None:
+        barrier.wait()
+        if stores[i % 4].claim(request.id, f"worker-{i}", timedelta(minutes=1)):
+            wins.append(f"worker-{i}")
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1
+    assert stores[0].get(request.id).state is RequestState.EXECUTING
+    assert stores[0].get(request.id).claimed_by == wins[0]
+
+
+def test_audit_chain_stays_linear_under_concurrent_writers(store_url):
+    stores = [Store.from_url(store_url) for _ in range(4)]
+    requests = [make_request() for _ in range(8)]
+    barrier = threading.Barrier(8)
+
+    def write(i: int) -> None:
+        barrier.wait()
+        store = stores[i % 4]
+        insert(store, requests[i])
+        for n in range(5):
+            with store.transaction() as conn:
+                store.audit.append(conn, requests[i].id, "event", f"w{i}", {"n": n})
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows = list(stores[0].audit.rows(stores[0].engine))
+    assert [r["seq"] for r in rows] == list(range(1, 8 * 6 + 1))
+    assert stores[0].audit.verify(stores[0].engine) == []
+
+
+def test_outbox_item_is_leased_to_one_worker(store_url):
+    store_a, store_b = Store.from_url(store_url), Store.from_url(store_url)
+    request = make_request()
+    insert(store_a, request)
+    with store_a.transaction() as conn:
+        store_a.enqueue(conn, f"{request.id}:report", request.id, "report", {"x": 1})
+        store_a.enqueue(conn, f"{request.id}:report", request.id, "report", {"x": 2})  # no-op
+    [item] = store_a.due_outbox(utcnow())
+    assert store_a.lease_outbox(item, timedelta(minutes=1))
+    assert not store_b.lease_outbox(item, timedelta(minutes=1))
+    assert store_b.due_outbox(utcnow()) == []
+
+
+def test_webhook_delivery_ids_are_remembered(store_url):
+    store = Store.from_url(store_url)
+    assert store.first_delivery("jira", "abc")
+    assert not Store.from_url(store_url).first_delivery("jira", "abc")
+    assert store.first_delivery("servicenow", "abc")
+
+
+def test_conditional_transition_refuses_the_wrong_state(store_url):
+    store = Store.from_url(store_url)
+    request = make_request(RequestState.REJECTED)
+    insert(store, request)
+    with store.transaction() as conn:
+        assert not store.transition(conn, request.id, [RequestState.TICKETED], RequestState.APPROVED)
+    assert store.get(request.id).state is RequestState.REJECTED
