@@ -37,7 +37,7 @@ from . import parse as p
 from . import webhook as wh
 from .client import JiraClient
 from .render import build_description, build_summary, has_marker, report_body
-from .settings import JiraRouteSettings, JiraSystemSettings, TransitionSpec
+from .settings import JiraRouteSettings, JiraSystemSettings, TicketSettings, TransitionSpec
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,14 @@ class JiraAdapter(TicketAdapter):
         except KeyError:
             raise ConfigError(f"{self.name}: route {name!r} is not configured for this system") from None
 
+    def ticket_settings(self, name: str) -> TicketSettings:
+        ticket = self.route(name).ticket
+        if ticket is None:
+            raise BadRequestError(
+                f"{self.name}: route {name!r} has no ticket settings (ticket.project ...)", system=self.name
+            )
+        return ticket
+
     def field_id(self, key: str) -> str:
         """customfield ids pass through; display names are resolved once through GET /field."""
         if key.startswith("customfield_") or key in ("summary", "description", "labels", "priority"):
@@ -118,8 +126,7 @@ class JiraAdapter(TicketAdapter):
     # --- tickets ----------------------------------------------------------------------------------
     def issue_fields(self, request: ApprovalRequest) -> dict[str, Any]:
         """The create body's ``fields`` (REST v2: description is wiki markup, not ADF)."""
-        route = self.route(request.route)
-        t = route.ticket
+        t = self.ticket_settings(request.route)
         try:
             fields: dict[str, Any] = {
                 "project": {"key": t.project},
@@ -189,9 +196,9 @@ class JiraAdapter(TicketAdapter):
 
     def find_ticket(self, request: ApprovalRequest) -> TicketRef | None:
         """By the request label (or the configured request-id field); the oldest wins if several."""
-        route = self.route(request.route)
+        project = self.ticket_settings(request.route).project
         label = p.request_label(request.id)
-        query = f"project = {jql.quote(route.ticket.project)} AND labels = {jql.quote(label)}"
+        query = f"project = {jql.quote(project)} AND labels = {jql.quote(label)}"
         fields = ["labels"]
         field_id = None
         if self.settings.request_id_field:
@@ -202,7 +209,7 @@ class JiraAdapter(TicketAdapter):
                 else field_id
             )
             query = (
-                f"project = {jql.quote(route.ticket.project)} AND "
+                f"project = {jql.quote(project)} AND "
                 f"(labels = {jql.quote(label)} OR {clause} ~ {jql.quote(jql.quote(request.id))})"
             )
             fields.append(field_id)
@@ -424,7 +431,7 @@ class JiraAdapter(TicketAdapter):
         return url if url.endswith(suffix) else url + suffix
 
     def webhook_filter(self) -> str:
-        projects = sorted({r.ticket.project for r in self.routes.values()})
+        projects = sorted({r.ticket.project for r in self.routes.values() if r.ticket is not None})
         query = f"labels = {jql.quote(self.settings.label)}"
         if projects:
             query = f"project in {jql.in_list(projects)} AND " + query

@@ -61,6 +61,17 @@ def offline(adapter: JiraAdapter) -> list[CheckResult]:
         )
     for name, route in adapter.routes.items():
         where = f"route {name}"
+        if route.ticket is None:
+            rows.append(
+                _row(
+                    adapter,
+                    f"{where}: ticket",
+                    True,
+                    "no ticket settings: this route cannot open issues (fine for auto and deny routes)",
+                    warning=True,
+                )
+            )
+            continue
         templates = {"ticket.summary": route.ticket.summary}
         if route.ticket.description is not None:
             templates["ticket.description"] = route.ticket.description
@@ -129,6 +140,8 @@ def _route_rows(
     client = adapter.client
     where = f"route {name}"
     t = route.ticket
+    if t is None:
+        return []
     rows: list[CheckResult] = []
     try:
         project = client.project(t.project)

@@ -192,6 +192,14 @@ class OutcomeSettings(_Strict):
 
 
 class JiraRouteSettings(RouteSettings):
-    ticket: TicketSettings
+    ticket: TicketSettings | None = Field(
+        default=None, description="required for routes that open issues (gate, shadow, auto with record)"
+    )
     decision: DecisionSettings = Field(default_factory=DecisionSettings)
     outcome: OutcomeSettings = Field(default_factory=OutcomeSettings)
+
+    @field_validator("ticket", mode="before")
+    @classmethod
+    def _empty_ticket(cls, value: Any) -> Any:
+        """The core passes ``{}`` for a route without ticket settings."""
+        return None if value == {} else value
