@@ -192,8 +192,8 @@ def test_user_errors_print_one_line_and_exit_nonzero(workdir, args, message, cap
     )
     from connector.cli import main
 
-    monkeypatch.setattr("sys.stdin", open(os.devnull))  # no terminal, as in CI
-    with pytest.raises(SystemExit) as exited:
+    with open(os.devnull) as no_terminal, pytest.raises(SystemExit) as exited:
+        monkeypatch.setattr("sys.stdin", no_terminal)  # no terminal, as in CI
         main(list(args))
     captured = capsys.readouterr()
     assert exited.value.code != 0
