@@ -37,10 +37,11 @@ from connector.templates import TemplateRenderError
 from . import render
 from . import webhook as hooks
 from .client import ServiceNowClient
-from .cursor import PollCursor
+from .cursor import NEW_TICKET_MARGIN, PollCursor
 from .parse import (
     actor_from_user,
     approver_verdict,
+    format_time,
     latest_audit,
     parse_time,
     record_verdict,
@@ -54,6 +55,7 @@ from .settings import (
 
 log = logging.getLogger(__name__)
 
+MAX_IDS_IN_QUERY = 40  # keeps the URL well under 2048 characters
 _SAFE_VALUE = re.compile(r"^[^\^,\r\n]*$")
 _TABLE_IN_URL = re.compile(r"/([a-z][a-z0-9_]*)\.do\?sys_id=([0-9A-Za-z]+)")
 APPROVER_FIELDS = [
@@ -365,7 +367,18 @@ class ServiceNowAdapter(TicketAdapter):
         """The rejecting person's newest comment on the record or their approver row."""
         if not rejected:
             return {}
-        element_ids = {sid for sid, _ in rejected} | {v.row_id for _, v in rejected if v.row_id}
+        rows_of: dict[str, set[str]] = defaultdict(set)  # record -> its approver rows (comments live there)
+        for sid, vote in rejected:
+            rows_of[sid] |= {vote.row_id} - {""}
+        without_rows = [sid for sid, v in rejected if not v.row_id and _safe(sid)]
+        if without_rows:  # decided by record columns: find the rejecting approver rows too
+            for row in self.client.list(
+                "sysapproval_approver",
+                f"sysapprovalIN{','.join(without_rows)}^stateINrejected",
+                ["sys_id", "sysapproval"],
+            ):
+                rows_of[value(row, "sysapproval")].add(value(row, "sys_id"))
+        element_ids = {sid for sid, _ in rejected} | {r for ids in rows_of.values() for r in ids}
         ids = sorted(i for i in element_ids if _safe(i))
         rows = self.client.list(
             "sys_journal_field",
@@ -379,7 +392,8 @@ class ServiceNowAdapter(TicketAdapter):
             mine = [
                 r
                 for r in rows
-                if value(r, "element_id") in (sys_id, vote.row_id) and value(r, "sys_created_by") == vote.user
+                if value(r, "element_id") in {sys_id, *rows_of[sys_id]}
+                and value(r, "sys_created_by") == vote.user
             ]
             if mine:
                 newest = max(mine, key=lambda r: value(r, "sys_created_on"))
@@ -399,28 +413,47 @@ class ServiceNowAdapter(TicketAdapter):
             route = self._route(item.route)
             key = f"{route.ticket.model_dump_json(exclude={'fields'})}|{route.decision.model_dump_json()}"
             groups[key].append(item)
-        lower = state.lower_bound(overlap, [p.created_at for p in pending if p.ticket.id not in state.known])
         events: list[DecisionEvent] = []
         newest_seen: list[str] = []
+        floors: list[str] = []
         for items in groups.values():
-            events += self._poll_group(items, state, lower, newest_seen)
+            window = self._window(state, items, overlap)
+            if window.floor:
+                floors.append(window.floor)
+            events += self._poll_group(items, state, window, newest_seen)
         for stamp in newest_seen:
             state.advance(stamp)
-        if state.newest is None and lower is not None:
-            state.newest = lower  # nothing seen yet: keep the window from sliding back to "ever"
+        if state.newest is None and floors:
+            state.newest = min(floors)  # nothing seen yet: do not slide back to "ever" next time
         state.known = {p.ticket.id for p in pending}
         state.prune(overlap)
         return PollResult(events=events, cursor=state.dump())
 
+    def _window(self, state: PollCursor, items: list[PendingTicket], overlap: float) -> _Window:
+        """What the query covers: changes since the cursor (minus the overlap), plus — by sys_id,
+        so clock skew cannot hide them — tickets that earlier polls did not look for."""
+        since = state.since(overlap)
+        new = [p for p in items if p.ticket.id not in state.known] if since else list(items)
+        if not new:
+            return _Window(since, [], None)
+        ids = [p.ticket.id for p in new]
+        if len(ids) <= MAX_IDS_IN_QUERY and all(i and _safe(i) for i in ids):
+            return _Window(since, ids, None)
+        floor = format_time(min(p.created_at for p in new) - NEW_TICKET_MARGIN)
+        since = min(since, floor) if since else floor
+        return _Window(since, [], floor)
+
     def _poll_group(
-        self, items: list[PendingTicket], state: PollCursor, lower: str | None, newest_seen: list[str]
+        self, items: list[PendingTicket], state: PollCursor, window: _Window, newest_seen: list[str]
     ) -> list[DecisionEvent]:
         route = self._route(items[0].route)
         t, d = route.ticket, route.decision
         by_id = {p.ticket.id: p for p in items}
         by_corr = {t.correlation_prefix + p.request_id: p for p in items}
-        since = f"^sys_updated_on>={lower}" if lower else ""
-        decided = [*d.approved_values, *d.rejected_values]
+        # Everything not known to be waiting: decisions, and values nobody mapped (which must
+        # surface as UNKNOWN instead of waiting forever).
+        waiting = ",".join(d.pending_values)
+        records: list[Mapping[str, Any]] = []
         if d.source == "approvers":
             corr = f"sysapproval.{t.correlation_field}"
             corr_q = (
@@ -428,19 +461,19 @@ class ServiceNowAdapter(TicketAdapter):
             )
             rows = self.client.list(
                 "sysapproval_approver",
-                f"{corr_q}^stateIN{','.join(decided)}{since}^ORDERBYsys_updated_on",
+                f"{corr_q}{window.clause('sysapproval')}^stateNOT IN{waiting}^ORDERBYsys_updated_on",
                 APPROVER_FIELDS,
             )
-            candidates = {}
+            candidates: dict[str, dict[str, str]] = {}
             for row in rows:
                 newest_seen.append(value(row, "sys_updated_on"))
                 ticket_id = value(row, "sysapproval")
-                if ticket_id in by_id and not (lower and value(row, "sys_updated_on") < lower):
-                    if not state.is_seen(value(row, "sys_id"), value(row, "sys_mod_count")):
-                        candidates[ticket_id] = {"sys_id": ticket_id}
-                    state.mark(
-                        value(row, "sys_id"), value(row, "sys_mod_count"), value(row, "sys_updated_on")
-                    )
+                # Re-check locally what the query asked: a dropped query part must not widen the result.
+                if ticket_id not in by_id or not window.covers(row, ticket_id):
+                    continue
+                if not state.is_seen(value(row, "sys_id"), value(row, "sys_mod_count")):
+                    candidates[ticket_id] = {"sys_id": ticket_id}
+                state.mark(value(row, "sys_id"), value(row, "sys_mod_count"), value(row, "sys_updated_on"))
             records = list(candidates.values())
         else:
             corr_q = (
@@ -450,29 +483,28 @@ class ServiceNowAdapter(TicketAdapter):
             )
             ors = []
             if d.uses_approval:
-                ors.append(f"{d.approval_field}IN{','.join(decided)}")
+                ors.append(f"{d.approval_field}NOT IN{waiting}")
             if d.uses_state:
-                ors.append(f"{d.state_field}IN{','.join([*d.approved_states, *d.rejected_states])}")
+                ors.append(f"{d.state_field}NOT IN{','.join(d.pending_states)}")
             rows = self.client.list(
                 t.table,
-                f"{corr_q}{since}^{'^OR'.join(ors)}^ORDERBYsys_updated_on",
+                f"{corr_q}{window.clause('sys_id')}^{'^OR'.join(ors)}^ORDERBYsys_updated_on",
                 self._record_fields(route),
             )
-            records = []
             for row in rows:
                 newest_seen.append(value(row, "sys_updated_on"))
-                known = value(row, "sys_id") in by_id or value(row, t.correlation_field) in by_corr
-                # Re-check locally what the query asked: a dropped query part must not widen the result.
-                if not known or (lower and value(row, "sys_updated_on") < lower):
+                sys_id = value(row, "sys_id")
+                known = sys_id in by_id or value(row, t.correlation_field) in by_corr
+                if not known or not window.covers(row, sys_id):
                     continue
-                if state.is_seen(value(row, "sys_id"), value(row, "sys_mod_count")):
+                if state.is_seen(sys_id, value(row, "sys_mod_count")):
                     continue
-                state.mark(value(row, "sys_id"), value(row, "sys_mod_count"), value(row, "sys_updated_on"))
+                state.mark(sys_id, value(row, "sys_mod_count"), value(row, "sys_updated_on"))
                 records.append(row)
         if not records:
             return []
         decisions = self._decide(route, records)
-        service = self.service_identities()
+        service = {n.lower() for n in self.service_identities()}
         events = []
         for record in records:
             sys_id = value(record, "sys_id")
@@ -480,7 +512,7 @@ class ServiceNowAdapter(TicketAdapter):
             decision = decisions.get(sys_id)
             if item is None or decision is None or decision.verdict is Verdict.PENDING:
                 continue
-            if decision.actor is not None and decision.actor.names() & service:
+            if decision.actor is not None and {n.lower() for n in decision.actor.names()} & service:
                 continue  # the connector's own write (e.g. it cancelled an expired record)
             events.append(
                 DecisionEvent(
@@ -501,9 +533,8 @@ class ServiceNowAdapter(TicketAdapter):
         outcome = self._outcome_for(table, report)
         posted = attempt > 0 and self._marker_present(table, ticket, outcome.journal_field, report.report_id)
         if not posted:
-            self.client.update(
-                table, ticket.id, {outcome.journal_field: render.outcome_note(report)}, ["sys_id"]
-            )
+            note = {outcome.journal_field: render.outcome_note(report)}
+            self.client.update(table, ticket.id, note, ["sys_id"], appends=True)
         if report.final:
             self._move_on(table, ticket, outcome, report)
 
@@ -597,6 +628,28 @@ class ServiceNowAdapter(TicketAdapter):
 
     def close(self) -> None:
         self.client.close()
+
+
+class _Window:
+    """The part of one poll query that limits it in time (and to newly pending tickets)."""
+
+    def __init__(self, since: str | None, ids: list[str], floor: str | None) -> None:
+        self.since = since
+        self.ids = ids
+        self.floor = floor
+
+    def clause(self, id_field: str) -> str:
+        parts = []
+        if self.since:
+            parts.append(f"sys_updated_on>={self.since}")
+        if self.ids:
+            parts.append(f"{id_field}IN{','.join(self.ids)}")
+        return ("^" + "^OR".join(parts)) if parts else ""
+
+    def covers(self, row: Mapping[str, Any], ticket_id: str) -> bool:
+        if ticket_id in self.ids:
+            return True
+        return bool(self.since) and value(row, "sys_updated_on") >= (self.since or "")
 
 
 class _Vote:

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from .adapter import ServiceNowAdapter
 
 
-
 def _secret_names(adapter: ServiceNowAdapter) -> list[tuple[str, str | None]]:
     auth = adapter.settings.auth
     where = f"systems.{adapter.name}.auth"

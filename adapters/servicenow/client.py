@@ -205,11 +205,17 @@ class ServiceNowClient:
         )
         return self._record(page)
 
-    def update(self, table: str, sys_id: str, values: dict[str, str], fields: list[str]) -> dict[str, Any]:
-        """PATCH; a journal field in ``values`` appends an entry. Retried: the caller makes the
-        update idempotent (journal markers, state read before moving)."""
+    def update(
+        self, table: str, sys_id: str, values: dict[str, str], fields: list[str], *, appends: bool = False
+    ) -> dict[str, Any]:
+        """PATCH. Setting columns is idempotent and retried; a journal entry (``appends``) is not:
+        each PATCH appends one, so only a 429 is retried and the caller checks before trying again."""
         page = self.call(
-            "PATCH", f"{self.base}/api/now/table/{table}/{sys_id}", params=self._params(fields), json=values
+            "PATCH",
+            f"{self.base}/api/now/table/{table}/{sys_id}",
+            params=self._params(fields),
+            json=values,
+            unsafe=appends,
         )
         return self._record(page)
 

@@ -1,13 +1,12 @@
 """The poll cursor: the newest server timestamp seen, the record versions already handled inside
 the overlap window (timestamps have one-second resolution, so ``>=`` plus de-duplication), and
-the tickets that were pending last time (a newly pending ticket widens the next query once)."""
+the tickets that were pending last time (a newly pending ticket is looked up by sys_id once)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from .parse import format_time, parse_time
 
@@ -45,18 +44,10 @@ class PollCursor:
             sort_keys=True,
         )
 
-    def lower_bound(self, overlap: float, new_created: Iterable[datetime]) -> str | None:
-        """Where the next query starts: the cursor minus the overlap, or earlier when a ticket
-        appeared that earlier polls did not look for. None = no lower bound."""
-        bounds: list[datetime] = []
+    def since(self, overlap: float) -> str | None:
+        """Where the time part of the next query starts: the cursor minus the overlap."""
         newest = parse_time(self.newest) if self.newest else None
-        created = list(new_created)
-        if newest is not None:
-            bounds.append(newest - timedelta(seconds=overlap))
-        elif not created:
-            return None
-        bounds += [c - NEW_TICKET_MARGIN for c in created]
-        return format_time(min(bounds))
+        return format_time(newest - timedelta(seconds=overlap)) if newest else None
 
     def is_seen(self, sys_id: str, mod_count: str) -> bool:
         return f"{sys_id}:{mod_count}" in self.seen

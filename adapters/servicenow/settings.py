@@ -231,7 +231,7 @@ class DecisionSettings(_Model):
         if self.source == "record":
             if not self.approval_field and not (self.approved_states or self.rejected_states):
                 raise ValueError("decide by approval_field, by approved_states/rejected_states, or both")
-            if self.approved_states and not self.pending_states:
+            if (self.approved_states or self.rejected_states) and not self.pending_states:
                 raise ValueError(
                     "pending_states: list the states a waiting record can be in "
                     "(anything unlisted is treated as unknown and fails closed)"

@@ -113,6 +113,7 @@ class ServiceNowSimulator(SimulatedAPI):
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
         self.counters: dict[str, int] = {}
+        self.queries: list[tuple[str, str]] = []  # (table, sysparm_query) of every first-page list call
         self._frozen: datetime | None = None
         self._skew = timedelta(0)
         self._actor = ""
@@ -570,7 +571,10 @@ class ServiceNowSimulator(SimulatedAPI):
         table = self._table(request, match)
         if isinstance(table, SimResponse):
             return table
-        query = sim_query.parse(request.arg("sysparm_query", "") or "", lambda f: self._known(table, f))
+        text = request.arg("sysparm_query", "") or ""
+        if request.arg("sysparm_offset", "0") in ("0", None):
+            self.queries.append((table, text))
+        query = sim_query.parse(text, lambda f: self._known(table, f))
         rows = [
             r
             for r in self.rows[table].values()
