@@ -6,7 +6,7 @@ import pytest
 import responses
 
 from adapters.jira.simulator import JiraSimulator
-from connector.errors import RateLimitedError, UnavailableError
+from connector.errors import PermissionDenied, RateLimitedError, UnavailableError, WebhookRejected
 from connector.models import OutcomeReport, PendingTicket, ReportKind, TicketRef, Verdict
 from tests.adapters.jira.jira_testlib import ROUTE, build_adapter, make_request, route_settings
 
@@ -382,3 +382,29 @@ def test_cloud_legacy_search_is_gone():
         adapter = build_adapter(sim, deployment="datacenter")
         with pytest.raises(Exception, match="410"):
             adapter.find_ticket(make_request())
+
+
+def test_webhook_without_configured_secret_is_refused(sim):
+    adapter = build_adapter(sim, webhook={"secret_env": None})
+    with pytest.raises(WebhookRejected) as err:
+        adapter.verify_webhook({"X-Hub-Signature": "sha256=00"}, b"{}")
+    assert err.value.status == 404
+
+
+def test_webhook_with_unset_secret_variable_fails_closed(sim):
+    adapter = build_adapter(sim, env={k: v for k, v in sim.demo_env().items() if k != "JIRA_WEBHOOK_SECRET"})
+    with pytest.raises(WebhookRejected) as err:
+        adapter.verify_webhook({"X-Hub-Signature": "sha256=00"}, b"{}")
+    assert err.value.status == 401
+
+
+def test_webhook_setup_names_variable_not_value(adapter):
+    text = adapter.webhook_setup("https://connector.example.com/")
+    assert "JIRA_WEBHOOK_SECRET" in text and "demo-webhook-secret" not in text
+    assert "https://connector.example.com/webhooks/jira" in text and "jira:issue_updated" in text
+
+
+def test_register_webhook_needs_admin(sim):
+    sim.users["svc-approval"].admin = False
+    with pytest.raises(PermissionDenied):
+        build_adapter(sim).register_webhook("https://connector.example.com")

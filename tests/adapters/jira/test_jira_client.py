@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
