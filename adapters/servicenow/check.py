@@ -105,6 +105,7 @@ def _live(adapter: ServiceNowAdapter) -> list[CheckResult]:
 
     # What each table must have: column -> fixed values that must be valid choices.
     columns: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    templated: dict[str, set[str]] = defaultdict(set)
     uses_audit = uses_approvers = False
     for route in adapter.routes.values():
         t, d, o = route.ticket, route.decision, route.outcome
@@ -117,6 +118,7 @@ def _live(adapter: ServiceNowAdapter) -> list[CheckResult]:
                 cols[name].add(template)
             else:
                 cols[name]
+                templated[t.table].add(name)
         if d.source == "approvers":
             uses_approvers = True
         else:
@@ -131,7 +133,7 @@ def _live(adapter: ServiceNowAdapter) -> list[CheckResult]:
                 cols[name] |= {template} if _static(template) else set()
 
     for table, wanted in sorted(columns.items()):
-        out += _check_table(adapter, table, wanted)
+        out += _check_table(adapter, table, wanted, templated[table])
     if uses_audit:
         out.append(_readable(adapter, "sys_audit", "decisions: who changed approval/state"))
     if uses_approvers:
@@ -148,7 +150,9 @@ def _readable(adapter: ServiceNowAdapter, table: str, why: str) -> CheckResult:
         return CheckResult(system=adapter.name, item=f"read {table}", ok=False, detail=f"{why}: {exc}")
 
 
-def _check_table(adapter: ServiceNowAdapter, table: str, wanted: dict[str, set[str]]) -> list[CheckResult]:
+def _check_table(
+    adapter: ServiceNowAdapter, table: str, wanted: dict[str, set[str]], templated: set[str]
+) -> list[CheckResult]:
     system, client = adapter.name, adapter.client
     out: list[CheckResult] = []
     tables = client.list(
@@ -184,7 +188,7 @@ def _check_table(adapter: ServiceNowAdapter, table: str, wanted: dict[str, set[s
                     detail="not in sys_dictionary; ServiceNow would silently ignore it",
                 )
             )
-    with_values = {c: v for c, v in wanted.items() if v and c in present}
+    with_values = {c: v for c, v in wanted.items() if (v or c in templated) and c in present}
     if with_values:
         choices = client.list(
             "sys_choice",
@@ -198,6 +202,18 @@ def _check_table(adapter: ServiceNowAdapter, table: str, wanted: dict[str, set[s
         for column, values in sorted(with_values.items()):
             if not valid.get(column):
                 continue  # not a choice column: any text is fine
+            if column in templated:
+                out.append(
+                    CheckResult(
+                        system=system,
+                        item=f"choices {table}.{column}",
+                        ok=True,
+                        warning=True,
+                        detail=f"rendered from the call's arguments; must be one of {sorted(valid[column])}",
+                    )
+                )
+                if not values:
+                    continue
             missing = sorted(values - valid[column])
             out.append(
                 CheckResult(
