@@ -226,7 +226,7 @@ class ServiceNowAdapter(TicketAdapter):
                 status=f"{route.ticket.correlation_field} no longer names request {request.id}",
                 reason="the record's correlation id was changed; not trusting it",
             )
-        return self._decide(route, [record])[ticket.id]
+        return self._decide(route, [record], request.route)[ticket.id]
 
     # --- decisions -------------------------------------------------------------------------------------
     @staticmethod
@@ -245,8 +245,15 @@ class ServiceNowAdapter(TicketAdapter):
                 fields.append(name)
         return fields
 
+    def _needs_groups(self, route: ServiceNowRouteSettings, route_name: str) -> bool:
+        """Groups cost one more query: only when the route's approvers name a group."""
+        if route.needs_groups:
+            return True
+        ask = getattr(self.context, "needs_groups", None)  # the core knows the route's approvers
+        return bool(ask(route_name)) if callable(ask) else False
+
     def _decide(
-        self, route: ServiceNowRouteSettings, records: Sequence[Mapping[str, Any]]
+        self, route: ServiceNowRouteSettings, records: Sequence[Mapping[str, Any]], route_name: str = ""
     ) -> dict[str, TicketDecision]:
         """Decisions for several records with a fixed number of batched reads (audit or approver
         rows, then users, groups and rejection reasons)."""
@@ -256,7 +263,8 @@ class ServiceNowAdapter(TicketAdapter):
             votes = self._record_votes(route, records)
         names = {v.user for v in votes.values() if v.user}
         users = self._users(names)
-        groups = self._groups({value(u, "sys_id") for u in users.values()}) if route.needs_groups else {}
+        wanted = self._needs_groups(route, route_name)
+        groups = self._groups({value(u, "sys_id") for u in users.values()}) if wanted else {}
         reasons = self._reasons(
             [(sid, v) for sid, v in votes.items() if v.verdict is Verdict.REJECTED and v.user]
         )
@@ -503,7 +511,7 @@ class ServiceNowAdapter(TicketAdapter):
                 records.append(row)
         if not records:
             return []
-        decisions = self._decide(route, records)
+        decisions = self._decide(route, records, items[0].route)
         service = {n.lower() for n in self.service_identities()}
         events = []
         for record in records:

@@ -485,3 +485,27 @@ def test_report_on_ticket_without_table_in_url(adapter: ServiceNowAdapter, sim: 
     bare = TicketRef(system="sn", key=ticket.key, id=ticket.id)
     adapter.report(bare, report(request, ReportKind.SUCCEEDED), 0)
     assert sim.record(ticket.key)["state"] == "3"
+
+
+def test_groups_resolved_when_the_core_says_the_route_names_groups(
+    rsps: responses.RequestsMock, sim: ServiceNowSimulator
+) -> None:
+    from adapters.servicenow import ServiceNowRouteSettings, ServiceNowSystemSettings
+    from connector.adapter import AdapterContext
+    from tests.adapters.servicenow.sn_testlib import ENV
+
+    class Context(AdapterContext):
+        def needs_groups(self, route: str) -> bool:
+            return route == "change"
+
+    adapter = ServiceNowAdapter(
+        "sn",
+        ServiceNowSystemSettings.model_validate(SYSTEM),
+        {"change": ServiceNowRouteSettings.model_validate(ROUTE)},
+        Context(env=ENV),
+    )
+    request, ticket = open_ticket(adapter)
+    sim.approve(ticket.key, "change.manager")
+    decision = adapter.read_decision(ticket, request)
+    assert decision.actor is not None and "CAB Approval" in decision.actor.groups
+    assert sim.call_count("GET", "/table/sys_user_grmember") == 1
