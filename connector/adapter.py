@@ -51,6 +51,11 @@ class AdapterContext:
     engine: Any = None
     env: Mapping[str, str] = field(default_factory=dict)
     on_api_call: Any = None  # callable(system: str, outcome: str) -> None, optional
+    route_approvers: dict[str, list[str]] = field(default_factory=dict)  # route -> approvers
+
+    def needs_groups(self, route: str) -> bool:
+        """Whether a route's approvers name groups, so decisions must carry the actor's groups."""
+        return any(a.strip().lower().startswith("group:") for a in self.route_approvers.get(route, []))
 
     def secret(self, var: str | None, where: str) -> str:
         """Read a secret by environment variable name; ConfigError if unset (never echo the value)."""

@@ -452,6 +452,53 @@ def audit_export(
     err.print(f"{count} audit rows written to {output}")
 
 
+# ===================================================================================== service ====
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, "--host", help="Listen address (default: server.host)."),
+    port: int | None = typer.Option(None, "--port", help="Listen port (default: server.port)."),
+) -> None:
+    """Receive ticket webhooks and run the scheduler (poll, expiry, outbox, recovery) until stopped."""
+    from .server import serve as run_server
+
+    logging.getLogger("approval_connector").setLevel(logging.INFO)
+    conn = connector()
+    run_server(conn, host or conn.config.server.host, port if port is not None else conn.config.server.port)
+
+
+def _webhook_url(conn: Connector, public_url: str | None, system: str) -> str:
+    base = (public_url or conn.config.server.public_url).rstrip("/")
+    if not base:
+        raise UserError("no public URL: set server.public_url in the config or pass --public-url")
+    if not base.startswith(("https://", "http://")):
+        raise UserError(f"public URL {base!r} must start with https:// (or http:// for tests)")
+    return f"{base}/webhooks/{system}"
+
+
+@webhooks_app.command("register")
+def webhooks_register(
+    apply: bool = typer.Option(False, "--apply", help="Create the webhooks through the APIs where possible."),
+    public_url: str | None = typer.Option(None, "--public-url", help="Override server.public_url."),
+    system: str | None = typer.Option(None, "--system", help="Only this system."),
+) -> None:
+    """Print (or with --apply, create) each system's webhook set-up."""
+    conn = connector()
+    names = [system] if system else list(conn.adapters)
+    for name in names:
+        adapter = conn.adapters.get(name)
+        if adapter is None:
+            raise UserError(f"--system: no system named {name!r}")
+        url = _webhook_url(conn, public_url, name)
+        out.rule(name)
+        if apply:
+            try:
+                out.print(adapter.register_webhook(url))
+                continue
+            except UserError as exc:
+                out.print(f"cannot be created through the API ({exc}); set it up by hand:")
+        out.print(adapter.webhook_setup(url))
+
+
 # ======================================================================================= demo ====
 @app.command()
 def demo(

@@ -76,6 +76,10 @@ class ServerConfig(_Strict):
     public_url: str = Field(
         default="", description="URL the ticketing systems use to reach /webhooks/<system>"
     )
+    shutdown_grace: Duration = Field(
+        default=timedelta(seconds=30),
+        description="On SIGTERM, how long to wait for runs in progress before exiting",
+    )
 
 
 class ToolConfig(_Strict):

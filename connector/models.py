@@ -151,6 +151,7 @@ class OutcomeReport(BaseModel):
 
     report_id: str
     request_id: str
+    route: str = ""  # which route's outcome settings (transitions) apply
     kind: ReportKind
     text: str
     final: bool = True

@@ -47,6 +47,7 @@ def outcome_report(request: ApprovalRequest, kind: ReportKind, detail: str = "")
     return OutcomeReport(
         report_id=f"{request.id}:{kind.value}{suffix}",
         request_id=request.id,
+        route=request.route,
         kind=kind,
         text=texts[kind],
         final=final,

@@ -71,6 +71,7 @@ class Connector:
             engine=store.engine,
             env=os.environ if env is None else env,
             on_api_call=metrics.count_api_call,
+            route_approvers={r.name: list(r.approvers) for r in config.routes},
         )
         adapters = build_adapters(config, context)
         registry = ToolRegistry(config)

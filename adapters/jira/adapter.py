@@ -224,7 +224,9 @@ class JiraAdapter(TicketAdapter):
         return self._ref(oldest)
 
     # --- decisions --------------------------------------------------------------------------------
-    def _decide(self, issue: Mapping[str, Any], route: JiraRouteSettings) -> TicketDecision:
+    def _decide(
+        self, issue: Mapping[str, Any], route: JiraRouteSettings, route_name: str = ""
+    ) -> TicketDecision:
         status = p.status_of(issue)
         key = str(issue.get("key") or issue.get("id"))
         if route.decision.mode == "jsm":
@@ -236,7 +238,9 @@ class JiraAdapter(TicketAdapter):
             ):
                 histories = self.client.changelog(key)  # search/issue expand can be truncated
             decision = p.decision_from_issue(issue, route.decision, histories, self._known_identities())
-        if decision.actor is not None and route.decision.fetch_groups:
+        if decision.actor is not None and (
+            route.decision.fetch_groups or self.context.needs_groups(route_name)
+        ):
             user = self.client.user(decision.actor.id)
             decision = decision.model_copy(update={"actor": p.with_groups(decision.actor, user)})
         return decision
@@ -244,7 +248,7 @@ class JiraAdapter(TicketAdapter):
     def read_decision(self, ticket: TicketRef, request: ApprovalRequest) -> TicketDecision:
         route = self.route(request.route)
         issue = self.client.issue(ticket.id or ticket.key, ISSUE_FIELDS, expand="changelog")
-        return self._decide(issue, route)
+        return self._decide(issue, route, request.route)
 
     def poll(self, pending: Sequence[PendingTicket], cursor: str | None) -> PollResult:
         """One search for all waiting tickets: their request labels, minus statuses every involved
@@ -281,7 +285,7 @@ class JiraAdapter(TicketAdapter):
                     waiting = next((by_label[lb] for lb in issue_labels if lb in by_label), None)
                 if waiting is None or waiting.request_id in seen:
                     continue
-                decision = self._decide(issue, self.route(waiting.route))
+                decision = self._decide(issue, self.route(waiting.route), waiting.route)
                 if decision.verdict is Verdict.PENDING:
                     continue
                 if decision.actor is not None and decision.actor.names() & identities:
@@ -363,8 +367,10 @@ class JiraAdapter(TicketAdapter):
         """Comment (with the report id as marker) and, when final, the configured transition, in
         one POST where the screen allows. A retry first looks for its marker: never twice."""
         key = ticket.id or ticket.key
-        issue = self.client.issue(key, ["status", "labels"])
-        route = self._route_of_issue(issue)
+        if report.route in self.routes:
+            route = self.routes[report.route]  # no extra read: the report names its route
+        else:
+            route = self._route_of_issue(self.client.issue(key, ["status", "labels"]))
         outcome = route.outcome
         spec_name = _REPORT_TRANSITION.get(report.kind)
         spec: TransitionSpec | None = getattr(outcome, spec_name) if (report.final and spec_name) else None

@@ -1,0 +1,67 @@
+"""``approval-connector serve``: the webhook app on uvicorn and the scheduler's jobs in one event
+loop. SIGINT/SIGTERM stop intake first, then wait (bounded) for runs in progress; a run that
+cannot finish stays EXECUTING with a lease, so recovery marks it IN_DOUBT (or re-runs an
+idempotent tool) — never a silent half-run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+
+from .runtime import Connector
+from .scheduler import build_scheduler
+from .webhooks import create_app
+
+log = logging.getLogger("approval_connector.server")
+
+
+def build_server(connector: Connector, host: str, port: int) -> uvicorn.Server:
+    shutdown_grace = connector.config.server.shutdown_grace.total_seconds()
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        scheduler = build_scheduler(connector)
+        scheduler.start()
+        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(_first_cycle(connector)))
+        log.info("serving on http://%s:%d (systems: %s)", host, port, ", ".join(connector.adapters))
+        try:
+            yield
+        finally:
+            scheduler.shutdown(wait=False)
+            await app.state.intake.drain(shutdown_grace)
+            finished = await connector.service.drain(shutdown_grace)
+            if not finished:
+                log.warning(
+                    "runs still in progress at shutdown; they stay claimed until their lease "
+                    "expires, then recovery marks them in doubt"
+                )
+            log.info("stopped")
+
+    app = create_app(connector, lifespan=lifespan)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=int(shutdown_grace),
+    )
+    return uvicorn.Server(config)
+
+
+async def _first_cycle(connector: Connector) -> None:
+    """Catch up at start: decisions made while the service was down, stale claims, reports."""
+    try:
+        await connector.run_all_jobs_once()
+    except Exception:
+        log.exception("start-up cycle failed; the scheduler will retry")
+
+
+def serve(connector: Connector, host: str, port: int) -> None:
+    server = build_server(connector, host, port)
+    asyncio.run(server.serve())
