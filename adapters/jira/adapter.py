@@ -28,6 +28,7 @@ from connector.models import (
     TicketDecision,
     TicketRef,
     Verdict,
+    utcnow,
 )
 from connector.templates import TemplateRenderError, render, ticket_context
 
@@ -41,7 +42,6 @@ from .settings import JiraRouteSettings, JiraSystemSettings, TicketSettings, Tra
 
 log = logging.getLogger(__name__)
 
-SEARCH_CHUNK = 400  # labels per query; a cycle normally needs one query
 ISSUE_FIELDS = ["status", "labels", "comment", "resolution"]
 
 _REPORT_TRANSITION = {
@@ -250,6 +250,11 @@ class JiraAdapter(TicketAdapter):
         issue = self.client.issue(ticket.id or ticket.key, ISSUE_FIELDS, expand="changelog")
         return self._decide(issue, route, request.route)
 
+    def _poll_window_minutes(self, waiting: Sequence[PendingTicket]) -> int:
+        oldest = min(t.created_at for t in waiting)
+        age = (utcnow() - oldest).total_seconds()
+        return int(age // 60) + 24 * 60  # the oldest waiting request plus a day of margin
+
     def poll(self, pending: Sequence[PendingTicket], cursor: str | None) -> PollResult:
         """One search for all waiting tickets: their request labels, minus statuses every involved
         route calls pending. No timestamps: JQL dates are minute-resolution in the user's zone."""
@@ -272,34 +277,36 @@ class JiraAdapter(TicketAdapter):
         identities = self.service_identities()
         events: list[DecisionEvent] = []
         seen: set[str] = set()
-        labels = sorted(by_label)
-        for start in range(0, len(labels), SEARCH_CHUNK):
-            chunk = labels[start : start + SEARCH_CHUNK]
-            query = f"labels in {jql.in_list(chunk)}"
-            if pending_entries:
-                query += f" AND status not in {jql.status_list(pending_entries)}"
-            for issue in self.client.search(query, ISSUE_FIELDS, expand="changelog"):
-                waiting = by_id.get(str(issue.get("id"))) or by_key.get(str(issue.get("key")))
-                if waiting is None:
-                    issue_labels = (issue.get("fields") or {}).get("labels") or []
-                    waiting = next((by_label[lb] for lb in issue_labels if lb in by_label), None)
-                if waiting is None or waiting.request_id in seen:
-                    continue
-                decision = self._decide(issue, self.route(waiting.route), waiting.route)
-                if decision.verdict is Verdict.PENDING:
-                    continue
-                if decision.actor is not None and decision.actor.names() & identities:
-                    continue  # the connector's own change is never a decision
-                seen.add(waiting.request_id)
-                events.append(
-                    DecisionEvent(
-                        system=self.name,
-                        ticket_key=waiting.ticket.key,
-                        request_id=waiting.request_id,
-                        decision=decision,
-                        source="poll",
-                    )
+        # One query whose size does not depend on how many requests wait: this system's approval
+        # issues that left the pending statuses recently. "Recently" is relative to Jira's own
+        # clock (no local time, no time-zone trap) and spans the longest deadline plus a day: a
+        # decision older than that belongs to a request that has expired anyway.
+        query = f"labels = {jql.quote(self.settings.label)}"
+        if pending_entries:
+            query += f" AND status not in {jql.status_list(pending_entries)}"
+        query += f" AND updated >= -{self._poll_window_minutes(mine)}m"
+        for issue in self.client.search(query, ISSUE_FIELDS, expand="changelog"):
+            waiting = by_id.get(str(issue.get("id"))) or by_key.get(str(issue.get("key")))
+            if waiting is None:
+                issue_labels = (issue.get("fields") or {}).get("labels") or []
+                waiting = next((by_label[lb] for lb in issue_labels if lb in by_label), None)
+            if waiting is None or waiting.request_id in seen:
+                continue  # finished earlier, or another connector's issue
+            decision = self._decide(issue, self.route(waiting.route), waiting.route)
+            if decision.verdict is Verdict.PENDING:
+                continue
+            if decision.actor is not None and decision.actor.names() & identities:
+                continue  # the connector's own change is never a decision
+            seen.add(waiting.request_id)
+            events.append(
+                DecisionEvent(
+                    system=self.name,
+                    ticket_key=waiting.ticket.key,
+                    request_id=waiting.request_id,
+                    decision=decision,
+                    source="poll",
                 )
+            )
         return PollResult(events=events, cursor=cursor)
 
     def _known_identities(self) -> frozenset[str]:

@@ -14,7 +14,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import requests
@@ -1548,6 +1548,8 @@ def _predicate(field_name: str, op: str, wanted: list[str]) -> Predicate:
             return [issue.issuetype, sim.projects[issue.project].issue_types[issue.issuetype].lower()]
         if name in ("summary", "description", "text"):
             return [str(issue.fields.get(name if name != "text" else "summary") or "")]
+        if name in ("updated", "created"):
+            return [issue.updated if name == "updated" else str(issue.fields.get("created") or issue.updated)]
         fid = _custom_field(sim, field_name)
         value = issue.fields.get(fid)
         return [] if value is None else [str(v) for v in (value if isinstance(value, list) else [value])]
@@ -1571,8 +1573,12 @@ def _predicate(field_name: str, op: str, wanted: list[str]) -> Predicate:
             "summary",
             "description",
             "text",
+            "updated",
+            "created",
         ):
             _custom_field(sim, field_name)
+        if name in ("updated", "created") and op not in (">=", ">", "<=", "<"):
+            raise JqlError(f"Error in the JQL Query: operator {op!r} is not supported for {field_name}")
 
     def predicate(sim: JiraSimulator, issue: SimIssue | None) -> bool:
         check(sim)
@@ -1587,6 +1593,8 @@ def _predicate(field_name: str, op: str, wanted: list[str]) -> Predicate:
         if op == "~":
             needle = norm[0].strip('"').lower()
             return any(needle in h.lower() for h in have)
+        if op in (">=", ">", "<=", "<"):
+            return _compare_dates(have[0] if have else "", op, wanted[0])
         if op == "is":
             return not have
         if op == "is not":
@@ -1594,6 +1602,22 @@ def _predicate(field_name: str, op: str, wanted: list[str]) -> Predicate:
         raise JqlError(f"Error in the JQL Query: operator {op!r} is not supported for {field_name}")
 
     return predicate
+
+
+_RELATIVE = re.compile(r"^-(\d+)([mhdw])$")
+_UNIT = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _compare_dates(stamp: str, op: str, value: str) -> bool:
+    """Relative JQL dates (-30m, -2d, -1w), as Jira evaluates them: against the server's now."""
+    match = _RELATIVE.match(value.strip('"'))
+    if not match:
+        raise JqlError(f"Error in the JQL Query: date value {value!r} is not supported by the simulator")
+    threshold = datetime.now(timezone.utc) - timedelta(seconds=int(match[1]) * _UNIT[match[2]])
+    when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z")
+    return {">=": when >= threshold, ">": when > threshold, "<=": when <= threshold, "<": when < threshold}[
+        op
+    ]
 
 
 def _combine(mode: Any, parts: list[Predicate], sim: JiraSimulator, issue: SimIssue | None) -> bool:

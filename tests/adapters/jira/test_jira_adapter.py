@@ -151,11 +151,21 @@ def test_poll_is_one_search_for_many_tickets(adapter, sim):
     assert sim.call_count("GET", r"/issue/\d+$") == 0  # decisions came with the search (changelog expanded)
 
 
-def test_poll_query_does_not_depend_on_time(adapter, sim, ticket):
+def test_poll_query_has_no_local_timestamp_and_does_not_grow_with_pending(adapter, sim, ticket):
+    """JQL dates are minute-resolution in the searching user's zone: only a relative window (which
+    Jira evaluates against its own clock) is allowed, and the query is the same size for 1 or 500
+    waiting requests (one search per cycle, flat cost)."""
+    import re
+
     request, ref = ticket
     adapter.poll([pending(request, ref)], None)
-    jql = [b for m, p, b in sim.bodies if p.endswith("/search/jql")][-1]["jql"]
-    assert "updated" not in jql and "created" not in jql and "acr-req-1" in jql
+    one = [b for m, p, b in sim.bodies if p.endswith("/search/jql")][-1]["jql"]
+    many = [pending(make_request(f"req-{n}"), ref) for n in range(500)]
+    adapter.poll(many, None)
+    five_hundred = [b for m, p, b in sim.bodies if p.endswith("/search/jql")][-1]["jql"]
+    assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}", one)  # no absolute date or time
+    assert re.search(r"updated >= -\d+m", one)
+    assert len(five_hundred) == len(one) and "acr-req-" not in one
 
 
 def test_poll_ignores_bot_own_transition(adapter, sim, ticket):
