@@ -492,11 +492,11 @@ def webhooks_register(
         out.rule(name)
         if apply:
             try:
-                out.print(adapter.register_webhook(url))
+                out.print(adapter.register_webhook(url), markup=False)
                 continue
             except UserError as exc:
-                out.print(f"cannot be created through the API ({exc}); set it up by hand:")
-        out.print(adapter.webhook_setup(url))
+                out.print(f"cannot be created through the API ({exc}); set it up by hand:", markup=False)
+        out.print(adapter.webhook_setup(url), markup=False)  # scripts contain [ ] that are not markup
 
 
 # ======================================================================================= demo ====

@@ -589,16 +589,20 @@ class ApprovalService:
             self.metrics.poll_duration.labels(system=name).observe(
                 asyncio.get_running_loop().time() - started
             )
-        self.store.save_cursor(name, result.cursor)
         applied = 0
+        failed = False
         for event in result.events:
             event = event.model_copy(update={"system": name, "source": "poll"})
             try:
-                before = await self.handle_event(event)
+                after = await self.handle_event(event)
             except AdapterError as exc:
+                failed = True
                 log.warning("decision on %s not applied yet: %s", event.ticket_key, exc)
                 continue
-            applied += before is not None and before.state is not RequestState.TICKETED
+            applied += after is not None and after.state is not RequestState.TICKETED
+        # Advance the cursor only when every event was handled, so a decision that failed to apply
+        # is fetched again next cycle (applying is idempotent; a second look costs nothing).
+        self.store.save_cursor(name, cursor if failed else result.cursor)
         return applied
 
     # ================================================================================ outbox ====

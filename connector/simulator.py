@@ -103,6 +103,11 @@ class SimulatedAPI:
             Fault(status, times, headers or {}, body, method.upper() if method else None, path)
         )
 
+    def clear_faults(self) -> None:
+        """Drop every injected fault that has not fired yet."""
+        with self.lock:
+            self._faults.clear()
+
     def _take_fault(self, request: SimRequest) -> SimResponse | None:
         for fault in self._faults:
             if fault.method and fault.method != request.method:

@@ -229,3 +229,27 @@ def test_demo_runs_on_embedded_defaults(workdir):
     done = cli("demo", "--reject", "tone is off", cwd=workdir)
     assert done.returncode == 0 and "Reason: tone is off" in done.stdout
     assert len(sent_mail(workdir)) == 1
+
+
+def test_webhooks_register_prints_each_systems_setup_verbatim(workdir):
+    done = cli(
+        "-c",
+        str(REPO / "config" / "servicenow-change-triage.yaml"),
+        "webhooks",
+        "register",
+        "--public-url",
+        "https://connector.example.com",
+        cwd=workdir,
+        env={"APPROVAL_CONNECTOR_DB_URL": f"sqlite:///{workdir / 'x.db'}"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "https://connector.example.com/webhooks/" in done.stdout
+    from adapters.servicenow import ServiceNowAdapter  # noqa: F401 - the script below is its own text
+
+    assert "new GlideDigest()" in done.stdout or "GlideCertificateEncryption" in done.stdout
+    assert "prefixes[i]" in done.stdout  # rich would read [i] as italic markup and eat it
+
+
+def test_webhooks_register_needs_a_public_url(workdir, config_path):
+    done = cli("-c", str(config_path), "webhooks", "register", cwd=workdir)
+    assert done.returncode == 2 and "no public URL" in done.stderr

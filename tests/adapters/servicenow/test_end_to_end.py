@@ -201,7 +201,7 @@ async def test_429_storm_loses_nothing(workdir: Path, sim: ServiceNowSimulator) 
             await conn.poll_once()  # each cycle is refused at once (Retry-After too long to wait)
             await conn.process_outbox()
         assert conn.store.get(request.id).state is RequestState.TICKETED and changes(workdir) == []
-        sim._faults.clear()
+        sim.clear_faults()
         sim.inject_fault(429, times=3, headers={"Retry-After": "0"})  # short storm: retried inline
         await conn.poll_once()
         await conn.process_outbox()

@@ -123,7 +123,7 @@ def test_lost_create_answer_and_failed_lookup_then_retry(
     request = make_request()
     with pytest.raises(UnavailableError):
         adapter.create_ticket(request)
-    sim._faults.clear()
+    sim.clear_faults()
     ticket = adapter.create_ticket(request)  # the outbox's next attempt: found, not re-created
     assert len(sim.records()) == 1 and sim.records()[0]["number"] == ticket.key
 
@@ -285,7 +285,7 @@ def test_429_storm_loses_nothing(
     sim.inject_fault(429, times=50, headers={"Retry-After": "3600"}, method="GET")
     with pytest.raises(RateLimitedError):
         adapter.poll([pending(request, ticket)], None)  # the core keeps its old cursor
-    sim._faults.clear()
+    sim.clear_faults()
     [again] = adapter.poll([pending(request, ticket)], None).events
     assert again.ticket_key == ticket.key
 
