@@ -507,7 +507,11 @@ def demo(
     edit: str | None = typer.Option(
         None, "--edit", metavar="JSON", help="Approve with these argument changes."
     ),
-    as_: str = typer.Option("demo-approver", "--as", help="Who decides."),
+    as_: str | None = typer.Option(
+        None,
+        "--as",
+        help="Who decides (default: demo-approver; alice in Jira; change.manager in ServiceNow).",
+    ),
     model: str = typer.Option("replay", "--model", help="'replay' (scripted, offline) or openai:<model>."),
     system: str = typer.Option("local", "--system", help="local, jira or servicenow (simulated)."),
 ) -> None:
@@ -528,7 +532,8 @@ def demo(
         decision = ("edit", edit)
     elif not sys.stdin.isatty():
         raise UserError("no terminal to ask in: pass --approve, --reject REASON or --edit JSON")
-    run_demo(STATE.config, decision=decision, actor=as_, model=model, system=system, console=out)
+    actor = as_ or {"jira": "alice", "servicenow": "change.manager"}.get(system, "demo-approver")
+    run_demo(STATE.config, decision=decision, actor=actor, model=model, system=system, console=out)
 
 
 # ================================================================================== entry point ===

@@ -211,7 +211,8 @@ class ApprovalRequest(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     ticket: TicketRef | None = None
-    approver: str | None = None
+    approver: str | None = None  # the identity the ticketing system gave (accountId, sys_id, name)
+    approver_name: str | None = None  # how people know them, for messages
     decision_reason: str | None = None
     decided_at: datetime | None = None
     result: str | None = None
@@ -232,7 +233,7 @@ class ApprovalRequest(BaseModel):
             result=self.result,
             error=self.error,
             reason=self.decision_reason,
-            approver=self.approver,
+            approver=self.approver_name or self.approver,
         )
 
 

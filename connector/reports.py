@@ -15,6 +15,8 @@ def _clip(text: str | None) -> str:
 
 
 def _who(request: ApprovalRequest) -> str:
+    if request.approver_name and request.approver:
+        return f"{request.approver_name} ({request.approver})"
     return request.approver or "an approver"
 
 

@@ -291,6 +291,7 @@ class ApprovalService:
         }
         updates: dict[str, Any] = {
             "approver": actor.id,
+            "approver_name": who if who != actor.id else None,
             "decision_reason": decision.reason or None,
             "decided_at": decision.decided_at or utcnow(),
         }

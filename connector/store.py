@@ -66,6 +66,7 @@ requests_table = Table(
     Column("ticket_id", String(200)),
     Column("ticket_url", Text),
     Column("approver", String(200)),
+    Column("approver_name", String(300)),
     Column("decision_reason", Text),
     Column("decided_at", DateTime(timezone=True)),
     Column("result", Text),

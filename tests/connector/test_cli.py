@@ -253,3 +253,16 @@ def test_webhooks_register_prints_each_systems_setup_verbatim(workdir):
 def test_webhooks_register_needs_a_public_url(workdir, config_path):
     done = cli("-c", str(config_path), "webhooks", "register", cwd=workdir)
     assert done.returncode == 2 and "no public URL" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("system", "where"),
+    [("jira", "issue OPS-1 is now Done"), ("servicenow", "record CHG0030001 is now in state 3")],
+)
+def test_demo_against_simulated_ticketing_systems(workdir, system, where):
+    done = cli("demo", "--approve", "--system", system, cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert "and executed" in done.stdout and where in done.stdout
+    assert len(sent_mail(workdir)) == 1
+    done = cli("demo", "--edit", '{"subject": "x"}', "--system", system, cwd=workdir)
+    assert done.returncode == 2 and "approve-with-edits is a local desk feature" in done.stderr
