@@ -60,7 +60,8 @@ class SimulatedDemo:
             head = f"{key}  [{self.sim.status_of(key)}]  {issue.fields.get('summary')}"
             return f"{head}\n{issue.fields.get('description')}"
         record = self.sim.record(key)
-        return f"{key}  [state {record.get('state')}]  {record.get('short_description')}\n{record.get('description')}"
+        head = f"{key}  [state {record.get('state')}]  {record.get('short_description')}"
+        return f"{head}\n{record.get('description')}"
 
     async def decide(
         self, request: ApprovalRequest, verdict: Verdict, actor: str, reason: str, edited: dict | None
@@ -138,8 +139,12 @@ routes:
     decision: {{approved_states: ["-2"], rejected_states: ["4"], pending_states: ["-5", "-4", "-3"]}}
     outcome:
       transitions:
-        succeeded: {{path: ["-1", "0", "3"], fields: {{close_code: successful, close_notes: "{{{{ text }}}}"}}}}
-        failed: {{path: ["-1", "0", "3"], fields: {{close_code: unsuccessful, close_notes: "{{{{ text }}}}"}}}}
+        succeeded:
+          path: ["-1", "0", "3"]
+          fields: {{close_code: successful, close_notes: "{{{{ text }}}}"}}
+        failed:
+          path: ["-1", "0", "3"]
+          fields: {{close_code: unsuccessful, close_notes: "{{{{ text }}}}"}}
         rejected: {{path: ["4"]}}
         expired: {{path: ["4"]}}
 """
