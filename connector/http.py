@@ -12,6 +12,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
+from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import (
     AdapterError,
@@ -124,6 +125,20 @@ class RetryPolicy:
 
 
 NO_RETRY = RetryPolicy(attempts=1)
+
+
+class RetrySettings(BaseModel):
+    """The ``retry:`` block of a system's settings (same keys for every HTTP adapter)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int = Field(default=4, ge=1)
+    base_delay: float = Field(default=0.5, ge=0)
+    max_delay: float = Field(default=8.0, ge=0)
+    max_inline_wait: float = Field(default=15.0, ge=0)
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(self.attempts, self.base_delay, self.max_delay, self.max_inline_wait)
 
 
 def with_retries(

@@ -41,13 +41,7 @@ class JiraClient:
         self.settings = settings
         self.system = system
         self.context = context
-        retry = settings.retry
-        self.policy = policy or RetryPolicy(
-            attempts=retry.attempts,
-            base_delay=retry.base_delay,
-            max_delay=retry.max_delay,
-            max_inline_wait=retry.max_inline_wait,
-        )
+        self.policy = policy or settings.retry.policy()
         self.sleep = sleep
         self._jira: JIRA | None = None
         self._server_info: dict[str, Any] | None = None

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connector.adapter import RouteSettings, SystemSettings
+from connector.http import RetrySettings
 
 DEFAULT_LABEL = "approval-connector"
 
@@ -47,15 +48,6 @@ class JiraTimeouts(_Strict):
     read: float = Field(default=30.0, gt=0)
 
 
-class JiraRetry(_Strict):
-    """Retries inside one call; longer Retry-After waits go back to the scheduler (see RetryPolicy)."""
-
-    attempts: int = Field(default=4, ge=1)
-    base_delay: float = Field(default=0.5, ge=0)
-    max_delay: float = Field(default=8.0, ge=0)
-    max_inline_wait: float = Field(default=15.0, ge=0)
-
-
 class JiraSystemSettings(SystemSettings):
     url: str = Field(description="base URL, e.g. https://example.atlassian.net")
     deployment: Literal["cloud", "datacenter", "auto"] = "auto"
@@ -65,7 +57,7 @@ class JiraSystemSettings(SystemSettings):
     )
     webhook: JiraWebhook = Field(default_factory=JiraWebhook)
     timeouts: JiraTimeouts = Field(default_factory=JiraTimeouts)
-    retry: JiraRetry = Field(default_factory=JiraRetry)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
     label: str = Field(default=DEFAULT_LABEL, description="label put on every approval issue")
     request_id_field: str | None = Field(
         default=None, description="optional short-text custom field (id or name) that holds the request id"

@@ -144,8 +144,7 @@ class ServiceNowClient:
         self.session.headers.update({"Accept": "application/json"})
         self.sleep = sleep
         self.clock = clock
-        r = settings.retry
-        self.retry = retry or RetryPolicy(r.attempts, r.base_delay, r.max_delay, r.max_inline_wait)
+        self.retry = retry or settings.retry.policy()
         self.timeout = (settings.timeouts.connect, settings.timeouts.read)
         self.tokens = _TokenSource(self, settings.auth) if isinstance(settings.auth, OAuthAuth) else None
 

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connector.adapter import RouteSettings, SystemSettings
+from connector.http import RetrySettings
 from connector.models import ReportKind
 from connector.templates import validate_template
 
@@ -105,13 +106,6 @@ class WebhookSettings(_Model):
 class Timeouts(_Model):
     connect: float = Field(default=10.0, gt=0)
     read: float = Field(default=75.0, gt=0, description="the instance cancels Table API calls after 60 s")
-
-
-class RetrySettings(_Model):
-    attempts: int = Field(default=4, ge=1)
-    base_delay: float = Field(default=0.5, ge=0)
-    max_delay: float = Field(default=8.0, ge=0)
-    max_inline_wait: float = Field(default=15.0, ge=0)
 
 
 class ServiceNowSystemSettings(SystemSettings):

@@ -29,6 +29,14 @@ async def decide(
     return conn.store.get(after.id)
 
 
+async def decide_once_ticketed(conn: Connector, verdict: Verdict, actor: str, reason: str = "") -> None:
+    """A human who decides on the desk as soon as the waiting tool's ticket exists."""
+    while not conn.store.list([RequestState.TICKETED]):
+        await asyncio.sleep(0.02)
+    request = conn.store.list([RequestState.TICKETED])[0]
+    conn.adapters["desk"].decide(request.ticket.key, verdict, actor, reason)
+
+
 def only_request(conn: Connector):
     requests = conn.store.list()
     assert len(requests) == 1
@@ -65,14 +73,8 @@ async def test_approve_runs_once_and_comments_on_ticket(connector, workdir):
 
 async def test_reject_tells_the_agent_why_and_runs_nothing(connector, workdir):
     gated = connector.gate(send_email, wait=True, wait_timeout=5, wait_interval=0.05)
-
-    async def human() -> None:
-        while not connector.store.list([RequestState.TICKETED]):
-            await asyncio.sleep(0.02)
-        request = connector.store.list([RequestState.TICKETED])[0]
-        connector.adapters["desk"].decide(request.ticket.key, Verdict.REJECTED, "alice", "tone too casual")
-
-    answer, _ = await asyncio.gather(agent_calls(gated, "send_email", EMAIL), human())
+    human = decide_once_ticketed(connector, Verdict.REJECTED, "alice", "tone too casual")
+    answer, _ = await asyncio.gather(agent_calls(gated, "send_email", EMAIL), human)
     assert "Rejected by alice" in answer and "tone too casual" in answer
     assert only_request(connector).state is RequestState.REJECTED
     assert sent_mail(workdir) == []
@@ -80,14 +82,8 @@ async def test_reject_tells_the_agent_why_and_runs_nothing(connector, workdir):
 
 async def test_wait_mode_returns_the_real_result(connector, workdir):
     gated = connector.gate(send_email, wait=True, wait_timeout=5, wait_interval=0.05)
-
-    async def human() -> None:
-        while not connector.store.list([RequestState.TICKETED]):
-            await asyncio.sleep(0.02)
-        request = connector.store.list([RequestState.TICKETED])[0]
-        connector.adapters["desk"].decide(request.ticket.key, Verdict.APPROVED, "carol")  # via group
-
-    answer, _ = await asyncio.gather(agent_calls(gated, "send_email", EMAIL), human())
+    human = decide_once_ticketed(connector, Verdict.APPROVED, "carol")  # an approver via the group
+    answer, _ = await asyncio.gather(agent_calls(gated, "send_email", EMAIL), human)
     assert "executed" in answer and "sent to jane@example.com" in answer
     assert len(sent_mail(workdir)) == 1
 

@@ -58,8 +58,9 @@ def approve_one(path: Path) -> tuple[Connector, str]:
     return conn, request.id
 
 
-def test_sigterm_lets_a_run_in_progress_finish(workdir):
-    proc, path = start(workdir, grace="20s", seconds=1.5)
+def sigterm_mid_run(workdir: Path, grace: str, seconds: float) -> tuple[subprocess.Popen, Connector, str]:
+    """Serve, approve one slow call, and send SIGTERM once the tool has started."""
+    proc, path = start(workdir, grace=grace, seconds=seconds)
     try:
         conn, request_id = approve_one(path)
         wait_until(lambda: (workdir / "started-job").exists(), timeout=20)
@@ -67,6 +68,11 @@ def test_sigterm_lets_a_run_in_progress_finish(workdir):
         proc.wait(timeout=30)
     finally:
         proc.kill()
+    return proc, conn, request_id
+
+
+def test_sigterm_lets_a_run_in_progress_finish(workdir):
+    proc, conn, request_id = sigterm_mid_run(workdir, grace="20s", seconds=1.5)
     assert (workdir / "finished-job").exists()
     assert conn.store.get(request_id).state is RequestState.SUCCEEDED
     assert proc.returncode in (0, -signal.SIGTERM), proc.stderr.read()  # uvicorn re-raises the signal
@@ -74,14 +80,7 @@ def test_sigterm_lets_a_run_in_progress_finish(workdir):
 
 
 def test_sigterm_past_the_grace_leaves_the_run_in_doubt_not_lost(workdir):
-    proc, path = start(workdir, grace="0.5s", seconds=60)
-    try:
-        conn, request_id = approve_one(path)
-        wait_until(lambda: (workdir / "started-job").exists(), timeout=20)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    finally:
-        proc.kill()
+    proc, conn, request_id = sigterm_mid_run(workdir, grace="0.5s", seconds=60)
     assert not (workdir / "finished-job").exists()
     assert conn.store.get(request_id).state is RequestState.EXECUTING  # recorded, claimed
     time.sleep(1.1)  # the dead executor's lease runs out
