@@ -3,9 +3,11 @@ records and Jira's REST v2; it owns no state machine and no loop (the service an
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from connector.adapter import AdapterContext, TicketAdapter
@@ -42,6 +44,8 @@ from .settings import JiraRouteSettings, JiraSystemSettings, TicketSettings, Tra
 
 log = logging.getLogger(__name__)
 
+SWEEP_EVERY = timedelta(hours=1)  # a full look back at least this often
+POLL_OVERLAP = timedelta(minutes=10)  # re-read the end of the previous window (index lag, drift)
 ISSUE_FIELDS = ["status", "labels", "comment", "resolution"]
 
 _REPORT_TRANSITION = {
@@ -250,14 +254,26 @@ class JiraAdapter(TicketAdapter):
         issue = self.client.issue(ticket.id or ticket.key, ISSUE_FIELDS, expand="changelog")
         return self._decide(issue, route, request.route)
 
-    def _poll_window_minutes(self, waiting: Sequence[PendingTicket]) -> int:
+    def _poll_window(self, waiting: Sequence[PendingTicket], cursor: str | None) -> tuple[int, str]:
+        """Minutes to look back, and the next cursor. Normally: since the last poll plus an overlap
+        (search-index lag, clock drift), so a cycle reads only recent activity, not history. At
+        start-up and every SWEEP_EVERY: since the oldest waiting request plus a day, so nothing is
+        ever out of reach. Only durations go into the JQL; Jira applies them to its own clock."""
+        now = utcnow()
+        state = _parse_cursor(cursor)
         oldest = min(t.created_at for t in waiting)
-        age = (utcnow() - oldest).total_seconds()
-        return int(age // 60) + 24 * 60  # the oldest waiting request plus a day of margin
+        sweep_due = state is None or (now - state["sweep"]) > SWEEP_EVERY
+        if sweep_due:
+            since, sweep = oldest - timedelta(days=1), now
+        else:
+            since, sweep = state["last"] - POLL_OVERLAP, state["sweep"]
+        minutes = max(1, int((now - since).total_seconds() // 60) + 1)
+        return minutes, json.dumps({"last": now.isoformat(), "sweep": sweep.isoformat()})
 
     def poll(self, pending: Sequence[PendingTicket], cursor: str | None) -> PollResult:
-        """One search for all waiting tickets: their request labels, minus statuses every involved
-        route calls pending. No timestamps: JQL dates are minute-resolution in the user's zone."""
+        """One search for all waiting tickets of this system: approval issues that left the pending
+        statuses within the window (see _poll_window). Its size does not grow with the number
+        waiting, and no absolute time is sent (JQL dates are minute-resolution in the user's zone)."""
         mine = [t for t in pending if t.ticket.system == self.name and t.route in self.routes]
         if not mine:
             return PollResult(cursor=cursor)
@@ -277,14 +293,11 @@ class JiraAdapter(TicketAdapter):
         identities = self.service_identities()
         events: list[DecisionEvent] = []
         seen: set[str] = set()
-        # One query whose size does not depend on how many requests wait: this system's approval
-        # issues that left the pending statuses recently. "Recently" is relative to Jira's own
-        # clock (no local time, no time-zone trap) and spans the longest deadline plus a day: a
-        # decision older than that belongs to a request that has expired anyway.
         query = f"labels = {jql.quote(self.settings.label)}"
         if pending_entries:
             query += f" AND status not in {jql.status_list(pending_entries)}"
-        query += f" AND updated >= -{self._poll_window_minutes(mine)}m"
+        minutes, next_cursor = self._poll_window(mine, cursor)
+        query += f" AND updated >= -{minutes}m"
         for issue in self.client.search(query, ISSUE_FIELDS, expand="changelog"):
             waiting = by_id.get(str(issue.get("id"))) or by_key.get(str(issue.get("key")))
             if waiting is None:
@@ -307,7 +320,7 @@ class JiraAdapter(TicketAdapter):
                     source="poll",
                 )
             )
-        return PollResult(events=events, cursor=cursor)
+        return PollResult(events=events, cursor=next_cursor)
 
     def _known_identities(self) -> frozenset[str]:
         return self._identities or frozenset({self.settings.service_account} - {None})
@@ -500,3 +513,14 @@ def _render_value(value: Any, context: dict[str, Any]) -> Any:
     if isinstance(value, dict):
         return {k: _render_value(v, context) for k, v in value.items()}
     return value
+
+
+def _parse_cursor(cursor: str | None) -> dict[str, datetime] | None:
+    """The poll cursor this adapter wrote; anything else (absent, older format) means a full sweep."""
+    if not cursor:
+        return None
+    try:
+        data = json.loads(cursor)
+        return {"last": datetime.fromisoformat(data["last"]), "sweep": datetime.fromisoformat(data["sweep"])}
+    except (ValueError, KeyError, TypeError):
+        return None

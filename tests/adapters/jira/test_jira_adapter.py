@@ -418,3 +418,34 @@ def test_register_webhook_needs_admin(sim):
     sim.users["svc-approval"].admin = False
     with pytest.raises(PermissionDenied):
         build_adapter(sim).register_webhook("https://connector.example.com")
+
+
+def test_poll_window_is_the_time_since_the_last_poll_with_hourly_full_sweeps(adapter, sim, ticket):
+    """Finished issues must not be re-read every cycle: after the start-up sweep, a poll looks back
+    only to the previous poll (plus overlap); a full look back happens again after an hour."""
+    import json
+    import re
+    from datetime import timedelta
+
+    from connector.models import utcnow
+
+    request, ref = ticket
+    waiting = [pending(request, ref).model_copy(update={"created_at": utcnow() - timedelta(days=3)})]
+
+    def window(cursor):
+        result = adapter.poll(waiting, cursor)
+        jql = [b for m, p, b in sim.bodies if p.endswith("/search/jql")][-1]["jql"]
+        return int(re.search(r"updated >= -(\d+)m", jql)[1]), result.cursor
+
+    first, cursor = window(None)
+    assert first >= 4 * 24 * 60  # start-up: the oldest waiting request (3 days) plus a day
+    second, cursor = window(cursor)
+    assert second <= 12  # since the last poll plus the 10-minute overlap
+    stale = json.dumps(
+        {
+            "last": (utcnow() - timedelta(minutes=5)).isoformat(),
+            "sweep": (utcnow() - timedelta(hours=2)).isoformat(),
+        }
+    )
+    assert window(stale)[0] >= 4 * 24 * 60  # the hourly sweep
+    assert window("not a cursor")[0] >= 4 * 24 * 60
