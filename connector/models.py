@@ -115,7 +115,7 @@ class DecisionEvent(BaseModel):
     ticket_key: str
     request_id: str | None = None
     decision: TicketDecision | None = None
-    source: str = "poll"  # poll | webhook | cli | wait
+    source: str = "hint"  # poll | webhook | refresh | hint: only the poll path trusts `decision`
     delivery_id: str | None = None
 
 

@@ -7,6 +7,8 @@ import re
 from typing import Any
 
 from .config import Condition, ConnectorConfig, RouteConfig
+from .errors import ConfigError
+from .models import Mode
 
 _MISSING = object()
 
@@ -80,9 +82,17 @@ def routes_for_tool(config: ConnectorConfig, tool_name: str) -> list[RouteConfig
 def select_route(
     config: ConnectorConfig, tool_name: str, arguments: dict[str, Any], route_name: str | None = None
 ) -> RouteConfig | None:
-    """The route for this call, or None when no route's conditions hold (the call is denied)."""
-    candidates = [config.route(route_name)] if route_name else routes_for_tool(config, tool_name)
-    for route in candidates:
+    """The route for this call, or None when no route's conditions hold (the call is denied).
+    A route pinned by name (``gate(tool, route=...)``) must list the tool, and a matching deny
+    route for the tool wins over it."""
+    routes = routes_for_tool(config, tool_name)
+    if route_name:
+        pinned = config.route(route_name)
+        if pinned not in routes:
+            raise ConfigError(f"route {route_name!r} does not list tool {tool_name!r} in its tools")
+        denials = [r for r in routes if r.mode is Mode.DENY]
+        routes = denials + [pinned]
+    for route in routes:
         if all(condition_holds(c, arguments) for c in route.when):
             return route
     return None

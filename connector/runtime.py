@@ -93,7 +93,8 @@ class Connector:
         ``wait=True`` makes the tool await the decision up to ``wait_timeout`` seconds."""
         base = as_tool(tool)
         if route is not None:
-            self.config.route(route)
+            if base.name not in self.config.route(route).tools:
+                raise ConfigError(f"route {route!r} does not list tool {base.name!r} in its tools")
         elif not routes_for_tool(self.config, base.name):
             raise ConfigError(
                 f"no route in the configuration lists tool {base.name!r}; add it to a route's tools"

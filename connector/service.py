@@ -177,17 +177,20 @@ class ApprovalService:
         """Create (or, after a lost answer, find) the ticket. Runs in a worker thread."""
         if request.ticket is not None:
             return request.ticket
-        if request.state in (RequestState.EXPIRED, RequestState.DENIED):
-            return None  # decided without a ticket: nothing to show anyone
         adapter = self._adapter(request.system)
+        if request.state in (RequestState.EXPIRED, RequestState.DENIED):
+            # Open no ticket nobody can act on, but find one whose create answer was lost, so it
+            # can be told the request expired instead of waiting open forever.
+            return adapter.find_ticket(request) if attempt > 0 else None
         ref = adapter.find_ticket(request) if attempt > 0 else None
         if ref is None:
             ref = adapter.create_ticket(request)
         return ref
 
     # ============================================================================= decisions ====
-    async def handle_event(self, event: DecisionEvent) -> ApprovalRequest | None:
-        """Apply a possible decision. Webhook hints are never trusted: the ticket is re-read."""
+    async def handle_event(self, event: DecisionEvent, *, trusted: bool = False) -> ApprovalRequest | None:
+        """Apply a possible decision. Only the poll (``trusted``: the adapter read it from the API
+        moments ago) may hand in a decision; anything else is a hint and the ticket is re-read."""
         request = None
         if event.request_id:
             try:
@@ -211,7 +214,7 @@ class ApprovalService:
             return await self.execute(request.id)
         if request.state is not RequestState.TICKETED or request.ticket is None:
             return request
-        decision = event.decision if event.source == "poll" else None
+        decision = event.decision if trusted else None
         if decision is None:
             adapter = self._adapter(request.system)
             decision = await asyncio.to_thread(adapter.read_decision, request.ticket, request)
@@ -352,12 +355,9 @@ class ApprovalService:
         source: str,
     ) -> ApprovalRequest:
         """Record once that a decision did not count, and say so on the ticket."""
-        from .store import refused_signature
-
-        if refused_signature(request.id, self.store) == signature:
-            return request
         with self.store.transaction() as conn:
-            self.store.set_fields(conn, request.id, refused_signature=signature)
+            if not self.store.mark_refused(conn, request.id, signature):
+                return request  # this exact decision was refused before (here or on a replica)
             self.store.audit.append(
                 conn,
                 request.id,
@@ -428,10 +428,21 @@ class ApprovalService:
         return self._finish(request, RequestState.SUCCEEDED, result=result)
 
     async def _heartbeat(self, request_id: str) -> None:
+        """Keep the claim alive while the tool runs; one failed extension (database busy or
+        failing over) must not end the heartbeat, or a long run would look abandoned."""
         interval = max(0.05, self.lease.total_seconds() / 3)
         while True:
             await asyncio.sleep(interval)
-            await asyncio.to_thread(self.store.extend_lease, request_id, self.worker_id, self.lease)
+            try:
+                kept = await asyncio.to_thread(
+                    self.store.extend_lease, request_id, self.worker_id, self.lease
+                )
+            except Exception as exc:  # noqa: BLE001 - retried at the next beat, well within the lease
+                log.warning("request %s: could not extend the lease (%s); retrying", request_id, exc)
+                continue
+            if not kept:
+                log.error("request %s: claim lost while running (declared in doubt elsewhere?)", request_id)
+                return
 
     def _finish(
         self,
@@ -440,30 +451,41 @@ class ApprovalService:
         result: str | None = None,
         error: str | None = None,
     ) -> ApprovalRequest:
+        from .store import requests_table
+
         kind = ReportKind.SUCCEEDED if state is RequestState.SUCCEEDED else ReportKind.FAILED
+        details = {"result": (result or "")[:2000], **({"error": error} if error else {})}
         with self.store.transaction() as conn:
             moved = self.store.transition(
                 conn,
                 request.id,
                 [RequestState.EXECUTING],
                 state,
+                only_if=[requests_table.c.claimed_by == self.worker_id],
                 result=result,
                 error=error,
                 lease_until=None,
             )
-            if not moved:
-                log.error("request %s: finished but no longer EXECUTING (lease lost?)", request.id)
-                return self.store.get(request.id, conn)
-            self.store.audit.append(
-                conn,
-                request.id,
-                state.value.lower(),
-                self.worker_id,
-                {"result": (result or "")[:2000], "error": error}
-                if error
-                else {"result": (result or "")[:2000]},
-            )
             stored = self.store.get(request.id, conn)
+            if not moved:
+                # The claim was taken away (declared in doubt) while the tool ran. What happened is
+                # still known here: record it and say so on the ticket, without moving the ticket.
+                log.error("request %s: finished after losing its claim; recording the result", request.id)
+                self.store.audit.append(
+                    conn,
+                    request.id,
+                    "finished_after_claim_lost",
+                    self.worker_id,
+                    {"outcome": state.value.lower(), **details},
+                )
+                late = stored.model_copy(update={"result": result, "error": error})
+                report = outcome_report(late, kind).model_copy(
+                    update={"report_id": f"{request.id}:late-{kind.value}", "final": False}
+                )
+                if self._wants_ticket(stored):
+                    self._enqueue_report(conn, report)
+                return stored
+            self.store.audit.append(conn, request.id, state.value.lower(), self.worker_id, details)
             if self._wants_ticket(stored):
                 self._enqueue_report(conn, outcome_report(stored, kind))
         self.metrics.runs.labels(outcome=state.value.lower()).inc()
@@ -480,9 +502,20 @@ class ApprovalService:
 
     async def recover_stale_claims(self) -> int:
         """EXECUTING past its lease: the executor died. Idempotent tools go back to APPROVED and
-        run again; anything else is IN_DOUBT for a human."""
+        run again; anything else is IN_DOUBT for a human. Each UPDATE re-checks that the claim is
+        still the stale one seen, so a replica that re-claimed the request meanwhile keeps it."""
+        from sqlalchemy import or_
+
+        from .store import requests_table
+
+        c = requests_table.c
         count = 0
-        for request in self.store.stale_claims(utcnow()):
+        now = utcnow()
+        for request in self.store.stale_claims(now):
+            still_stale = [
+                c.claimed_by == request.claimed_by if request.claimed_by else c.claimed_by.is_(None),
+                or_(c.lease_until.is_(None), c.lease_until < now),
+            ]
             with self.store.transaction() as conn:
                 if request.idempotent:
                     if self.store.transition(
@@ -490,6 +523,7 @@ class ApprovalService:
                         request.id,
                         [RequestState.EXECUTING],
                         RequestState.APPROVED,
+                        only_if=still_stale,
                         claimed_by=None,
                         lease_until=None,
                     ):
@@ -503,7 +537,12 @@ class ApprovalService:
                         count += 1
                     continue
                 if self.store.transition(
-                    conn, request.id, [RequestState.EXECUTING], RequestState.IN_DOUBT, lease_until=None
+                    conn,
+                    request.id,
+                    [RequestState.EXECUTING],
+                    RequestState.IN_DOUBT,
+                    only_if=still_stale,
+                    lease_until=None,
                 ):
                     self.store.audit.append(
                         conn, request.id, "in_doubt", self.worker_id, {"previous_worker": request.claimed_by}
@@ -595,7 +634,7 @@ class ApprovalService:
         for event in result.events:
             event = event.model_copy(update={"system": name, "source": "poll"})
             try:
-                after = await self.handle_event(event)
+                after = await self.handle_event(event, trusted=True)
             except AdapterError as exc:
                 failed = True
                 log.warning("decision on %s not applied yet: %s", event.ticket_key, exc)
@@ -629,7 +668,7 @@ class ApprovalService:
     async def _deliver(self, item: dict[str, Any]) -> bool:
         if not self.store.lease_outbox(item, timedelta(seconds=120)):
             return False  # another worker is on it
-        attempt = int(item["attempts"])
+        attempt = int(item["attempts"])  # as before this lease: > 0 when an earlier try may have landed
         request = self.store.get(item["request_id"])
         try:
             if item["kind"] == TICKET_KIND:
@@ -644,6 +683,9 @@ class ApprovalService:
                             self.worker_id,
                             {"system": ref.system, "key": ref.key, "url": ref.url},
                         )
+                        stored = self.store.get(request.id, conn)
+                        if stored.state is RequestState.EXPIRED:  # expired while the ticket was made
+                            self._enqueue_report(conn, outcome_report(stored, ReportKind.EXPIRED))
                     self.store.outbox_delivered(conn, item["id"])
                 if ref is not None:
                     log.info("request %s ticketed as %s", request.id, ref.key)

@@ -32,7 +32,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from .audit import AuditLog, audit_metadata
 from .errors import ConfigError, NotFoundInStore, UserError
@@ -108,6 +108,16 @@ deliveries_table = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("system", "delivery_id"),
 )
+
+
+def insert_if_absent(conn: Connection, table: Table, **values: Any) -> bool:
+    """INSERT that does nothing when the primary key exists (no check-then-insert race between
+    replicas); True when the row was added."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing()).rowcount == 1
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -240,9 +250,12 @@ class Store:
         request_id: str,
         from_states: Sequence[RequestState],
         to_state: RequestState,
+        *,
+        only_if: Sequence[Any] = (),
         **values: Any,
     ) -> bool:
-        """Atomically move a request; False if it was not in ``from_states`` (lost a race)."""
+        """Atomically move a request; False if it was not in ``from_states`` or an ``only_if``
+        condition (e.g. still claimed by this worker) no longer holds: the caller lost a race."""
         c = requests_table.c
         values = {
             k: (json.dumps(v) if k in ("approved_arguments",) and v is not None else v)
@@ -250,8 +263,19 @@ class Store:
         }
         result = conn.execute(
             update(requests_table)
-            .where(c.id == request_id, c.state.in_([s.value for s in from_states]))
+            .where(c.id == request_id, c.state.in_([s.value for s in from_states]), *only_if)
             .values(state=to_state.value, updated_at=utcnow(), **values)
+        )
+        return result.rowcount == 1
+
+    def mark_refused(self, conn: Connection, request_id: str, signature: str) -> bool:
+        """Remember a refused decision; False if this exact decision was already refused (by this
+        or another replica), so it is commented and audited once."""
+        c = requests_table.c
+        result = conn.execute(
+            update(requests_table)
+            .where(c.id == request_id, or_(c.refused_signature.is_(None), c.refused_signature != signature))
+            .values(refused_signature=signature)
         )
         return result.rowcount == 1
 
@@ -322,19 +346,16 @@ class Store:
     ) -> None:
         """Add outbox work once; a second enqueue of the same id is a no-op."""
         now = utcnow()
-        exists = conn.execute(select(outbox_table.c.id).where(outbox_table.c.id == item_id)).first()
-        if exists:
-            return
-        conn.execute(
-            insert(outbox_table).values(
-                id=item_id,
-                request_id=request_id,
-                kind=kind,
-                payload=json.dumps(payload),
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
+        insert_if_absent(
+            conn,
+            outbox_table,
+            id=item_id,
+            request_id=request_id,
+            kind=kind,
+            payload=json.dumps(payload),
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
         )
 
     def due_outbox(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
@@ -358,9 +379,10 @@ class Store:
                     c.delivered_at.is_(None),
                     c.next_attempt_at == item["next_attempt_at"],
                 )
-                .values(next_attempt_at=utcnow() + lease)
+                .values(next_attempt_at=utcnow() + lease, attempts=c.attempts + 1)
             )
-            return result.rowcount == 1
+            return result.rowcount == 1  # attempts counted now: a delivery cut short by a crash
+            # is retried with attempt > 0, so adapters look for their marker before posting again
 
     def outbox_delivered(self, conn: Connection, item_id: str) -> None:
         conn.execute(
@@ -395,27 +417,27 @@ class Store:
     def save_cursor(self, system: str, cursor: str | None, error: str | None = None) -> None:
         c = cursors_table.c
         with self.transaction() as conn:
-            exists = conn.execute(select(c.system).where(c.system == system)).first()
             values: dict[str, Any] = {"last_error": error}
             if error is None:
                 values.update(cursor=cursor, last_success_at=utcnow())
-            if exists:
+            if not insert_if_absent(conn, cursors_table, system=system, **values):
                 conn.execute(update(cursors_table).where(c.system == system).values(**values))
-            else:
-                conn.execute(insert(cursors_table).values(system=system, **values))
 
     def first_delivery(self, system: str, delivery_id: str) -> bool:
-        """Record a webhook delivery id; False when it was seen before (a redelivery)."""
-        try:
-            with self.transaction() as conn:
-                conn.execute(
-                    insert(deliveries_table).values(
-                        system=system, delivery_id=delivery_id[:300], received_at=utcnow()
-                    )
+        """Record one webhook delivery id; False when it was seen before (a redelivery)."""
+        return self.record_deliveries([(system, delivery_id)])[0]
+
+    def record_deliveries(self, deliveries: Sequence[tuple[str, str]]) -> list[bool]:
+        """Record many webhook delivery ids in one transaction (group commit); for each, True when
+        it is new, False for a redelivery (also within the batch)."""
+        now = utcnow()
+        with self.transaction() as conn:
+            return [
+                insert_if_absent(
+                    conn, deliveries_table, system=system, delivery_id=delivery[:300], received_at=now
                 )
-            return True
-        except IntegrityError:
-            return False
+                for system, delivery in deliveries
+            ]
 
     def prune_deliveries(self, older_than: datetime) -> None:
         with self.transaction() as conn:
@@ -476,10 +498,3 @@ def _from_row(row: Any) -> ApprovalRequest:
     for name in ("deadline", "created_at", "updated_at", "decided_at", "lease_until"):
         data[name] = aware(data.get(name))
     return ApprovalRequest.model_validate(data)
-
-
-def refused_signature(request_id: str, store: Store) -> str | None:
-    row = store._read(
-        select(requests_table.c.refused_signature).where(requests_table.c.id == request_id)
-    ).first()
-    return row[0] if row else None

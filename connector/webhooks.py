@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .errors import WebhookRejected
-from .models import utcnow
+from .errors import UserError, WebhookRejected
+from .models import DecisionEvent, RequestState, utcnow
 from .runtime import Connector
 
 log = logging.getLogger("approval_connector.webhooks")
@@ -25,12 +25,114 @@ log = logging.getLogger("approval_connector.webhooks")
 MAX_BODY = 1_000_000
 
 
-class WebhookIntake:
-    """Verifies and de-duplicates deliveries; processing happens in tracked background tasks."""
+class DeliveryLedger:
+    """Durable record of webhook delivery ids, written by group commit: deliveries that arrive
+    together share one transaction, and each reply waits until its own id is committed."""
+
+    def __init__(self, connector: Connector, max_batch: int = 256) -> None:
+        self.store = connector.store
+        self.max_batch = max_batch
+        self._waiting: list[tuple[str, str, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def first(self, system: str, delivery_id: str) -> bool:
+        """True the first time this delivery id is seen for this system."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((system, delivery_id, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        return await future
+
+    async def _write(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
+            try:
+                fresh = await asyncio.to_thread(self.store.record_deliveries, [(s, d) for s, d, _ in batch])
+            except Exception as exc:  # the store is down: every waiting delivery gets a 503
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, _, future), is_new in zip(batch, fresh, strict=True):
+                if not future.done():
+                    future.set_result(is_new)
+
+
+class HintWorkers:
+    """Hints are handled after the reply by a few workers; a ticket already queued is not queued
+    twice. A hint for a ticket with no waiting request costs one store read and nothing else."""
+
+    WORKERS = 4
 
     def __init__(self, connector: Connector) -> None:
         self.connector = connector
-        self.tasks: set[asyncio.Task[Any]] = set()
+        self.queue: asyncio.Queue[DecisionEvent] = asyncio.Queue()
+        self.queued: set[tuple[str, str]] = set()
+        self.workers: list[asyncio.Task[None]] = []
+
+    def submit(self, hint: DecisionEvent) -> None:
+        key = (hint.system, hint.ticket_key)
+        if key in self.queued:
+            return
+        self.queued.add(key)
+        self.queue.put_nowait(hint)
+        if not self.workers:
+            self.workers = [asyncio.create_task(self._work()) for _ in range(self.WORKERS)]
+
+    async def _work(self) -> None:
+        while True:
+            hint = await self.queue.get()
+            self.queued.discard((hint.system, hint.ticket_key))
+            try:
+                await self._process(hint)
+            except Exception:  # the poll is the safety net: log and let it find the decision
+                log.exception(
+                    "webhook hint for %s %s not applied; the next poll will retry",
+                    hint.system,
+                    hint.ticket_key,
+                )
+            finally:
+                self.queue.task_done()
+
+    async def _process(self, hint: DecisionEvent) -> None:
+        service = self.connector.service
+        request = await asyncio.to_thread(self._request_of, hint)
+        if request is None or request.state not in (RequestState.TICKETED, RequestState.APPROVED):
+            return  # not ours, or already decided: nothing to re-read
+        after = await service.handle_event(hint.model_copy(update={"request_id": request.id}))
+        if after is not None and after.state is not request.state:
+            await service.process_outbox()
+
+    def _request_of(self, hint: DecisionEvent) -> Any:
+        store = self.connector.store
+        request = store.find_by_ticket(hint.system, hint.ticket_key)
+        if request is None and hint.request_id:
+            try:
+                request = store.get(hint.request_id)
+            except UserError:
+                return None
+            if request.system != hint.system:
+                return None
+        return request
+
+    async def drain(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self.queue.join(), timeout)
+        except asyncio.TimeoutError:
+            log.warning(
+                "%d webhook hints not handled at shutdown; the next poll will find them", self.queue.qsize()
+            )
+        for worker in self.workers:
+            worker.cancel()
+
+
+class WebhookIntake:
+    """Verifies and de-duplicates deliveries, answers, and hands hints to the workers."""
+
+    def __init__(self, connector: Connector) -> None:
+        self.connector = connector
+        self.ledger = DeliveryLedger(connector)
+        self.hints = HintWorkers(connector)
 
     def _count(self, system: str, status: str) -> None:
         self.connector.metrics.webhooks.labels(system=system, status=status).inc()
@@ -62,34 +164,30 @@ class WebhookIntake:
             log.exception("webhook for %s could not be parsed", system)
             return JSONResponse({"error": f"unreadable payload: {type(exc).__name__}"}, status_code=400)
         delivery = adapter.webhook_delivery_id(headers, body)
-        if delivery and not await asyncio.to_thread(self.connector.store.first_delivery, system, delivery):
-            self._count(system, "duplicate")
-            return JSONResponse({"status": "duplicate"}, status_code=200)
+        if delivery:
+            try:
+                fresh = await self.ledger.first(system, delivery)
+            except Exception:
+                self._count(system, "store_unavailable")
+                log.exception("webhook delivery for %s not recorded", system)
+                return JSONResponse({"error": "store unavailable, retry later"}, status_code=503)
+            if not fresh:
+                self._count(system, "duplicate")
+                return JSONResponse({"status": "duplicate"}, status_code=200)
         if not events:
             self._count(system, "ignored")
             return JSONResponse({"status": "ignored"}, status_code=200)
         for event in events:
-            hint = event.model_copy(
-                update={"system": system, "decision": None, "source": "webhook", "delivery_id": delivery}
+            self.hints.submit(
+                event.model_copy(
+                    update={"system": system, "decision": None, "source": "webhook", "delivery_id": delivery}
+                )
             )
-            task = asyncio.create_task(self._process(hint))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
         self._count(system, "accepted")
         return JSONResponse({"status": "accepted", "events": len(events)}, status_code=202)
 
-    async def _process(self, hint: Any) -> None:
-        try:
-            await self.connector.service.handle_event(hint)
-            await self.connector.service.process_outbox()
-        except Exception:  # the poll is the safety net: log and let it find the decision
-            log.exception(
-                "webhook hint for %s %s not applied; the next poll will retry", hint.system, hint.ticket_key
-            )
-
     async def drain(self, timeout: float) -> None:
-        if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=timeout)
+        await self.hints.drain(timeout)
 
 
 def create_app(connector: Connector, lifespan: Any = None) -> Starlette:

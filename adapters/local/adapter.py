@@ -275,6 +275,20 @@ class LocalDeskAdapter(TicketAdapter):
                         created_at=now,
                     )
                 )
+            if report.kind in (ReportKind.UNAUTHORIZED, ReportKind.INVALID_EDIT):
+                # the decision did not count: open the ticket again for an allowed approver
+                conn.execute(
+                    update(tickets)
+                    .where(tickets.c.seq == seq, tickets.c.status.in_([APPROVED, REJECTED]))
+                    .values(
+                        status=OPEN,
+                        decided_by=None,
+                        decided_at=None,
+                        reason=None,
+                        edited_arguments=None,
+                        updated_at=now,
+                    )
+                )
             if report.final and report.kind in _FINAL_STATUS:
                 conn.execute(
                     update(tickets)

@@ -20,7 +20,7 @@ async def test_poll_cursor_does_not_advance_past_a_decision_that_failed_to_apply
         lambda pending, cursor: PollResult(events=[event], cursor="new-cursor"),
     )
 
-    async def unavailable(event):
+    async def unavailable(event, **_):
         raise UnavailableError("desk flaky", system="desk")
 
     monkeypatch.setattr(connector.service, "handle_event", unavailable)
