@@ -117,7 +117,9 @@ def insert_if_absent(conn: Connection, table: Table, **values: Any) -> bool:
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return conn.execute(dialect_insert(table).values(**values).on_conflict_do_nothing()).rowcount == 1
+    key = next(iter(table.primary_key.columns))
+    statement = dialect_insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    return conn.execute(statement).first() is not None  # rowcount is -1 here on psycopg 3
 
 
 def aware(value: datetime | None) -> datetime | None:
