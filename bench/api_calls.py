@@ -163,11 +163,14 @@ def run_history(finished: int, pending: int = 10) -> dict[str, Any]:
                 seed_jira_finished(sim, conn.store, finished)
                 conn.adapters["jira"].service_identities()
                 window = CallWindow(sim)
-                asyncio.run(conn.service.poll_once())
+                asyncio.run(conn.service.poll_once())  # start-up: the full look back
+                sweep = window.result()
+                window = CallWindow(sim)
+                asyncio.run(conn.service.poll_once())  # steady state: only since the previous poll
                 cycle = window.result()
             finally:
                 conn.close()
-    return {"pending": pending, "finished_in_window": finished, "cycle": cycle}
+    return {"pending": pending, "finished_in_window": finished, "sweep": sweep, "cycle": cycle}
 
 
 def run(sizes: list[int], ks: list[int], baseline_max: int, history: list[int]) -> dict[str, Any]:

@@ -125,16 +125,16 @@ def calls_section(r: dict[str, Any]) -> str:
         rows,
     )
     hist_rows = [
-        [h, s["pending"], s["cycle"]["calls"], s["cycle"]["search_pages"], s["cycle"]["seconds"]]
+        [h, s["pending"], s["sweep"]["calls"], s["cycle"]["calls"], s["cycle"]["search_pages"]]
         for h, s in r["by_finished_in_window"].items()
     ]
     hist = _table(
         [
-            "approval issues finished in the poll window",
+            "approval issues finished recently",
             "pending",
-            "poll cycle calls (idle)",
-            "search pages",
-            "cycle s (in-process, incl. simulator)",
+            "start-up / hourly sweep calls",
+            "steady-state idle cycle calls",
+            "steady-state search pages",
         ],
         hist_rows,
     )
@@ -161,13 +161,10 @@ def calls_section(r: dict[str, Any]) -> str:
         "",
         hist,
         "",
-        f"- poll cost per cycle in the number of approval issues that left 'Awaiting Approval' inside the "
-        f"poll's window (finished ones included): {hist_calls} -> "
-        + (
-            "flat."
-            if flat_history
-            else "**NOT FLAT: one extra search page per 100 such issues, every cycle**."
-        ),
+        f"- steady-state poll cost per idle cycle with that many recently finished issues: {hist_calls} "
+        "-> "
+        + ("flat (a cycle looks back only to the previous poll)." if flat_history else "**NOT FLAT**.")
+        + " The start-up and hourly full look back pages through them (sweep column).",
     ]
     return "\n".join(lines)
 

@@ -225,6 +225,16 @@ class Store:
         row = self._read(query).mappings().first()
         return _from_row(row) if row else None
 
+    def waiting_on_tickets(self, system: str, keys: Sequence[str]) -> dict[str, str]:
+        """Ticket key → request id, for the given tickets whose request still waits for a decision
+        or a run (one query for a whole batch of webhook hints)."""
+        c = requests_table.c
+        waiting = [RequestState.TICKETED.value, RequestState.APPROVED.value]
+        query = select(c.ticket_key, c.id).where(
+            c.ticket_system == system, c.ticket_key.in_(list(keys)), c.state.in_(waiting)
+        )
+        return {row[0]: row[1] for row in self._read(query).all()}
+
     def list(
         self,
         states: Iterable[RequestState] | None = None,
@@ -431,15 +441,29 @@ class Store:
 
     def record_deliveries(self, deliveries: Sequence[tuple[str, str]]) -> list[bool]:
         """Record many webhook delivery ids in one transaction (group commit); for each, True when
-        it is new, False for a redelivery (also within the batch)."""
-        now = utcnow()
+        it is new, False for a redelivery (also within the batch). This is the webhook hot path, so
+        it runs one plain statement per id at the driver level (no ORM-level compilation)."""
+        if self.engine.dialect.name == "postgresql":
+            sql = (
+                "INSERT INTO webhook_deliveries (system, delivery_id, received_at) "
+                "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
+            )
+            stamp: Any = utcnow()
+        else:
+            sql = (
+                "INSERT OR IGNORE INTO webhook_deliveries (system, delivery_id, received_at) VALUES (?, ?, ?)"
+            )
+            stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")  # how SQLAlchemy stores DateTime in SQLite
+        fresh: list[bool] = []
         with self.transaction() as conn:
-            return [
-                insert_if_absent(
-                    conn, deliveries_table, system=system, delivery_id=delivery[:300], received_at=now
-                )
-                for system, delivery in deliveries
-            ]
+            cursor = conn.connection.cursor()  # the driver's own cursor, inside this transaction
+            try:
+                for system, delivery in deliveries:
+                    cursor.execute(sql, (system, delivery[:300], stamp))
+                    fresh.append(cursor.rowcount == 1)
+            finally:
+                cursor.close()
+        return fresh
 
     def prune_deliveries(self, older_than: datetime) -> None:
         with self.transaction() as conn:
