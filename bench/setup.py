@@ -117,8 +117,14 @@ def seed_jira_pending(sim: JiraSimulator, store: Store, count: int, system: str 
 
 
 def seed_jira_finished(sim: JiraSimulator, store: Store, count: int, system: str = "jira") -> list[Seeded]:
-    """``count`` SUCCEEDED requests whose issues the connector moved to Done (updated just now)."""
-    return _seed_jira(sim, store, count, system, RequestState.SUCCEEDED, "Done")
+    """``count`` SUCCEEDED requests whose issues the connector moved to Done two hours ago: history,
+    older than one poll interval, but inside the start-up sweep's window."""
+    seeded = _seed_jira(sim, store, count, system, RequestState.SUCCEEDED, "Done")
+    stamp = (utcnow() - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+    with sim.lock:
+        for item in seeded:
+            sim.issue(item.key).updated = stamp
+    return seeded
 
 
 def _seed_jira(

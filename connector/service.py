@@ -38,9 +38,11 @@ from .models import (
     utcnow,
 )
 from .policy import select_route
+from .redact import redact
 from .registry import ToolRegistry
 from .reports import outcome_report
 from .store import Store
+from .templates import TemplateRenderError
 
 log = logging.getLogger("approval_connector")
 
@@ -422,7 +424,7 @@ class ApprovalService:
             log.warning("request %s: run cancelled mid-way; left EXECUTING for recovery", request.id)
             raise
         except Exception as exc:  # noqa: BLE001 - any tool failure is an outcome, not a crash
-            return self._finish(request, RequestState.FAILED, error=f"{type(exc).__name__}: {exc}")
+            return self._finish(request, RequestState.FAILED, error=redact(f"{type(exc).__name__}: {exc}"))
         finally:
             heartbeat.cancel()
         return self._finish(request, RequestState.SUCCEEDED, result=result)
@@ -709,7 +711,7 @@ class ApprovalService:
                         {"report": report.kind.value, "ticket": request.ticket.key},
                     )
             return True
-        except (AdapterError, ConfigError, _NotYet) as exc:
+        except (AdapterError, ConfigError, TemplateRenderError, _NotYet) as exc:
             delay = self._retry_delay(attempt, exc)
             self.store.outbox_failed(item["id"], attempt + 1, utcnow() + timedelta(seconds=delay), str(exc))
             log.warning(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from connector.errors import UnavailableError
-from connector.models import DecisionEvent, PollResult, RequestState
+from connector.models import DecisionEvent, PollResult, RequestState, Verdict
 from tests.conftest import EMAIL, agent_calls
 
 
@@ -33,3 +33,41 @@ async def test_poll_cursor_does_not_advance_past_a_decision_that_failed_to_apply
     )
     await connector.poll_once()
     assert connector.store.cursor("desk")[0] == "new-cursor"
+
+
+async def test_secrets_in_a_tool_error_never_reach_audit_or_ticket(connector):
+    from autogen_core.tools import FunctionTool
+
+    async def call_crm(record: str) -> str:
+        """Update the CRM."""
+        raise RuntimeError(
+            "POST https://svc:hunter2@crm.example/api?token=abc123def failed; "
+            "Authorization: Bearer eyJhbGciOi.x.y"
+        )
+
+    tool = FunctionTool(call_crm, description="Update the CRM.", name="apply_change")  # route 'change'
+    connector.register_tool(tool)
+    request = await connector.service.submit("apply_change", {"record": "42"}, {})
+    connector.adapters["desk"].decide(request.ticket.key, Verdict.APPROVED, "alice")
+    after = await connector.service.refresh(request.id)
+    await connector.process_outbox()
+    assert after.state is RequestState.FAILED
+    audit = str(list(connector.store.audit.rows(connector.store.engine, request.id)))
+    comments = str(connector.adapters["desk"].ticket(request.ticket.key)["comments"])
+    for secret in ("hunter2", "abc123def", "eyJhbGciOi"):
+        assert secret not in after.error and secret not in audit and secret not in comments
+    assert "RuntimeError" in after.error
+
+
+async def test_a_template_that_fails_on_these_arguments_keeps_the_request_and_says_why(connector):
+    from autogen_core.tools import FunctionTool
+
+    async def send_email(record: str) -> str:
+        """A send_email whose arguments lack the 'to' the route's summary template uses."""
+        return "sent"
+
+    connector.register_tool(FunctionTool(send_email, description="x"))
+    request = await connector.service.submit("send_email", {"record": "42"}, {})
+    assert request.state is RequestState.SUBMITTED and request.ticket is None  # stored, not lost
+    [item] = [i for i in connector.store.outbox_for(request.id) if i["delivered_at"] is None]
+    assert "'dict object' has no attribute 'to'" in item["last_error"]
