@@ -177,41 +177,29 @@ class JiraClient:
         if not self.is_cloud:
             issue = self.issue(key, ["status"], expand="changelog")
             return list((issue.get("changelog") or {}).get("histories") or [])
-        histories: list[dict[str, Any]] = []
-        start = 0
-        while True:
-            page = (
-                self.request(
-                    "GET", f"{API}/issue/{key}/changelog", params={"startAt": start, "maxResults": 100}
-                )
-                or {}
-            )
-            values = page.get("values") or []
-            histories.extend(values)
-            start += len(values)
-            if page.get("isLast", True) or not values:
-                return histories
+        return self._start_at_pages(f"{API}/issue/{key}/changelog", "values")
 
     def transitions(self, key: str, with_fields: bool = False) -> list[dict[str, Any]]:
         expand = "transitions.fields" if with_fields else None
         return self._call(lambda: self.jira.transitions(key, expand=expand))
 
     def comments(self, key: str) -> list[dict[str, Any]]:
-        comments: list[dict[str, Any]] = []
-        start = 0
+        return self._start_at_pages(f"{API}/issue/{key}/comment", "comments")
+
+    def _start_at_pages(self, path: str, items: str) -> list[dict[str, Any]]:
+        """Every item of a startAt-paged list; stops at isLast, at total, or at an empty page."""
+        collected: list[dict[str, Any]] = []
         while True:
-            page = (
-                self.request(
-                    "GET", f"{API}/issue/{key}/comment", params={"startAt": start, "maxResults": 100}
-                )
-                or {}
-            )
-            values = page.get("comments") or []
-            comments.extend(values)
-            start += len(values)
+            page = self.request("GET", path, params={"startAt": len(collected), "maxResults": 100}) or {}
+            values = page.get(items) or []
+            collected.extend(values)
             total = page.get("total")
-            if not values or total is None or start >= int(total):
-                return comments
+            if not values or page.get("isLast"):
+                return collected
+            if total is not None and len(collected) >= int(total):
+                return collected
+            if total is None and "isLast" not in page:
+                return collected  # neither marker: the list came in one page
 
     def user(self, user_id: str, with_groups: bool = True) -> dict[str, Any]:
         params: dict[str, Any] = {"accountId" if self.is_cloud else "username": user_id}
