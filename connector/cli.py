@@ -31,8 +31,10 @@ app.add_typer(requests_app, name="requests")
 app.add_typer(audit_app, name="audit")
 app.add_typer(webhooks_app, name="webhooks")
 
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# markup off: arguments, ticket text and error messages are written by models and users, and a
+# stray "[/b]" in them must print as is, not be read as rich markup (or crash the command)
+out = Console(highlight=False, markup=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
 class _State:
@@ -159,8 +161,8 @@ def reject(
     show_outcome(after)
 
 
-def print_request(request: ApprovalRequest, conn: Connector | None = None) -> None:
-    out.print(f"[bold]{request.tool_name}[/bold]  request {request.id}")
+def print_request(request: ApprovalRequest) -> None:
+    out.print(f"{request.tool_name}  request {request.id}")
     if request.ticket:
         out.print(
             f"  ticket     {request.ticket.key} on {request.ticket.system} {request.ticket.url}".rstrip()
@@ -221,7 +223,7 @@ def prompt_edit(conn: Connector, request: ApprovalRequest) -> dict[str, Any] | N
 
 async def review_one(conn: Connector, request: ApprovalRequest, actor: str) -> str:
     """Show one request and take a decision: 'approved', 'rejected', 'skipped' or 'quit'."""
-    print_request(request, conn)
+    print_request(request)
     while True:
         choice = click.prompt(
             "[a]pprove, [r]eject, [e]dit and approve, [s]kip, [q]uit",
@@ -314,7 +316,7 @@ def show_request(
     """One request: the call, its ticket, its outcome, pending deliveries and audit trail."""
     conn = connector()
     request = conn.store.resolve(request_id)
-    print_request(request, conn)
+    print_request(request)
     backlog = [i for i in conn.store.outbox_for(request.id) if i["delivered_at"] is None]
     for item in backlog:
         out.print(
@@ -492,11 +494,11 @@ def webhooks_register(
         out.rule(name)
         if apply:
             try:
-                out.print(adapter.register_webhook(url), markup=False)
+                out.print(adapter.register_webhook(url))
                 continue
             except UserError as exc:
-                out.print(f"cannot be created through the API ({exc}); set it up by hand:", markup=False)
-        out.print(adapter.webhook_setup(url), markup=False)  # scripts contain [ ] that are not markup
+                out.print(f"cannot be created through the API ({exc}); set it up by hand:")
+        out.print(adapter.webhook_setup(url))
 
 
 # ======================================================================================= demo ====

@@ -67,7 +67,10 @@ class SchedulerConfig(_Strict):
         description="How long an executor's claim lasts without a heartbeat before the run is "
         "declared in doubt (or re-run, for idempotent tools).",
     )
-    max_report_attempts: int = Field(default=0, ge=0, description="0 = retry until delivered")
+    delivery_retention: Duration = Field(
+        default=timedelta(days=7),
+        description="how long webhook delivery ids are kept to recognise redeliveries",
+    )
 
 
 class ServerConfig(_Strict):

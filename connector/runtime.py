@@ -3,6 +3,7 @@ object applications hold (``connector.gate(tool)``)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -15,7 +16,7 @@ from .config import ConnectorConfig, line_of, load_config
 from .errors import ConfigError, UserError
 from .gate import GatedTool
 from .metrics import Metrics
-from .models import DecisionEvent
+from .models import DecisionEvent, utcnow
 from .policy import routes_for_tool
 from .registry import ToolRegistry, as_tool
 from .service import ApprovalService
@@ -133,6 +134,11 @@ class Connector:
     async def recover(self) -> int:
         return await self.service.recover_stale_claims()
 
+    async def housekeeping(self) -> int:
+        """Drop webhook delivery ids past their retention (the table would otherwise only grow)."""
+        cutoff = utcnow() - self.config.scheduler.delivery_retention
+        return await asyncio.to_thread(self.store.prune_deliveries, cutoff)
+
     async def run_all_jobs_once(self) -> dict[str, int]:
         """What one scheduler cycle does, in order (``poll --once``)."""
         return {
@@ -141,6 +147,7 @@ class Connector:
             "decisions": await self.poll_once(),
             "expired": await self.expire_due(),
             "reported": await self.process_outbox(),
+            "pruned": await self.housekeeping(),
         }
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -35,6 +36,7 @@ def build_scheduler(connector: Connector) -> AsyncIOScheduler:
         ("expiry", connector.expire_due, s.expiry_interval),
         ("outbox", connector.process_outbox, s.outbox_interval),
         ("recovery", connector.recover, s.recovery_interval),
+        ("housekeeping", connector.housekeeping, timedelta(hours=1)),
     ]
     for name, job, interval in jobs:
         scheduler.add_job(

@@ -465,9 +465,13 @@ class Store:
                 cursor.close()
         return fresh
 
-    def prune_deliveries(self, older_than: datetime) -> None:
+    def prune_deliveries(self, older_than: datetime) -> int:
+        """Forget webhook delivery ids older than any redelivery the systems would attempt."""
         with self.transaction() as conn:
-            conn.execute(deliveries_table.delete().where(deliveries_table.c.received_at < older_than))
+            result = conn.execute(
+                deliveries_table.delete().where(deliveries_table.c.received_at < older_than)
+            )
+            return int(result.rowcount or 0)
 
 
 class _Buffered:

@@ -97,10 +97,15 @@ class LocalTicketSettings(RouteSettings):
     description: str = ""
 
 
+class _NothingToSet(RouteSettings):
+    """The desk's decisions (approve / reject) and outcomes (done / failed / closed) are fixed;
+    any key here is a mistake and is reported as an unknown key."""
+
+
 class LocalRouteSettings(RouteSettings):
     ticket: LocalTicketSettings = Field(default_factory=LocalTicketSettings)
-    decision: dict[str, Any] = Field(default_factory=dict)
-    outcome: dict[str, Any] = Field(default_factory=dict)
+    decision: _NothingToSet = Field(default_factory=_NothingToSet)
+    outcome: _NothingToSet = Field(default_factory=_NothingToSet)
 
 
 class LocalDeskAdapter(TicketAdapter):

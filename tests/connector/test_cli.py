@@ -266,3 +266,18 @@ def test_demo_against_simulated_ticketing_systems(workdir, system, where):
     assert len(sent_mail(workdir)) == 1
     done = cli("demo", "--edit", '{"subject": "x"}', "--system", system, cwd=workdir)
     assert done.returncode == 2 and "approve-with-edits is a local desk feature" in done.stderr
+
+
+def test_argument_text_that_looks_like_markup_is_printed_as_is(config_path, workdir):
+    """A model can write '[/b]' in an e-mail; showing the request must not crash or eat it."""
+    import asyncio
+
+    from connector.runtime import Connector
+
+    conn = Connector.from_config(config_path)
+    args = {"to": "a@b.example", "subject": "x [/b] y", "body": "see [link] [/] [bold]"}
+    asyncio.run(conn.service.submit("send_email", args, {}))
+    conn.close()
+    done = cli("-c", str(config_path), "requests", "show", "LOCAL-1", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert "x [/b] y" in done.stdout and "see [link] [/] [bold]" in done.stdout

@@ -104,3 +104,16 @@ def test_unknown_system_type_is_a_config_error(tmp_path):
 )
 def test_durations(value, seconds):
     assert parse_duration(value) == timedelta(seconds=seconds)
+
+
+def test_local_desk_route_rejects_settings_it_would_ignore(tmp_path):
+    config = parse_config(
+        "routes:\n  - name: r\n    tools: [t]\n    system: desk\n    approvers: ['*']\n"
+        "    decision: {approved: [Done]}\n",
+        "<c>",
+    )
+    from connector.store import Store
+
+    store = Store.from_url(f"sqlite:///{tmp_path / 'x.db'}")
+    with pytest.raises(ConfigError, match=r"routes\[0\].decision.approved: unknown key"):
+        build_adapters(config, AdapterContext(engine=store.engine))

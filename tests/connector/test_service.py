@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from connector.errors import UnavailableError
-from connector.models import DecisionEvent, PollResult, RequestState, Verdict
+from connector.models import DecisionEvent, PollResult, RequestState, Verdict, utcnow
 from tests.conftest import EMAIL, agent_calls
 
 
@@ -71,3 +71,23 @@ async def test_a_template_that_fails_on_these_arguments_keeps_the_request_and_sa
     assert request.state is RequestState.SUBMITTED and request.ticket is None  # stored, not lost
     [item] = [i for i in connector.store.outbox_for(request.id) if i["delivered_at"] is None]
     assert "'dict object' has no attribute 'to'" in item["last_error"]
+
+
+async def test_housekeeping_forgets_old_delivery_ids_only(connector):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from connector.store import deliveries_table
+
+    assert connector.store.first_delivery("desk", "old")
+    assert connector.store.first_delivery("desk", "new")
+    with connector.store.transaction() as conn:
+        conn.execute(
+            update(deliveries_table)
+            .where(deliveries_table.c.delivery_id == "old")
+            .values(received_at=utcnow() - timedelta(days=8))
+        )
+    assert await connector.housekeeping() == 1
+    assert connector.store.first_delivery("desk", "old")  # forgotten: past any redelivery window
+    assert not connector.store.first_delivery("desk", "new")  # still recognised as a redelivery
