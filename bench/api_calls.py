@@ -14,9 +14,9 @@ from typing import Any
 import responses
 
 from adapters.jira.simulator import JiraSimulator
-from connector.config import parse_config
-from connector.models import DecisionEvent, RequestState
-from connector.runtime import Connector
+from connector.app.config import parse_config
+from connector.core.models import DecisionEvent, RequestState
+from connector.app.runtime import Connector
 
 from .setup import Seeded, jira_config, seed_jira_finished, seed_jira_pending
 

@@ -13,8 +13,8 @@ from typing import Any
 import requests
 
 from adapters.jira.simulator import JiraSimulator
-from connector.config import parse_config
-from connector.runtime import Connector
+from connector.app.config import parse_config
+from connector.app.runtime import Connector
 
 from .intake import load, webhook_body
 from .servers import ServerProcess, start_serve

@@ -13,8 +13,8 @@ from sqlalchemy import insert
 from adapters.jira import parse as jira_parse
 from adapters.jira.simulator import JiraSimulator
 from adapters.local.adapter import tickets as local_tickets
-from connector.models import ApprovalRequest, RequestState, TicketRef, digest_of, utcnow
-from connector.store import Store, _to_row, requests_table
+from connector.core.models import ApprovalRequest, RequestState, TicketRef, digest_of, utcnow
+from connector.core.store import Store, _to_row, requests_table
 
 REPO = Path(__file__).resolve().parent.parent
 JIRA_EXAMPLE = REPO / "config" / "jira-customer-email.yaml"
@@ -68,7 +68,7 @@ systems:
     webhook: {{secret_env: JIRA_WEBHOOK_SECRET, events: ["jira:issue_updated"]}}
     label: approval-connector
 tools:
-  send_email: {{import: "connector.demo_tools:send_email"}}
+  send_email: {{import: "connector.demo.tools:send_email"}}
 routes:
   - name: customer-email
     tools: [send_email]

@@ -15,8 +15,8 @@ from autogen_core import FunctionCall
 from autogen_core.models import CreateResult, ModelInfo, RequestUsage
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
-from connector.config import ConnectorConfig, parse_config
-from connector.runtime import Connector
+from connector.app.config import ConnectorConfig, parse_config
+from connector.app.runtime import Connector
 
 REPO = Path(__file__).resolve().parents[1]
 PG_URL_ENV = "APPROVAL_CONNECTOR_TEST_PG_URL"
@@ -32,8 +32,8 @@ systems:
     groups:
       leads: [carol]
 tools:
-  send_email: {{import: "connector.demo_tools:send_email"}}
-  apply_change: {{import: "connector.demo_tools:apply_change"}}
+  send_email: {{import: "connector.demo.tools:send_email"}}
+  apply_change: {{import: "connector.demo.tools:apply_change"}}
 routes:
   - name: internal
     tools: [send_email]

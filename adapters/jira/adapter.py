@@ -10,16 +10,16 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from connector.adapter import AdapterContext, TicketAdapter
-from connector.errors import (
+from connector.core.adapter import AdapterContext, TicketAdapter
+from connector.core.errors import (
     AdapterError,
     BadRequestError,
     ConfigError,
     UnavailableError,
     WebhookRejected,
 )
-from connector.http import RetryPolicy
-from connector.models import (
+from connector.core.http import RetryPolicy
+from connector.core.models import (
     ApprovalRequest,
     CheckResult,
     DecisionEvent,
@@ -32,7 +32,7 @@ from connector.models import (
     Verdict,
     utcnow,
 )
-from connector.templates import TemplateRenderError, render, ticket_context
+from connector.core.templates import TemplateRenderError, render, ticket_context
 
 from . import check as checks
 from . import jql

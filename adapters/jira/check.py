@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from connector.errors import AdapterError, ConfigError
-from connector.models import CheckResult
-from connector.templates import validate_template
+from connector.core.errors import AdapterError, ConfigError
+from connector.core.models import CheckResult
+from connector.core.templates import validate_template
 
 from . import jql
 from .parse import StatusInfo, status_matches

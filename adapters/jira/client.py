@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 import requests
 from jira import JIRA, JIRAError
 
-from connector.adapter import AdapterContext
-from connector.errors import AdapterError, BadRequestError, UnavailableError
-from connector.http import RetryPolicy, error_for_status, error_from_exception, with_retries
+from connector.core.adapter import AdapterContext
+from connector.core.errors import AdapterError, BadRequestError, UnavailableError
+from connector.core.http import RetryPolicy, error_for_status, error_from_exception, with_retries
 
 from .settings import JiraSystemSettings
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from connector.models import Actor, TicketDecision, Verdict
+from connector.core.models import Actor, TicketDecision, Verdict
 
 from .settings import DecisionSettings
 

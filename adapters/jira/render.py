@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from connector.models import ApprovalRequest
-from connector.templates import argument_rows, render, ticket_context
+from connector.core.models import ApprovalRequest
+from connector.core.templates import argument_rows, render, ticket_context
 
 # Characters with a meaning in wiki markup. A backslash escapes each of them; a literal backslash
 # becomes an entity because "\\" is a forced line break.

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connector.adapter import RouteSettings, SystemSettings
-from connector.http import RetrySettings
+from connector.core.adapter import RouteSettings, SystemSettings
+from connector.core.http import RetrySettings
 
 DEFAULT_LABEL = "approval-connector"
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from connector.simulator import SimRequest, SimResponse, SimulatedAPI
+from connector.testing.simulator import SimRequest, SimResponse, SimulatedAPI
 
 CATEGORIES = {
     "new": {"id": 2, "key": "new", "colorName": "blue-gray", "name": "To Do"},

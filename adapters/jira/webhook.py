@@ -9,8 +9,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from connector.errors import WebhookRejected
-from connector.models import DecisionEvent
+from connector.core.errors import WebhookRejected
+from connector.core.models import DecisionEvent
 
 from .parse import request_id_from_labels
 

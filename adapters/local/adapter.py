@@ -23,9 +23,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from connector.adapter import AdapterContext, RouteSettings, SystemSettings, TicketAdapter
-from connector.errors import ConflictError, NotFoundError, UserError
-from connector.models import (
+from connector.core.adapter import AdapterContext, RouteSettings, SystemSettings, TicketAdapter
+from connector.core.errors import ConflictError, NotFoundError, UserError
+from connector.core.models import (
     Actor,
     ApprovalRequest,
     CheckResult,
@@ -39,8 +39,8 @@ from connector.models import (
     Verdict,
     utcnow,
 )
-from connector.store import aware
-from connector.templates import argument_rows, render, ticket_context, validate_template
+from connector.core.store import aware
+from connector.core.templates import argument_rows, render, ticket_context, validate_template
 
 SERVICE_ACCOUNT = "approval-connector"
 

@@ -13,15 +13,15 @@ from typing import Any
 
 import requests
 
-from connector.adapter import AdapterContext, TicketAdapter
-from connector.errors import (
+from connector.core.adapter import AdapterContext, TicketAdapter
+from connector.core.errors import (
     AdapterError,
     BadRequestError,
     ConfigError,
     ConflictError,
     WebhookRejected,
 )
-from connector.models import (
+from connector.core.models import (
     ApprovalRequest,
     CheckResult,
     DecisionEvent,
@@ -32,7 +32,7 @@ from connector.models import (
     TicketRef,
     Verdict,
 )
-from connector.templates import TemplateRenderError
+from connector.core.templates import TemplateRenderError
 
 from . import render
 from . import webhook as hooks

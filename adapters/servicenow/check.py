@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from connector.errors import AdapterError, ConfigError, NotFoundError, PermissionDenied
-from connector.models import CheckResult
+from connector.core.errors import AdapterError, ConfigError, NotFoundError, PermissionDenied
+from connector.core.models import CheckResult
 
 from .parse import value
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import requests
 
-from connector.adapter import AdapterContext
-from connector.errors import AdapterError, AuthError, PermissionDenied, UnavailableError
-from connector.http import RetryPolicy, error_for_status, error_from_exception, with_retries
+from connector.core.adapter import AdapterContext
+from connector.core.errors import AdapterError, AuthError, PermissionDenied, UnavailableError
+from connector.core.http import RetryPolicy, error_for_status, error_from_exception, with_retries
 
 from .settings import BasicAuth, OAuthAuth, ServiceNowSystemSettings
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from connector.models import Actor, Verdict
+from connector.core.models import Actor, Verdict
 
 from .settings import DecisionSettings
 

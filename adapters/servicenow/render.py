@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from connector.models import ApprovalRequest, OutcomeReport
-from connector.templates import argument_rows, render, ticket_context
+from connector.core.models import ApprovalRequest, OutcomeReport
+from connector.core.templates import argument_rows, render, ticket_context
 
 from .settings import DEFAULT_SHORT_DESCRIPTION, TicketSettings, Transition
 

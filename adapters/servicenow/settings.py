@@ -11,10 +11,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connector.adapter import RouteSettings, SystemSettings
-from connector.http import RetrySettings
-from connector.models import ReportKind
-from connector.templates import validate_template
+from connector.core.adapter import RouteSettings, SystemSettings
+from connector.core.http import RetrySettings
+from connector.core.models import ReportKind
+from connector.core.templates import validate_template
 
 _FIELD = re.compile(r"^[a-z][a-z0-9_]*$")
 _TABLE = re.compile(r"^[a-z][a-z0-9_]*$")

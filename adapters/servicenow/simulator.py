@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from connector.simulator import SimRequest, SimResponse, SimulatedAPI
+from connector.testing.simulator import SimRequest, SimResponse, SimulatedAPI
 
 from . import sim_query
 from .webhook import sign

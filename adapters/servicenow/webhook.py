@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from connector.errors import WebhookRejected
-from connector.models import DecisionEvent
+from connector.core.errors import WebhookRejected
+from connector.core.models import DecisionEvent
 
 from .settings import WebhookSettings
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import requests
 
-from connector.runtime import Connector
-from connector.server import build_server
+from connector.app.runtime import Connector
+from connector.app.server import build_server
 
 
 class RunningService:

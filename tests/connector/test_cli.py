@@ -33,8 +33,8 @@ def cli(
 SUBMIT = textwrap.dedent(
     """
     import asyncio, sys
-    from connector.runtime import Connector
-    from connector.demo_tools import send_email
+    from connector.app.runtime import Connector
+    from connector.demo.tools import send_email
     from tests.conftest import agent_calls, EMAIL
 
     async def main():
@@ -190,7 +190,7 @@ def test_user_errors_print_one_line_and_exit_nonzero(workdir, args, message, cap
     (workdir / "bad-tool.yaml").write_text(
         f"store: {{url: 'sqlite:///{workdir}/x.db'}}\ntools:\n  t: {{import: 'nowhere:thing'}}\n"
     )
-    from connector.cli import main
+    from connector.app.cli import main
 
     with open(os.devnull) as no_terminal, pytest.raises(SystemExit) as exited:
         monkeypatch.setattr("sys.stdin", no_terminal)  # no terminal, as in CI
@@ -272,7 +272,7 @@ def test_argument_text_that_looks_like_markup_is_printed_as_is(config_path, work
     """A model can write '[/b]' in an e-mail; showing the request must not crash or eat it."""
     import asyncio
 
-    from connector.runtime import Connector
+    from connector.app.runtime import Connector
 
     conn = Connector.from_config(config_path)
     args = {"to": "a@b.example", "subject": "x [/b] y", "body": "see [link] [/] [bold]"}

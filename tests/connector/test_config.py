@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from connector.adapter import AdapterContext
-from connector.config import parse_config, parse_duration
-from connector.errors import ConfigError
-from connector.runtime import build_adapters
+from connector.core.adapter import AdapterContext
+from connector.app.config import parse_config, parse_duration
+from connector.core.errors import ConfigError
+from connector.app.runtime import build_adapters
 from tests.conftest import REPO
 
 EXAMPLES = sorted((REPO / "config").glob("*.yaml"))
@@ -20,7 +20,7 @@ EXAMPLES = sorted((REPO / "config").glob("*.yaml"))
 def test_every_example_config_validates_with_its_adapters(path: Path, tmp_path):
     config = parse_config(path.read_text(), str(path))
     config.store.url = f"sqlite:///{tmp_path / 'x.db'}"
-    from connector.store import Store
+    from connector.core.store import Store
 
     store = Store.from_url(config.store.url)
     env = _fake_secrets(path.read_text())
@@ -38,7 +38,7 @@ def _fake_secrets(text: str) -> dict[str, str]:
 
 
 def test_packaged_defaults_validate():
-    from connector.config import PACKAGED_DEFAULTS
+    from connector.app.config import PACKAGED_DEFAULTS
 
     config = parse_config(PACKAGED_DEFAULTS.read_text(), "defaults")
     assert [r.name for r in config.routes] == ["customer-email", "crm-update", "it-change"]
@@ -86,7 +86,7 @@ def test_config_errors_name_key_and_line(text, message):
 
 def test_adapter_settings_errors_name_the_key(tmp_path):
     config = parse_config("systems:\n  desk:\n    type: local\n    key_prefx: X\n", "<c>")
-    from connector.store import Store
+    from connector.core.store import Store
 
     store = Store.from_url(f"sqlite:///{tmp_path / 'x.db'}")
     with pytest.raises(ConfigError, match=r"<c>:2: systems.desk.key_prefx: unknown key"):
@@ -112,7 +112,7 @@ def test_local_desk_route_rejects_settings_it_would_ignore(tmp_path):
         "    decision: {approved: [Done]}\n",
         "<c>",
     )
-    from connector.store import Store
+    from connector.core.store import Store
 
     store = Store.from_url(f"sqlite:///{tmp_path / 'x.db'}")
     with pytest.raises(ConfigError, match=r"routes\[0\].decision.approved: unknown key"):

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from connector.demo_tools import send_email
-from connector.errors import ConflictError
-from connector.models import RequestState, Verdict, utcnow
-from connector.runtime import Connector
+from connector.demo.tools import send_email
+from connector.core.errors import ConflictError
+from connector.core.models import RequestState, Verdict, utcnow
+from connector.app.runtime import Connector
 from tests.conftest import EMAIL, agent_calls, sent_mail
 
 
@@ -157,7 +157,7 @@ async def test_invalid_arguments_store_nothing(connector):
 
 
 async def test_unauthorized_approver_and_requester_run_nothing(connector, workdir):
-    from connector.gate import approval_context
+    from connector.agents.autogen.gate import approval_context
 
     with approval_context(requester="carol"):
         await agent_calls(connector.gate(send_email), "send_email", EMAIL)
@@ -176,7 +176,7 @@ async def test_unauthorized_approver_and_requester_run_nothing(connector, workdi
 
 
 async def test_requester_cannot_approve_own_request(connector, workdir):
-    from connector.gate import approval_context
+    from connector.agents.autogen.gate import approval_context
 
     with approval_context(requester="carol"):
         await agent_calls(connector.gate(send_email), "send_email", EMAIL)
@@ -260,7 +260,7 @@ async def test_tampered_stored_arguments_do_not_run(connector, workdir):
     request = only_request(connector)
     from sqlalchemy import update
 
-    from connector.store import requests_table
+    from connector.core.store import requests_table
 
     with connector.store.transaction() as conn:
         conn.execute(
@@ -275,7 +275,7 @@ async def test_tampered_stored_arguments_do_not_run(connector, workdir):
 
 
 async def test_ticket_creation_failure_is_retried_not_lost(connector, workdir, monkeypatch):
-    from connector.errors import UnavailableError
+    from connector.core.errors import UnavailableError
 
     desk = connector.adapters["desk"]
     real_create = desk.create_ticket
@@ -294,7 +294,7 @@ async def test_ticket_creation_failure_is_retried_not_lost(connector, workdir, m
     assert request.state is RequestState.SUBMITTED
     from sqlalchemy import update
 
-    from connector.store import outbox_table
+    from connector.core.store import outbox_table
 
     with connector.store.transaction() as conn:  # make the retry due now
         conn.execute(update(outbox_table).values(next_attempt_at=utcnow()))

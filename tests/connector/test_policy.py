@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from connector.config import Condition, parse_config
-from connector.policy import condition_holds, select_route
+from connector.app.config import Condition, parse_config
+from connector.core.policy import condition_holds, select_route
 
 CONFIG = parse_config(
     """

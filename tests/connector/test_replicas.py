@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from connector.config import parse_config
-from connector.demo_tools import send_email
-from connector.models import RequestState, Verdict
-from connector.runtime import Connector
+from connector.app.config import parse_config
+from connector.demo.tools import send_email
+from connector.core.models import RequestState, Verdict
+from connector.app.runtime import Connector
 from tests.conftest import EMAIL, LOCAL_CONFIG, agent_calls, sent_mail
 from tests.connector.test_store import pg_store_url  # noqa: F401 - fixture
 

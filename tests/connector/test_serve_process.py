@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from connector.config import parse_config
-from connector.models import RequestState, Verdict
-from connector.runtime import Connector
+from connector.app.config import parse_config
+from connector.core.models import RequestState, Verdict
+from connector.app.runtime import Connector
 from tests.conftest import REPO
 from tests.connector.service_harness import wait_until
 from tests.connector.slow_tools import slow_write

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from connector.errors import UnavailableError
-from connector.models import DecisionEvent, PollResult, RequestState, Verdict, utcnow
+from connector.core.errors import UnavailableError
+from connector.core.models import DecisionEvent, PollResult, RequestState, Verdict, utcnow
 from tests.conftest import EMAIL, agent_calls
 
 
 async def test_poll_cursor_does_not_advance_past_a_decision_that_failed_to_apply(connector, monkeypatch):
-    from connector.demo_tools import send_email
+    from connector.demo.tools import send_email
 
     await agent_calls(connector.gate(send_email), "send_email", EMAIL)
     [request] = connector.store.list([RequestState.TICKETED])
@@ -78,7 +78,7 @@ async def test_housekeeping_forgets_old_delivery_ids_only(connector):
 
     from sqlalchemy import update
 
-    from connector.store import deliveries_table
+    from connector.core.store import deliveries_table
 
     assert connector.store.first_delivery("desk", "old")
     assert connector.store.first_delivery("desk", "new")

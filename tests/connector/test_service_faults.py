@@ -9,12 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from connector.cli import decide
-from connector.demo_tools import read_jsonl
-from connector.errors import ConfigError, ConflictError, UnavailableError
-from connector.models import Actor, DecisionEvent, RequestState, TicketDecision, Verdict, utcnow
-from connector.runtime import Connector
-from connector.store import outbox_table
+from connector.app.cli import decide
+from connector.demo.tools import read_jsonl
+from connector.core.errors import ConfigError, ConflictError, UnavailableError
+from connector.core.models import Actor, DecisionEvent, RequestState, TicketDecision, Verdict, utcnow
+from connector.app.runtime import Connector
+from connector.core.store import outbox_table
 from tests.conftest import EMAIL, agent_calls, sent_mail
 
 CHANGE = {"summary": "Restart the web tier", "plan": "1. drain 2. restart 3. verify", "risk": "low"}
@@ -31,7 +31,7 @@ def make_due(store, item_id=None):
 
 async def ticketed_change(connector):
     """A TICKETED apply_change request on route 'change' (approvers '*')."""
-    from connector.demo_tools import apply_change
+    from connector.demo.tools import apply_change
 
     connector.register_tool(apply_change)
     request = await connector.service.submit("apply_change", CHANGE, {"agent": "a"})
@@ -55,7 +55,7 @@ class Crash(BaseException):
 
 
 async def test_redelivery_after_crash_is_marked_as_a_retry(connector, monkeypatch):
-    from connector.demo_tools import send_email
+    from connector.demo.tools import send_email
 
     connector.register_tool(send_email)
     request = await connector.service.submit("send_email", EMAIL, {"agent": "a"})
@@ -86,7 +86,7 @@ async def test_redelivery_after_crash_is_marked_as_a_retry(connector, monkeypatc
 
 
 async def test_expired_request_closes_the_ticket_that_was_created(connector, monkeypatch):
-    from connector.demo_tools import send_email
+    from connector.demo.tools import send_email
 
     connector.register_tool(send_email)
     desk = connector.adapters["desk"]
@@ -124,7 +124,7 @@ async def test_expiry_while_ticket_creation_in_flight_still_reports(connector, m
     (expire() saw ticket=None, service.py:547), so the ticket stays open with no note."""
     import asyncio as _asyncio
 
-    from connector.demo_tools import send_email
+    from connector.demo.tools import send_email
 
     connector.register_tool(send_email)
     desk = connector.adapters["desk"]
@@ -153,7 +153,7 @@ async def test_expiry_while_ticket_creation_in_flight_still_reports(connector, m
 
 
 async def test_allowed_approver_can_still_decide_after_a_refused_decision(connector):
-    from connector.demo_tools import send_email
+    from connector.demo.tools import send_email
 
     connector.register_tool(send_email)
     request = await connector.service.submit("send_email", EMAIL, {"agent": "a"})
@@ -172,7 +172,7 @@ async def test_allowed_approver_can_still_decide_after_a_refused_decision(connec
 
 
 async def test_recovery_does_not_reopen_a_fresh_claim(connector, config, monkeypatch, workdir):
-    from connector.demo_tools import apply_change
+    from connector.demo.tools import apply_change
 
     connector.register_tool(apply_change, idempotent=True)
     request = await connector.service.submit("apply_change", CHANGE, {})
@@ -216,7 +216,7 @@ async def test_recovery_does_not_reopen_a_fresh_claim(connector, config, monkeyp
 
 
 async def test_heartbeat_survives_one_failed_extension(connector, monkeypatch):
-    from connector.demo_tools import apply_change
+    from connector.demo.tools import apply_change
 
     request = await ticketed_change(connector)
     approve_in_store(connector.store, request.id)
@@ -244,7 +244,7 @@ async def test_heartbeat_survives_one_failed_extension(connector, monkeypatch):
 
 
 async def test_result_of_a_run_that_lost_its_claim_is_audited(connector, monkeypatch):
-    from connector.demo_tools import apply_change
+    from connector.demo.tools import apply_change
 
     request = await ticketed_change(connector)
     approve_in_store(connector.store, request.id)
@@ -271,14 +271,14 @@ async def test_result_of_a_run_that_lost_its_claim_is_audited(connector, monkeyp
 
 
 async def test_pinned_route_must_list_the_tool(connector):
-    from connector.demo_tools import send_email
+    from connector.demo.tools import send_email
 
     with pytest.raises(ConfigError, match="does not list tool 'send_email'"):
         connector.gate(send_email, route="change")  # 'change' lists only apply_change
 
 
 async def test_pinned_route_does_not_bypass_deny(connector):
-    from connector.demo_tools import send_email
+    from connector.demo.tools import send_email
 
     tool = connector.gate(send_email, route="customer-email")
     await agent_calls(tool, "send_email", {**EMAIL, "to": "ceo@competitor.example"})
@@ -293,7 +293,7 @@ async def test_pinned_route_does_not_bypass_deny(connector):
 
 
 async def test_unverified_decision_is_not_trusted_by_default(connector, workdir):
-    from connector.demo_tools import send_email
+    from connector.demo.tools import send_email
 
     connector.register_tool(send_email)
     request = await connector.service.submit("send_email", EMAIL, {"agent": "a"})

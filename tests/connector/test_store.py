@@ -12,8 +12,8 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import create_engine, text
 
-from connector.models import ApprovalRequest, RequestState, TicketRef, digest_of, utcnow
-from connector.store import Store
+from connector.core.models import ApprovalRequest, RequestState, TicketRef, digest_of, utcnow
+from connector.core.store import Store
 from tests.conftest import pg_url
 
 

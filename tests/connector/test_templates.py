@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from connector.errors import ConfigError
-from connector.models import ApprovalRequest, digest_of
-from connector.templates import TemplateRenderError, render, ticket_context, validate_template
+from connector.core.errors import ConfigError
+from connector.core.models import ApprovalRequest, digest_of
+from connector.core.templates import TemplateRenderError, render, ticket_context, validate_template
 
 
 def request(**args) -> ApprovalRequest:

@@ -13,9 +13,9 @@ import uuid
 
 import pytest
 
-from connector.config import load_config
-from connector.models import ApprovalRequest, OutcomeReport, ReportKind, Verdict, digest_of
-from connector.runtime import build_adapters
+from connector.app.config import load_config
+from connector.core.models import ApprovalRequest, OutcomeReport, ReportKind, Verdict, digest_of
+from connector.app.runtime import build_adapters
 
 pytestmark = pytest.mark.live
 
@@ -27,8 +27,8 @@ CONFIG = os.environ.get("APPROVAL_CONNECTOR_LIVE_CONFIG", "")
 def live_adapters():
     if not LIVE or not CONFIG:
         pytest.skip("live test: set APPROVAL_CONNECTOR_LIVE=1 and APPROVAL_CONNECTOR_LIVE_CONFIG=<file>")
-    from connector.adapter import AdapterContext
-    from connector.store import Store
+    from connector.core.adapter import AdapterContext
+    from connector.core.store import Store
 
     config = load_config(CONFIG)
     store = Store.from_url("sqlite:///:memory:")

@@ -12,9 +12,9 @@ from typing import Any
 from adapters.jira import JiraAdapter
 from adapters.jira.settings import JiraRouteSettings, JiraSystemSettings
 from adapters.jira.simulator import JiraSimulator
-from connector.adapter import AdapterContext
-from connector.http import RetryPolicy
-from connector.models import ApprovalRequest, digest_of
+from connector.core.adapter import AdapterContext
+from connector.core.http import RetryPolicy
+from connector.core.models import ApprovalRequest, digest_of
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROUTE = "customer-email"

@@ -6,8 +6,8 @@ import pytest
 import responses
 
 from adapters.jira.simulator import JiraSimulator
-from connector.errors import PermissionDenied, RateLimitedError, UnavailableError, WebhookRejected
-from connector.models import OutcomeReport, PendingTicket, ReportKind, TicketRef, Verdict
+from connector.core.errors import PermissionDenied, RateLimitedError, UnavailableError, WebhookRejected
+from connector.core.models import OutcomeReport, PendingTicket, ReportKind, TicketRef, Verdict
 from tests.adapters.jira.jira_testlib import ROUTE, build_adapter, make_request, route_settings
 
 ALICE = "5b10a2844c20165700ede21a"
@@ -365,7 +365,7 @@ def test_service_identities_from_myself(adapter):
 
 
 def test_wrong_token_is_auth_error(sim):
-    from connector.errors import AuthError
+    from connector.core.errors import AuthError
 
     adapter = build_adapter(sim, env={**sim.demo_env(), "JIRA_API_TOKEN": "wrong"})
     with pytest.raises(AuthError) as err:
@@ -427,7 +427,7 @@ def test_poll_window_is_the_time_since_the_last_poll_with_hourly_full_sweeps(ada
     import re
     from datetime import timedelta
 
-    from connector.models import utcnow
+    from connector.core.models import utcnow
 
     request, ref = ticket
     waiting = [pending(request, ref).model_copy(update={"created_at": utcnow() - timedelta(days=3)})]

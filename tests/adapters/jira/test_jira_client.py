@@ -15,8 +15,8 @@ import responses
 
 from adapters.jira.client import JiraClient
 from adapters.jira.settings import JiraSystemSettings
-from connector.adapter import AdapterContext
-from connector.errors import (
+from connector.core.adapter import AdapterContext
+from connector.core.errors import (
     AdapterError,
     AuthError,
     BadRequestError,
@@ -27,7 +27,7 @@ from connector.errors import (
     RateLimitedError,
     UnavailableError,
 )
-from connector.http import RetryPolicy
+from connector.core.http import RetryPolicy
 from tests.adapters.jira.jira_testlib import Sleeps, fixture
 
 URL = "https://example.atlassian.net"

@@ -11,11 +11,11 @@ import pytest
 import responses
 
 from adapters.jira.simulator import JiraSimulator
-from connector.config import parse_config
-from connector.demo_tools import send_email
-from connector.gate import approval_context
-from connector.models import RequestState
-from connector.runtime import Connector
+from connector.app.config import parse_config
+from connector.demo.tools import send_email
+from connector.agents.autogen.gate import approval_context
+from connector.core.models import RequestState
+from connector.app.runtime import Connector
 from tests.conftest import EMAIL, agent_calls, sent_mail
 
 REPO = Path(__file__).resolve().parents[3]

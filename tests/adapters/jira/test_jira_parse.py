@@ -21,7 +21,7 @@ from adapters.jira.parse import (
     with_groups,
 )
 from adapters.jira.settings import DecisionSettings
-from connector.models import Verdict
+from connector.core.models import Verdict
 from tests.adapters.jira.jira_testlib import fixture
 
 D = DecisionSettings()

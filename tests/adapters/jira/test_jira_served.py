@@ -12,8 +12,8 @@ import pytest
 
 from adapters.jira import JiraAdapter
 from adapters.jira.simulator import JiraSimulator
-from connector.errors import WebhookRejected
-from connector.models import OutcomeReport, ReportKind, TicketRef, Verdict
+from connector.core.errors import WebhookRejected
+from connector.core.models import OutcomeReport, ReportKind, TicketRef, Verdict
 from tests.adapters.jira.jira_testlib import build_adapter, make_request
 
 

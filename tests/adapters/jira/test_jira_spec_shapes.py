@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from connector.models import OutcomeReport, ReportKind
+from connector.core.models import OutcomeReport, ReportKind
 from tests.adapters.jira.jira_testlib import ROUTE, build_adapter, fixture, make_request, route_settings
 
 SCHEMAS = fixture("spec_fragments.json")
@@ -73,7 +73,7 @@ def flow(sim):
     request = make_request()
     ref = adapter.create_ticket(request)
     adapter.poll([], None)
-    from connector.models import PendingTicket
+    from connector.core.models import PendingTicket
 
     sim.transition(ref.key, "Approve", actor="alice")
     adapter.poll(

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from adapters.jira.webhook import delivery_id, parse_payload, sign, verify_signature
-from connector.errors import WebhookRejected
+from connector.core.errors import WebhookRejected
 from tests.adapters.jira.jira_testlib import fixture, fixture_bytes
 
 SECRET = "test-webhook-secret"

@@ -11,8 +11,8 @@ import responses
 
 from adapters.servicenow import ServiceNowAdapter, ServiceNowRouteSettings, ServiceNowSystemSettings
 from adapters.servicenow.simulator import ServiceNowSimulator, seeded_demo
-from connector.adapter import AdapterContext
-from connector.models import ApprovalRequest
+from connector.core.adapter import AdapterContext
+from connector.core.models import ApprovalRequest
 from tests.adapters.servicenow.sn_testlib import BASE, ENV, ROUTE, SYSTEM, Calls, make_request
 
 

@@ -7,7 +7,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from connector.models import ApprovalRequest, digest_of
+from connector.core.models import ApprovalRequest, digest_of
 
 BASE = "https://sim.service-now.test"
 WEBHOOK_SECRET = "whsec-test-0123456789"

@@ -13,10 +13,10 @@ import pytest
 import responses
 
 from adapters.servicenow.simulator import ServiceNowSimulator, seeded_demo
-from connector.config import parse_config
-from connector.demo_tools import apply_change
-from connector.models import RequestState
-from connector.runtime import Connector
+from connector.app.config import parse_config
+from connector.demo.tools import apply_change
+from connector.core.models import RequestState
+from connector.app.runtime import Connector
 from tests.adapters.servicenow.sn_testlib import BASE, ENV
 from tests.conftest import agent_calls
 
@@ -32,7 +32,7 @@ systems:
     webhook: {{secret_env: SN_WEBHOOK_SECRET}}
     retry: {{attempts: 4, base_delay: 0.01, max_delay: 0.05, max_inline_wait: 1}}
 tools:
-  apply_change: {{import: "connector.demo_tools:apply_change"}}
+  apply_change: {{import: "connector.demo.tools:apply_change"}}
 routes:
   - name: change-triage
     tools: [apply_change]

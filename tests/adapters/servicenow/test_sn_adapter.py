@@ -10,7 +10,7 @@ import responses
 
 from adapters.servicenow import ServiceNowAdapter
 from adapters.servicenow.simulator import ServiceNowSimulator
-from connector.errors import (
+from connector.core.errors import (
     BadRequestError,
     ConflictError,
     NotFoundError,
@@ -18,7 +18,7 @@ from connector.errors import (
     RateLimitedError,
     UnavailableError,
 )
-from connector.models import (
+from connector.core.models import (
     ApprovalRequest,
     OutcomeReport,
     PendingTicket,
@@ -491,7 +491,7 @@ def test_groups_resolved_when_the_core_says_the_route_names_groups(
     rsps: responses.RequestsMock, sim: ServiceNowSimulator
 ) -> None:
     from adapters.servicenow import ServiceNowRouteSettings, ServiceNowSystemSettings
-    from connector.adapter import AdapterContext
+    from connector.core.adapter import AdapterContext
     from tests.adapters.servicenow.sn_testlib import ENV
 
     class Context(AdapterContext):

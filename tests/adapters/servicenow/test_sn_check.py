@@ -9,7 +9,7 @@ import responses
 
 from adapters.servicenow import ServiceNowAdapter
 from adapters.servicenow.simulator import ServiceNowSimulator
-from connector.models import CheckResult
+from connector.core.models import CheckResult
 from tests.adapters.servicenow.sn_testlib import ENV, route_dict
 
 MakeAdapter = Callable[..., ServiceNowAdapter]

@@ -14,8 +14,8 @@ import responses
 
 from adapters.servicenow.client import ServiceNowClient
 from adapters.servicenow.settings import ServiceNowSystemSettings
-from connector.adapter import AdapterContext
-from connector.errors import (
+from connector.core.adapter import AdapterContext
+from connector.core.errors import (
     AuthError,
     BadRequestError,
     ConfigError,

@@ -18,7 +18,7 @@ from adapters.servicenow.parse import (
     value,
 )
 from adapters.servicenow.settings import DecisionSettings
-from connector.models import Verdict
+from connector.core.models import Verdict
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CHANGE = DecisionSettings(approved_states=["-2"], rejected_states=["4"], pending_states=["-5", "-4", "-3"])

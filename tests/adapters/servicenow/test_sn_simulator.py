@@ -16,8 +16,8 @@ import yaml
 
 from adapters.servicenow import ServiceNowAdapter, ServiceNowRouteSettings, ServiceNowSystemSettings
 from adapters.servicenow.simulator import ServiceNowSimulator, seeded_demo
-from connector.adapter import AdapterContext
-from connector.models import OutcomeReport, PendingTicket, ReportKind, Verdict
+from connector.core.adapter import AdapterContext
+from connector.core.models import OutcomeReport, PendingTicket, ReportKind, Verdict
 from tests.adapters.servicenow.sn_testlib import ENV, ROUTE, SYSTEM, WEBHOOK_SECRET, Calls, make_request
 
 REPO = Path(__file__).resolve().parents[3]

@@ -18,7 +18,7 @@ import responses
 from adapters.servicenow import ServiceNowAdapter
 from adapters.servicenow.simulator import ServiceNowSimulator
 from adapters.servicenow.webhook import sign
-from connector.errors import ConfigError, WebhookRejected
+from connector.core.errors import ConfigError, WebhookRejected
 from tests.adapters.servicenow.sn_testlib import ENV, SYSTEM, WEBHOOK_SECRET, make_request
 
 FIXTURES = Path(__file__).parent / "fixtures"

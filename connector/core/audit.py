@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from .models import canonical_json, utcnow
+from connector.core.models import canonical_json, utcnow
 
 GENESIS = "0" * 64
 

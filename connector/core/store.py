@@ -34,9 +34,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from .audit import AuditLog, audit_metadata
-from .errors import ConfigError, NotFoundInStore, UserError
-from .models import ApprovalRequest, RequestState, TicketRef, utcnow
+from connector.core.audit import AuditLog, audit_metadata
+from connector.core.errors import ConfigError, NotFoundInStore, UserError
+from connector.core.models import ApprovalRequest, RequestState, TicketRef, utcnow
 
 metadata = MetaData()
 

@@ -9,10 +9,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .models import WAITING_STATES
+from connector.core.models import WAITING_STATES
 
 if TYPE_CHECKING:
-    from .store import Store
+    from connector.core.store import Store
 
 
 class _StoreGauges(Collector):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from .models import ApprovalRequest, OutcomeReport, ReportKind
+from connector.core.models import ApprovalRequest, OutcomeReport, ReportKind
 
 MAX_RESULT_CHARS = 1500
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from .runtime import Connector
+from connector.app.runtime import Connector
 
 log = logging.getLogger("approval_connector.scheduler")
 

@@ -18,11 +18,11 @@ from typing import Any
 
 from autogen_core import CancellationToken
 
-from .adapter import TicketAdapter
-from .config import ConnectorConfig, RouteConfig
-from .errors import AdapterError, ConfigError, RateLimitedError, UserError
-from .metrics import Metrics
-from .models import (
+from connector.core.adapter import TicketAdapter
+from connector.app.config import ConnectorConfig, RouteConfig
+from connector.core.errors import AdapterError, ConfigError, RateLimitedError, UserError
+from connector.app.metrics import Metrics
+from connector.core.models import (
     Actor,
     ApprovalRequest,
     DecisionEvent,
@@ -37,12 +37,12 @@ from .models import (
     digest_of,
     utcnow,
 )
-from .policy import select_route
-from .redact import redact
-from .registry import ToolRegistry
-from .reports import outcome_report
-from .store import Store
-from .templates import TemplateRenderError
+from connector.core.policy import select_route
+from connector.core.redact import redact
+from connector.core.registry import ToolRegistry
+from connector.core.reports import outcome_report
+from connector.core.store import Store
+from connector.core.templates import TemplateRenderError
 
 log = logging.getLogger("approval_connector")
 
@@ -453,7 +453,7 @@ class ApprovalService:
         result: str | None = None,
         error: str | None = None,
     ) -> ApprovalRequest:
-        from .store import requests_table
+        from connector.core.store import requests_table
 
         kind = ReportKind.SUCCEEDED if state is RequestState.SUCCEEDED else ReportKind.FAILED
         details = {"result": (result or "")[:2000], **({"error": error} if error else {})}
@@ -508,7 +508,7 @@ class ApprovalService:
         still the stale one seen, so a replica that re-claimed the request meanwhile keeps it."""
         from sqlalchemy import or_
 
-        from .store import requests_table
+        from connector.core.store import requests_table
 
         c = requests_table.c
         count = 0

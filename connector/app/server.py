@@ -13,9 +13,9 @@ from typing import Any
 
 import uvicorn
 
-from .runtime import Connector
-from .scheduler import build_scheduler
-from .webhooks import create_app
+from connector.app.runtime import Connector
+from connector.app.scheduler import build_scheduler
+from connector.app.webhooks import create_app
 
 log = logging.getLogger("approval_connector.server")
 

@@ -18,10 +18,10 @@ from autogen_core import FunctionCall
 from autogen_core.models import ChatCompletionClient, CreateResult, ModelInfo, RequestUsage
 from rich.console import Console
 
-from .demo_tools import mailbox, send_email
-from .errors import UserError
-from .gate import approval_context
-from .models import RequestState, Verdict
+from connector.demo.tools import mailbox, send_email
+from connector.core.errors import UserError
+from connector.agents.autogen.gate import approval_context
+from connector.core.models import RequestState, Verdict
 
 TASK = (
     "Draft a short customer email to jane.doe@example.com explaining that their refund for "
@@ -90,7 +90,7 @@ def run_demo(
     system: str,
     console: Console,
 ) -> None:
-    from .demo_systems import demo_environment
+    from connector.demo.environments import demo_environment
 
     client = model_client(model)
     with demo_environment(system, config) as env:
@@ -139,7 +139,7 @@ async def _run(env: Any, decision: tuple[str, str] | None, actor: str, client: A
     )
     console.print(f"agent: {resumed.messages[-1].to_text()}")
     console.rule("5. Audit trail of this request")
-    from .cli import print_audit
+    from connector.app.cli import print_audit
 
     print_audit(connector, request_id)
     problems = connector.store.audit.verify(connector.store.engine)
@@ -154,7 +154,7 @@ def _decision(
     request: Any,
 ) -> tuple[Verdict, str, dict[str, Any] | None]:
     if decision is None:
-        from .cli import prompt_edit
+        from connector.app.cli import prompt_edit
 
         while True:
             choice = click.prompt(
@@ -174,7 +174,7 @@ def _decision(
         return Verdict.APPROVED, "", None
     if kind == "reject":
         return Verdict.REJECTED, value, None
-    from .cli import parse_edit
+    from connector.app.cli import parse_edit
 
     edited = parse_edit(value, arguments)
     connector.registry.require(request.tool_name).validate(edited)

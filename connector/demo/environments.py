@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import UserError
-from .models import ApprovalRequest, Verdict
-from .runtime import Connector
+from connector.core.errors import UserError
+from connector.core.models import ApprovalRequest, Verdict
+from connector.app.runtime import Connector
 
 
 class LocalDemo:
@@ -19,7 +19,7 @@ class LocalDemo:
         self.connector = connector
 
     def _desk(self, request: ApprovalRequest) -> Any:
-        from .cli import desk_for
+        from connector.app.cli import desk_for
 
         return desk_for(self.connector, request)
 
@@ -31,7 +31,7 @@ class LocalDemo:
     async def decide(
         self, request: ApprovalRequest, verdict: Verdict, actor: str, reason: str, edited: dict | None
     ) -> None:
-        from .cli import decide
+        from connector.app.cli import decide
 
         await decide(self.connector, request, verdict, actor, reason, edited)
 
@@ -164,7 +164,7 @@ def demo_environment(system: str, config: str | None) -> Iterator[Any]:
         raise UserError(f"--system: {system!r} is not one of local, jira, servicenow")
     import tempfile
 
-    from .config import parse_config
+    from connector.app.config import parse_config
 
     if system == "jira":
         from adapters.jira.simulator import JiraSimulator

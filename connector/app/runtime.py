@@ -1,0 +1,156 @@
+"""Connector: builds the store, adapters, tool registry and service from one config, and is the
+object applications hold (``connector.gate(tool)``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from autogen_core.tools import BaseTool
+
+from connector.core.adapter import AdapterContext, TicketAdapter, load_adapter_class, parse_settings
+from connector.app.config import ConnectorConfig, line_of, load_config
+from connector.core.errors import ConfigError, UserError
+from connector.agents.autogen.gate import GatedTool
+from connector.app.metrics import Metrics
+from connector.core.models import DecisionEvent, utcnow
+from connector.core.policy import routes_for_tool
+from connector.core.registry import ToolRegistry, as_tool
+from connector.core.service import ApprovalService
+from connector.core.store import Store
+
+
+def build_adapters(config: ConnectorConfig, context: AdapterContext) -> dict[str, TicketAdapter]:
+    adapters: dict[str, TicketAdapter] = {}
+    for name, system in config.systems.items():
+        where = f"{line_of(config, ('systems', name))}: systems.{name}"
+        cls = load_adapter_class(system.type)
+        settings = parse_settings(cls.system_settings, system.adapter_part(), where)
+        routes = {}
+        for index, route in enumerate(config.routes):
+            if route.system == name:
+                route_where = f"{line_of(config, ('routes', index))}: routes[{index}]"
+                routes[route.name] = parse_settings(cls.route_settings, route.adapter_part(), route_where)
+        adapters[name] = cls(name, settings, routes, context)
+    return adapters
+
+
+class Connector:
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        store: Store,
+        adapters: Mapping[str, TicketAdapter],
+        registry: ToolRegistry,
+        service: ApprovalService,
+        metrics: Metrics,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.adapters = dict(adapters)
+        self.registry = registry
+        self.service = service
+        self.metrics = metrics
+
+    @classmethod
+    def from_config(
+        cls,
+        config: ConnectorConfig | str | os.PathLike | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        worker_id: str | None = None,
+    ) -> Connector:
+        if not isinstance(config, ConnectorConfig):
+            config = load_config(Path(config) if config else None)
+        metrics = Metrics()
+        store = Store.from_url(config.store.url)
+        metrics.watch_store(store)
+        context = AdapterContext(
+            engine=store.engine,
+            env=os.environ if env is None else env,
+            on_api_call=metrics.count_api_call,
+            route_approvers={r.name: list(r.approvers) for r in config.routes},
+        )
+        adapters = build_adapters(config, context)
+        registry = ToolRegistry(config)
+        service = ApprovalService(config, store, adapters, registry, metrics=metrics, worker_id=worker_id)
+        return cls(config, store, adapters, registry, service, metrics)
+
+    def gate(
+        self,
+        tool: BaseTool[Any, Any] | Callable[..., Any],
+        *,
+        route: str | None = None,
+        wait: bool = False,
+        wait_timeout: float = 300.0,
+        wait_interval: float = 2.0,
+        agent: str = "",
+        idempotent: bool | None = None,
+    ) -> GatedTool:
+        """Wrap an AutoGen tool (or plain function): same name and schema, but calls need approval.
+        ``wait=True`` makes the tool await the decision up to ``wait_timeout`` seconds."""
+        base = as_tool(tool)
+        if route is not None:
+            if base.name not in self.config.route(route).tools:
+                raise ConfigError(f"route {route!r} does not list tool {base.name!r} in its tools")
+        elif not routes_for_tool(self.config, base.name):
+            raise ConfigError(
+                f"no route in the configuration lists tool {base.name!r}; add it to a route's tools"
+            )
+        if wait and wait_timeout <= 0:
+            raise UserError("wait_timeout must be positive")
+        self.registry.register(base, idempotent=idempotent)
+        return GatedTool(
+            base,
+            self.service,
+            route=route,
+            wait=wait,
+            wait_timeout=wait_timeout,
+            wait_interval=wait_interval,
+            agent=agent,
+        )
+
+    def register_tool(
+        self, tool: BaseTool[Any, Any] | Callable[..., Any], *, idempotent: bool | None = None
+    ) -> None:
+        """Make a tool runnable in this process without gating it (executor-only processes)."""
+        self.registry.register(tool, idempotent=idempotent)
+
+    async def handle_event(self, event: DecisionEvent) -> Any:
+        return await self.service.handle_event(event)
+
+    async def poll_once(self) -> int:
+        return await self.service.poll_once()
+
+    async def process_outbox(self) -> int:
+        return await self.service.process_outbox()
+
+    async def expire_due(self) -> int:
+        return await self.service.expire_due()
+
+    async def recover(self) -> int:
+        return await self.service.recover_stale_claims()
+
+    async def housekeeping(self) -> int:
+        """Drop webhook delivery ids past their retention (the table would otherwise only grow)."""
+        cutoff = utcnow() - self.config.scheduler.delivery_retention
+        return await asyncio.to_thread(self.store.prune_deliveries, cutoff)
+
+    async def run_all_jobs_once(self) -> dict[str, int]:
+        """What one scheduler cycle does, in order (``poll --once``)."""
+        return {
+            "recovered": await self.recover(),
+            "outbox": await self.process_outbox(),
+            "decisions": await self.poll_once(),
+            "expired": await self.expire_due(),
+            "reported": await self.process_outbox(),
+            "pruned": await self.housekeeping(),
+        }
+
+    def close(self) -> None:
+        for adapter in self.adapters.values():
+            adapter.close()
+        self.store.engine.dispose()

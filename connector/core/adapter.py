@@ -1,0 +1,183 @@
+"""The one small contract every ticketing system implements (Apprise-style: one module per system,
+each declaring its config schema as data). Adapters translate; they own no state machine and no
+loop: the scheduler decides when to call them and ApprovalService decides what the answers mean.
+
+An adapter package ``adapters/<kind>/`` exposes ``ADAPTER`` (a TicketAdapter subclass). Third
+parties can register more kinds under the entry-point group ``approval_connector.adapters``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from connector.core.errors import ConfigError, WebhookRejected
+from connector.core.models import (
+    ApprovalRequest,
+    CheckResult,
+    DecisionEvent,
+    OutcomeReport,
+    PendingTicket,
+    PollResult,
+    TicketDecision,
+    TicketRef,
+)
+
+
+class SystemSettings(BaseModel):
+    """Base for an adapter's system-level settings (URL, auth, webhook secret...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RouteSettings(BaseModel):
+    """Base for an adapter's per-route settings (project, fields, decision mapping...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class AdapterContext:
+    """What the core hands an adapter when it is built. ``engine`` is the connector's SQLAlchemy
+    engine (only the local desk keeps tickets there); ``env`` is where secrets are looked up by
+    variable name; ``api_calls`` counts calls per (system, status) for /metrics and benchmarks."""
+
+    engine: Any = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    on_api_call: Any = None  # callable(system: str, outcome: str) -> None, optional
+    route_approvers: dict[str, list[str]] = field(default_factory=dict)  # route -> approvers
+
+    def needs_groups(self, route: str) -> bool:
+        """Whether a route's approvers name groups, so decisions must carry the actor's groups."""
+        return any(a.strip().lower().startswith("group:") for a in self.route_approvers.get(route, []))
+
+    def secret(self, var: str | None, where: str) -> str:
+        """Read a secret by environment variable name; ConfigError if unset (never echo the value)."""
+        if not var:
+            raise ConfigError(f"{where}: no environment variable named for this secret")
+        value = self.env.get(var)
+        if not value:
+            raise ConfigError(f"{where}: environment variable {var} is not set")
+        return value
+
+    def count_call(self, system: str, outcome: str) -> None:
+        if self.on_api_call is not None:
+            self.on_api_call(system, outcome)
+
+
+class TicketAdapter(ABC):
+    """One configured ticketing system. Methods are synchronous (the service runs them in a worker
+    thread) and raise connector.errors.AdapterError subclasses for every failure."""
+
+    kind: ClassVar[str]
+    system_settings: ClassVar[type[SystemSettings]] = SystemSettings
+    route_settings: ClassVar[type[RouteSettings]] = RouteSettings
+
+    def __init__(
+        self,
+        name: str,
+        settings: SystemSettings,
+        routes: Mapping[str, RouteSettings],
+        context: AdapterContext,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.routes = dict(routes)
+        self.context = context
+
+    # --- tickets -------------------------------------------------------------------------------
+    @abstractmethod
+    def create_ticket(self, request: ApprovalRequest) -> TicketRef:
+        """Open the approval ticket. Must carry ``request.id`` on the ticket, show the arguments and
+        their digest, and be safe to call again after a lost answer (look up before creating)."""
+
+    @abstractmethod
+    def find_ticket(self, request: ApprovalRequest) -> TicketRef | None:
+        """The ticket already opened for this request, if any (by the request id it carries)."""
+
+    @abstractmethod
+    def poll(self, pending: Sequence[PendingTicket], cursor: str | None) -> PollResult:
+        """One query for all waiting tickets of this system. Events with ``decision`` set must be
+        read from the API, not inferred. Return the cursor to hand back next time."""
+
+    @abstractmethod
+    def read_decision(self, ticket: TicketRef, request: ApprovalRequest) -> TicketDecision:
+        """Re-read the ticket's decision and who made it from the API (the source of truth)."""
+
+    @abstractmethod
+    def report(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
+        """Comment the outcome and move the ticket on. ``attempt`` > 0 means an earlier delivery
+        may have landed: check for ``report.report_id`` on the ticket first, never post twice."""
+
+    def service_identities(self) -> frozenset[str]:
+        """Identifiers of the connector's own account: its changes never count as decisions."""
+        return frozenset()
+
+    # --- webhooks ------------------------------------------------------------------------------
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise WebhookRejected(status=401) unless the delivery is authentic."""
+        raise WebhookRejected(f"system {self.name!r} does not accept webhooks", status=404)
+
+    def webhook_delivery_id(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        """A stable id for de-duplicating redelivered webhooks, if the system provides one."""
+        return None
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[DecisionEvent]:
+        """Turn a verified delivery into hints (``decision`` unset). Raise WebhookRejected(400)
+        for a body that is not what the system sends; return [] for events of no interest."""
+        return []
+
+    def webhook_setup(self, public_url: str) -> str:
+        """Human-readable instructions (or script) that make the system call
+        ``public_url`` (…/webhooks/<name>) on transitions. Never prints a secret's value."""
+        return f"{self.name}: this system type has no webhooks; decisions are found by polling."
+
+    def register_webhook(self, public_url: str) -> str:
+        """Create the webhook through the system's API (``webhooks register --apply``); returns
+        a description of what was created. Systems that cannot do it raise ConfigError."""
+        raise ConfigError(f"{self.name}: webhooks cannot be registered through the API; see webhook_setup")
+
+    # --- operations ----------------------------------------------------------------------------
+    def check(self, live: bool) -> list[CheckResult]:
+        """Validate this system's config; with ``live``, against the real instance."""
+        return [CheckResult(system=self.name, item="configuration", ok=True)]
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+def load_adapter_class(kind: str) -> type[TicketAdapter]:
+    """Find the adapter for a ``type:`` value: built-ins under ``adapters.<kind>``, then plugins."""
+    for ep in entry_points(group="approval_connector.adapters"):
+        if ep.name == kind:
+            return ep.load()
+    if not kind.replace("_", "").isalnum():
+        raise ConfigError(f"unknown system type {kind!r}")
+    try:
+        module = importlib.import_module(f"adapters.{kind}")
+    except ModuleNotFoundError as exc:
+        if exc.name in (f"adapters.{kind}", "adapters"):
+            raise ConfigError(f"unknown system type {kind!r} (built in: local, jira, servicenow)") from None
+        raise
+    adapter = getattr(module, "ADAPTER", None)
+    if adapter is None:
+        raise ConfigError(f"adapters.{kind} does not define ADAPTER")
+    return adapter
+
+
+def parse_settings(model: type[BaseModel], data: Any, where: str) -> Any:
+    """Validate adapter settings with errors that name the key path."""
+    from pydantic import ValidationError
+
+    from connector.app.config import format_validation_error
+
+    try:
+        return model.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, prefix=where)) from None

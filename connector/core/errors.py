@@ -1,0 +1,80 @@
+"""Typed errors: user mistakes print one line, adapter faults say whether a retry can help."""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base class for every error the connector raises on purpose."""
+
+
+class UserError(ConnectorError):
+    """A mistake the user can fix (bad config, unknown id, bad argument): one clear line, no traceback."""
+
+
+class ConfigError(UserError):
+    """The configuration file is missing or invalid; the message names the key path and line."""
+
+
+class NotFoundInStore(UserError):
+    """An id given on the command line matches no stored request."""
+
+
+class StateConflict(ConnectorError):
+    """A state change lost a race or was asked from the wrong state; nothing was changed."""
+
+
+class AdapterError(ConnectorError):
+    """A ticketing system call failed. ``transient`` tells the caller whether retrying can help."""
+
+    transient: bool = False
+
+    def __init__(self, message: str, *, system: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.system = system
+        self.status = status
+
+
+class AuthError(AdapterError):
+    """401/403 on credentials: the account or token is wrong, retrying will not help."""
+
+
+class PermissionDenied(AdapterError):
+    """403 on an operation: the account lacks a permission or a business rule refused it."""
+
+
+class NotFoundError(AdapterError):
+    """404: project, table, record or issue does not exist (or is invisible to the account)."""
+
+
+class ConflictError(AdapterError):
+    """409 or an invalid workflow step: the ticket is not in a state that allows the change."""
+
+
+class BadRequestError(AdapterError):
+    """400: the system refused the body (unknown field, invalid value); the message says which."""
+
+
+class RateLimitedError(AdapterError):
+    """429: retry after ``retry_after`` seconds."""
+
+    transient = True
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, system: str = "", status: int = 429
+    ) -> None:
+        super().__init__(message, system=system, status=status)
+        self.retry_after = retry_after
+
+
+class UnavailableError(AdapterError):
+    """5xx, timeout or connection failure: the system may come back; retry with backoff."""
+
+    transient = True
+
+
+class WebhookRejected(ConnectorError):
+    """A webhook delivery failed verification or could not be parsed; ``status`` is the HTTP answer."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status

@@ -1,0 +1,247 @@
+"""The records every part of the connector exchanges; none of them knows a ticketing system."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling per value, so the digest of what was approved can be recomputed anywhere."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def digest_of(arguments: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(arguments).encode("utf-8")).hexdigest()
+
+
+class RequestState(str, Enum):
+    SUBMITTED = "SUBMITTED"  # stored; ticket not created yet (creation retried by the outbox)
+    TICKETED = "TICKETED"  # ticket exists, waiting for a decision
+    APPROVED = "APPROVED"  # verified approval recorded; claimable
+    EXECUTING = "EXECUTING"  # claimed by one executor
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    IN_DOUBT = "IN_DOUBT"  # executor vanished mid-run; a human must check
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    DENIED = "DENIED"  # refused by policy; never ticketed
+    SHADOW = "SHADOW"  # shadow mode: ticket only, decided or not, never runs
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset(
+    {
+        RequestState.SUCCEEDED,
+        RequestState.FAILED,
+        RequestState.IN_DOUBT,
+        RequestState.REJECTED,
+        RequestState.EXPIRED,
+        RequestState.DENIED,
+        RequestState.SHADOW,
+    }
+)
+WAITING_STATES = frozenset({RequestState.SUBMITTED, RequestState.TICKETED})
+
+
+class Mode(str, Enum):
+    GATE = "gate"  # a human decides in the ticketing system
+    AUTO = "auto"  # runs at once; a ticket is opened as a record when the route says so
+    SHADOW = "shadow"  # ticket opened, decision recorded, call never runs
+    DENY = "deny"  # refused outright
+
+
+class Verdict(str, Enum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"  # a status the decision mapping does not know: fail closed
+
+
+class TicketRef(BaseModel):
+    """Where a request's ticket lives. ``key`` is what humans see (OPS-42, CHG0030001, LOCAL-7)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    system: str
+    key: str
+    id: str = ""
+    url: str = ""
+
+
+class Actor(BaseModel):
+    """Who the ticketing system says acted. ``aliases`` holds every identifier that names them
+    (accountId, e-mail, user name, sys_id ...) so route approver lists can use any of them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    display: str = ""
+    aliases: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+
+    def names(self) -> frozenset[str]:
+        return frozenset({self.id, *self.aliases}) - {""}
+
+
+class TicketDecision(BaseModel):
+    """A decision as read from the ticketing system's API (never from a webhook body)."""
+
+    verdict: Verdict
+    actor: Actor | None = None
+    status: str = ""  # the raw status / state the verdict was derived from
+    reason: str = ""
+    decided_at: datetime | None = None
+    edited_arguments: dict[str, Any] | None = None  # explicit approve-with-edits channel only
+
+
+class DecisionEvent(BaseModel):
+    """Something may have been decided on a ticket. With ``decision`` set it was read from the API
+    (poll); without, it is a hint (webhook) and the service re-reads the ticket before acting."""
+
+    system: str
+    ticket_key: str
+    request_id: str | None = None
+    decision: TicketDecision | None = None
+    source: str = "hint"  # poll | webhook | refresh | hint: only the poll path trusts `decision`
+    delivery_id: str | None = None
+
+
+class PendingTicket(BaseModel):
+    """What a poll needs to know about one waiting request."""
+
+    request_id: str
+    route: str
+    ticket: TicketRef
+    created_at: datetime
+
+
+class PollResult(BaseModel):
+    events: list[DecisionEvent] = Field(default_factory=list)
+    cursor: str | None = None  # opaque to the core; handed back on the next poll
+
+
+class ReportKind(str, Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    IN_DOUBT = "in_doubt"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    UNAUTHORIZED = "unauthorized"  # a non-approver moved the ticket; nothing ran
+    SHADOW = "shadow"
+    INVALID_EDIT = "invalid_edit"
+
+
+class OutcomeReport(BaseModel):
+    """What the adapter writes on the ticket. ``report_id`` is unique per report: adapters put it
+    in the comment so a retried delivery can tell it already landed. ``final`` asks the adapter
+    to move the ticket onward (done / failed / cancelled transition) as configured."""
+
+    report_id: str
+    request_id: str
+    route: str = ""  # which route's outcome settings (transitions) apply
+    kind: ReportKind
+    text: str
+    final: bool = True
+
+
+class Outcome(BaseModel):
+    """What the agent hears. Each terminal state maps to a distinct status."""
+
+    request_id: str
+    state: RequestState
+    ticket: TicketRef | None = None
+    result: str | None = None
+    error: str | None = None
+    reason: str | None = None
+    approver: str | None = None
+
+    def message(self) -> str:
+        where = f" (ticket {self.ticket.key})" if self.ticket else ""
+        s = self.state
+        if s is RequestState.SUCCEEDED:
+            return f"Approved by {self.approver or 'an approver'}{where} and executed. Result: {self.result}"
+        if s is RequestState.FAILED:
+            return f"Approved{where} but the call failed: {self.error}"
+        if s is RequestState.REJECTED:
+            reason = self.reason or "none given"
+            return f"Rejected by {self.approver or 'an approver'}{where}. Reason: {reason}"
+        if s is RequestState.EXPIRED:
+            return f"Expired{where}: no decision before the deadline. Nothing was run."
+        if s is RequestState.IN_DOUBT:
+            return f"In doubt{where}: the run was interrupted; a human must check whether it happened."
+        if s is RequestState.DENIED:
+            return f"Denied by policy: {self.reason}. Nothing was run."
+        if s is RequestState.SHADOW:
+            return f"Shadow mode{where}: recorded for review, not run."
+        return f"Approval pending{where}: request {self.request_id} is {s.value.lower()}."
+
+
+class ApprovalRequest(BaseModel):
+    """One gated tool call and everything decided about it. Only ApprovalService changes it."""
+
+    id: str
+    route: str
+    system: str
+    mode: Mode = Mode.GATE
+    tool_name: str
+    arguments: dict[str, Any]
+    arguments_digest: str
+    approved_arguments: dict[str, Any] | None = None  # set only by an approved edit
+    approved_digest: str | None = None
+    agent: str = ""
+    conversation_id: str = ""
+    requester: str = ""
+    rationale: str = ""
+    call_id: str = ""
+    state: RequestState = RequestState.SUBMITTED
+    deadline: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    ticket: TicketRef | None = None
+    approver: str | None = None  # the identity the ticketing system gave (accountId, sys_id, name)
+    approver_name: str | None = None  # how people know them, for messages
+    decision_reason: str | None = None
+    decided_at: datetime | None = None
+    result: str | None = None
+    error: str | None = None
+    idempotent: bool = False
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
+
+    @property
+    def arguments_to_run(self) -> dict[str, Any]:
+        return self.approved_arguments if self.approved_arguments is not None else self.arguments
+
+    def outcome(self) -> Outcome:
+        return Outcome(
+            request_id=self.id,
+            state=self.state,
+            ticket=self.ticket,
+            result=self.result,
+            error=self.error,
+            reason=self.decision_reason,
+            approver=self.approver_name or self.approver,
+        )
+
+
+class CheckResult(BaseModel):
+    """One line of ``check-config``: what was checked, whether it is fine, and what to do if not."""
+
+    system: str
+    item: str
+    ok: bool
+    detail: str = ""
+    warning: bool = False
