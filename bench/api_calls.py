@@ -15,8 +15,8 @@ import responses
 
 from adapters.jira.simulator import JiraSimulator
 from connector.app.config import parse_config
-from connector.core.models import DecisionEvent, RequestState
 from connector.app.runtime import Connector
+from connector.core.models import DecisionEvent, RequestState
 
 from .setup import Seeded, jira_config, seed_jira_finished, seed_jira_pending
 

@@ -14,9 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from connector.app.runtime import Connector
 from connector.core.errors import AdapterError, ConnectorError, UserError
 from connector.core.models import ApprovalRequest, RequestState, Verdict
-from connector.app.runtime import Connector
 
 app = typer.Typer(
     add_completion=False,

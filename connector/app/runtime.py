@@ -11,11 +11,11 @@ from typing import Any
 
 from autogen_core.tools import BaseTool
 
-from connector.core.adapter import AdapterContext, TicketAdapter, load_adapter_class, parse_settings
-from connector.app.config import ConnectorConfig, line_of, load_config
-from connector.core.errors import ConfigError, UserError
 from connector.agents.autogen.gate import GatedTool
+from connector.app.config import ConnectorConfig, line_of, load_config
 from connector.app.metrics import Metrics
+from connector.core.adapter import AdapterContext, TicketAdapter, load_adapter_class, parse_settings
+from connector.core.errors import ConfigError, UserError
 from connector.core.models import DecisionEvent, utcnow
 from connector.core.policy import routes_for_tool
 from connector.core.registry import ToolRegistry, as_tool

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connector.app.runtime import Connector
 from connector.core.errors import WebhookRejected
 from connector.core.models import DecisionEvent, utcnow
-from connector.app.runtime import Connector
 
 log = logging.getLogger("approval_connector.webhooks")
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from autogen_core import CancellationToken
 
-from connector.core.adapter import TicketAdapter
 from connector.app.config import ConnectorConfig, RouteConfig
-from connector.core.errors import AdapterError, ConfigError, RateLimitedError, UserError
 from connector.app.metrics import Metrics
+from connector.core.adapter import TicketAdapter
+from connector.core.errors import AdapterError, ConfigError, RateLimitedError, UserError
 from connector.core.models import (
     Actor,
     ApprovalRequest,

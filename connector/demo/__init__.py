@@ -18,10 +18,10 @@ from autogen_core import FunctionCall
 from autogen_core.models import ChatCompletionClient, CreateResult, ModelInfo, RequestUsage
 from rich.console import Console
 
-from connector.demo.tools import mailbox, send_email
-from connector.core.errors import UserError
 from connector.agents.autogen.gate import approval_context
+from connector.core.errors import UserError
 from connector.core.models import RequestState, Verdict
+from connector.demo.tools import mailbox, send_email
 
 TASK = (
     "Draft a short customer email to jane.doe@example.com explaining that their refund for "

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from connector.app.runtime import Connector
 from connector.core.errors import UserError
 from connector.core.models import ApprovalRequest, Verdict
-from connector.app.runtime import Connector
 
 
 class LocalDemo:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from connector.core.adapter import AdapterContext
 from connector.app.config import parse_config, parse_duration
-from connector.core.errors import ConfigError
 from connector.app.runtime import build_adapters
+from connector.core.adapter import AdapterContext
+from connector.core.errors import ConfigError
 from tests.conftest import REPO
 
 EXAMPLES = sorted((REPO / "config").glob("*.yaml"))

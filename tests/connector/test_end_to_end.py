@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from connector.demo.tools import send_email
+from connector.app.runtime import Connector
 from connector.core.errors import ConflictError
 from connector.core.models import RequestState, Verdict, utcnow
-from connector.app.runtime import Connector
+from connector.demo.tools import send_email
 from tests.conftest import EMAIL, agent_calls, sent_mail
 
 

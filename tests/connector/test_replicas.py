@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from connector.app.config import parse_config
-from connector.demo.tools import send_email
-from connector.core.models import RequestState, Verdict
 from connector.app.runtime import Connector
+from connector.core.models import RequestState, Verdict
+from connector.demo.tools import send_email
 from tests.conftest import EMAIL, LOCAL_CONFIG, agent_calls, sent_mail
 from tests.connector.test_store import pg_store_url  # noqa: F401 - fixture
 

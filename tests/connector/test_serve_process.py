@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from connector.app.config import parse_config
-from connector.core.models import RequestState, Verdict
 from connector.app.runtime import Connector
+from connector.core.models import RequestState, Verdict
 from tests.conftest import REPO
 from tests.connector.service_harness import wait_until
 from tests.connector.slow_tools import slow_write

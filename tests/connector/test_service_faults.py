@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import update
 
 from connector.app.cli import decide
-from connector.demo.tools import read_jsonl
+from connector.app.runtime import Connector
 from connector.core.errors import ConfigError, ConflictError, UnavailableError
 from connector.core.models import Actor, DecisionEvent, RequestState, TicketDecision, Verdict, utcnow
-from connector.app.runtime import Connector
 from connector.core.store import outbox_table
+from connector.demo.tools import read_jsonl
 from tests.conftest import EMAIL, agent_calls, sent_mail
 
 CHANGE = {"summary": "Restart the web tier", "plan": "1. drain 2. restart 3. verify", "risk": "low"}

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 import pytest
 
 from adapters.jira.simulator import JiraSimulator
-from connector.app.config import parse_config
-from connector.demo.tools import send_email
 from connector.agents.autogen.gate import approval_context
-from connector.core.models import RequestState
+from connector.app.config import parse_config
 from connector.app.runtime import Connector
+from connector.core.models import RequestState
+from connector.demo.tools import send_email
 from tests.adapters.jira.test_jira_end_to_end import jira_config
 from tests.conftest import EMAIL, agent_calls, sent_mail
 from tests.connector.service_harness import RunningService, wait_until

@@ -10,9 +10,9 @@ import requests
 
 from adapters.servicenow.simulator import ServiceNowSimulator, seeded_demo
 from connector.app.config import parse_config
-from connector.demo.tools import apply_change
-from connector.core.models import RequestState
 from connector.app.runtime import Connector
+from connector.core.models import RequestState
+from connector.demo.tools import apply_change
 from tests.adapters.servicenow.sn_testlib import ENV
 from tests.adapters.servicenow.test_end_to_end import CHANGE, CONFIG
 from tests.conftest import agent_calls

@@ -14,8 +14,8 @@ import uuid
 import pytest
 
 from connector.app.config import load_config
-from connector.core.models import ApprovalRequest, OutcomeReport, ReportKind, Verdict, digest_of
 from connector.app.runtime import build_adapters
+from connector.core.models import ApprovalRequest, OutcomeReport, ReportKind, Verdict, digest_of
 
 pytestmark = pytest.mark.live
 

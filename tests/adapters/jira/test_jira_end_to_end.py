@@ -11,11 +11,11 @@ import pytest
 import responses
 
 from adapters.jira.simulator import JiraSimulator
-from connector.app.config import parse_config
-from connector.demo.tools import send_email
 from connector.agents.autogen.gate import approval_context
-from connector.core.models import RequestState
+from connector.app.config import parse_config
 from connector.app.runtime import Connector
+from connector.core.models import RequestState
+from connector.demo.tools import send_email
 from tests.conftest import EMAIL, agent_calls, sent_mail
 
 REPO = Path(__file__).resolve().parents[3]
