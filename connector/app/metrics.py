@@ -10,6 +10,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from connector.core.models import WAITING_STATES
+from connector.core.observe import Recorder
 
 if TYPE_CHECKING:
     from connector.core.store import Store
@@ -41,7 +42,9 @@ class _StoreGauges(Collector):
         yield backlog
 
 
-class Metrics:
+class Metrics(Recorder):
+    """The core's Recorder as Prometheus counters and histograms."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
@@ -57,12 +60,46 @@ class Metrics:
             "approval_poll_duration_seconds", "Duration of one poll of one system", ["system"], registry=r
         )
         self.poll_errors = Counter("approval_poll_errors", "Failed polls", ["system"], registry=r)
+        self.adapter_calls = Counter(
+            "approval_adapter_calls",
+            "Adapter method calls through the bridge",
+            ["system", "method", "outcome"],
+            registry=r,
+        )
+        self.adapter_seconds = Histogram(
+            "approval_adapter_call_seconds", "Duration of adapter calls", ["system", "method"], registry=r
+        )
+        self.problems = Counter(
+            "approval_request_problems", "Requests marked and skipped, by kind", ["kind"], registry=r
+        )
 
     def watch_store(self, store: Store) -> None:
         self.registry.register(_StoreGauges(store))
 
-    def count_api_call(self, system: str, outcome: str) -> None:
+    # --- Recorder ---------------------------------------------------------------------------------
+    def decision(self, result: str) -> None:
+        self.decisions.labels(result=result).inc()
+
+    def run(self, outcome: str) -> None:
+        self.runs.labels(outcome=outcome).inc()
+
+    def poll(self, system: str, seconds: float, ok: bool) -> None:
+        self.poll_duration.labels(system=system).observe(seconds)
+        if not ok:
+            self.poll_errors.labels(system=system).inc()
+
+    def adapter_call(self, system: str, method: str, outcome: str, seconds: float) -> None:
+        self.adapter_calls.labels(system=system, method=method, outcome=outcome).inc()
+        self.adapter_seconds.labels(system=system, method=method).observe(seconds)
+
+    def api_call(self, system: str, outcome: str) -> None:
         self.api_calls.labels(system=system, outcome=outcome).inc()
+
+    def problem(self, kind: str) -> None:
+        self.problems.labels(kind=kind).inc()
+
+    def count_api_call(self, system: str, outcome: str) -> None:
+        self.api_call(system, outcome)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -3,24 +3,35 @@ object applications hold (``connector.gate(tool)``)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from autogen_core.tools import BaseTool
 
 from connector.agents.autogen.gate import GatedTool
+from connector.agents.autogen.tools import as_autogen_tool, autogen_tool
 from connector.app.config import ConnectorConfig, line_of, load_config
 from connector.app.metrics import Metrics
-from connector.core.adapter import AdapterContext, TicketAdapter, load_adapter_class, parse_settings
+from connector.core.adapter import (
+    AdapterBridge,
+    AdapterContext,
+    TicketAdapter,
+    load_adapter_class,
+    parse_settings,
+)
 from connector.core.errors import ConfigError, UserError
 from connector.core.models import DecisionEvent, utcnow
 from connector.core.policy import routes_for_tool
-from connector.core.registry import ToolRegistry, as_tool
+from connector.core.registry import ToolRegistry
 from connector.core.service import ApprovalService
 from connector.core.store import Store
+
+DB_THREADS = 8
+ADAPTER_THREADS = 16
+RUN_POOL_SIZE = 8
 
 
 def build_adapters(config: ConnectorConfig, context: AdapterContext) -> dict[str, TicketAdapter]:
@@ -47,6 +58,7 @@ class Connector:
         registry: ToolRegistry,
         service: ApprovalService,
         metrics: Metrics,
+        pools: list[ThreadPoolExecutor] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -54,6 +66,7 @@ class Connector:
         self.registry = registry
         self.service = service
         self.metrics = metrics
+        self._pools = list(pools or [])
 
     @classmethod
     def from_config(
@@ -75,9 +88,27 @@ class Connector:
             route_approvers={r.name: list(r.approvers) for r in config.routes},
         )
         adapters = build_adapters(config, context)
-        registry = ToolRegistry(config)
-        service = ApprovalService(config, store, adapters, registry, metrics=metrics, worker_id=worker_id)
-        return cls(config, store, adapters, registry, service, metrics)
+        registry = ToolRegistry(config, converters=[autogen_tool])
+        # Worker threads: the event loop never waits on the database or a ticketing system.
+        db_pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="acr-db")
+        adapter_pool = ThreadPoolExecutor(max_workers=ADAPTER_THREADS, thread_name_prefix="acr-adapter")
+        bridges = {name: AdapterBridge(a, adapter_pool, metrics) for name, a in adapters.items()}
+        service = ApprovalService(
+            config,
+            store,
+            bridges,
+            registry,
+            recorder=metrics,
+            db_pool=db_pool,
+            worker_id=worker_id,
+            pool_size=RUN_POOL_SIZE,
+        )
+        return cls(config, store, adapters, registry, service, metrics, [db_pool, adapter_pool])
+
+    @property
+    def bridges(self) -> dict[str, AdapterBridge]:
+        """The async, off-the-loop facade over each adapter (what the service uses)."""
+        return dict(self.service.ctx.adapters)
 
     def gate(
         self,
@@ -92,7 +123,7 @@ class Connector:
     ) -> GatedTool:
         """Wrap an AutoGen tool (or plain function): same name and schema, but calls need approval.
         ``wait=True`` makes the tool await the decision up to ``wait_timeout`` seconds."""
-        base = as_tool(tool)
+        base = as_autogen_tool(tool)
         if route is not None:
             if base.name not in self.config.route(route).tools:
                 raise ConfigError(f"route {route!r} does not list tool {base.name!r} in its tools")
@@ -123,6 +154,7 @@ class Connector:
         return await self.service.handle_event(event)
 
     async def poll_once(self) -> int:
+        """One poll of every system; returns when the runs its decisions started are done."""
         return await self.service.poll_once()
 
     async def process_outbox(self) -> int:
@@ -137,7 +169,7 @@ class Connector:
     async def housekeeping(self) -> int:
         """Drop webhook delivery ids past their retention (the table would otherwise only grow)."""
         cutoff = utcnow() - self.config.scheduler.delivery_retention
-        return await asyncio.to_thread(self.store.prune_deliveries, cutoff)
+        return await self.service.ctx.db(self.store.prune_deliveries, cutoff)
 
     async def run_all_jobs_once(self) -> dict[str, int]:
         """What one scheduler cycle does, in order (``poll --once``)."""
@@ -153,4 +185,6 @@ class Connector:
     def close(self) -> None:
         for adapter in self.adapters.values():
             adapter.close()
+        for pool in self._pools:
+            pool.shutdown(wait=False, cancel_futures=True)
         self.store.engine.dispose()

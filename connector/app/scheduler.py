@@ -31,8 +31,12 @@ def build_scheduler(connector: Connector) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
     )
+
+    async def poll() -> int:  # runs go to the pool; the next cycle never waits for a slow tool
+        return await connector.service.poll_once(wait=False)
+
     jobs = [
-        ("poll", connector.poll_once, s.poll_interval),
+        ("poll", poll, s.poll_interval),
         ("expiry", connector.expire_due, s.expiry_interval),
         ("outbox", connector.process_outbox, s.outbox_interval),
         ("recovery", connector.recover, s.recovery_interval),

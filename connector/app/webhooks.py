@@ -32,10 +32,8 @@ class DeliveryLedger:
 
     def __init__(self, connector: Connector, max_batch: int = 256) -> None:
         self.store = connector.store
+        self.db = connector.service.ctx.db  # the database pool: the loop never waits on a commit
         self.max_batch = max_batch
-        # SQLite lives in this process: one batched commit (WAL, synchronous=NORMAL) costs less than
-        # handing it to a thread; a networked database is written from a worker thread instead.
-        self.inline = connector.store.engine.dialect.name == "sqlite"
         self._waiting: list[tuple[str, str, asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -52,10 +50,7 @@ class DeliveryLedger:
             batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
             pairs = [(s, d) for s, d, _ in batch]
             try:
-                if self.inline:
-                    fresh = self.store.record_deliveries(pairs)
-                else:
-                    fresh = await asyncio.to_thread(self.store.record_deliveries, pairs)
+                fresh = await self.db(self.store.record_deliveries, pairs)
             except Exception as exc:  # the store is down: every waiting delivery gets a 503
                 for _, _, future in batch:
                     if not future.done():
@@ -109,22 +104,19 @@ class HintWorkers:
         """One store query per system for the whole batch; only hints naming a waiting request go
         on to the service (which re-reads the ticket through the API before deciding anything)."""
         store, service = self.connector.store, self.connector.service
+        db = service.ctx.db
         by_system: dict[str, list[DecisionEvent]] = {}
         for hint in batch:
             by_system.setdefault(hint.system, []).append(hint)
-        changed = False
         for system, hints in by_system.items():
             keys = [h.ticket_key for h in hints]
-            waiting = await asyncio.to_thread(store.waiting_on_tickets, system, keys)
+            waiting = await db(store.waiting_on_tickets, system, keys)
             for hint in hints:
                 request_id = waiting.get(hint.ticket_key)
                 if request_id is None:
                     continue  # not ours, or already decided: nothing to re-read
-                before = store.get(request_id)
-                after = await service.handle_event(hint.model_copy(update={"request_id": request_id}))
-                changed |= after is not None and after.state is not before.state
-        if changed:
-            await service.process_outbox()
+                # runs go to the pool, and reports are delivered as soon as they are queued
+                await service.handle_event(hint.model_copy(update={"request_id": request_id}), wait=False)
 
     async def drain(self, timeout: float) -> None:
         try:
@@ -205,12 +197,13 @@ def create_app(connector: Connector, lifespan: Any = None) -> Starlette:
     intake = WebhookIntake(connector)
 
     async def healthz(request: Request) -> Response:
-        store_ok = await asyncio.to_thread(connector.store.ping)
+        db = connector.service.ctx.db
+        store_ok = await db(connector.store.ping)
         systems = {}
         stale_after = 3 * connector.config.scheduler.poll_interval.total_seconds()
         degraded = False
         for name in connector.adapters:
-            _, last = await asyncio.to_thread(connector.store.cursor, name) if store_ok else (None, None)
+            _, last = await db(connector.store.cursor, name) if store_ok else (None, None)
             age = (utcnow() - last).total_seconds() if last else None
             fresh = age is not None and age <= stale_after
             degraded |= not fresh

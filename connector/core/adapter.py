@@ -8,16 +8,20 @@ parties can register more kinds under the entry-point group ``approval_connector
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from functools import partial
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from connector.core.errors import ConfigError, WebhookRejected
+from connector.core.errors import ConfigError, UnavailableError, WebhookRejected
 from connector.core.models import (
     ApprovalRequest,
     CheckResult,
@@ -28,6 +32,7 @@ from connector.core.models import (
     TicketDecision,
     TicketRef,
 )
+from connector.core.observe import Recorder
 
 
 class SystemSettings(BaseModel):
@@ -72,10 +77,14 @@ class AdapterContext:
 
 
 class TicketAdapter(ABC):
-    """One configured ticketing system. Methods are synchronous (the service runs them in a worker
-    thread) and raise connector.errors.AdapterError subclasses for every failure."""
+    """One configured ticketing system. Methods are synchronous and may block on I/O: the core
+    calls them only through ``AdapterBridge`` (worker threads, a per-call timeout, metrics). The
+    webhook methods (``verify_webhook``, ``webhook_delivery_id``, ``parse_webhook``) are the
+    exception: they must do no I/O, so the webhook view may call them inline. Every failure is
+    raised as a connector.core.errors.AdapterError subclass."""
 
     kind: ClassVar[str]
+    decides_locally: ClassVar[bool] = False  # decisions are made through this process (the desk)
     system_settings: ClassVar[type[SystemSettings]] = SystemSettings
     route_settings: ClassVar[type[RouteSettings]] = RouteSettings
 
@@ -148,6 +157,11 @@ class TicketAdapter(ABC):
         """Validate this system's config; with ``live``, against the real instance."""
         return [CheckResult(system=self.name, item="configuration", ok=True)]
 
+    def call_budget(self) -> float:
+        """Seconds one adapter call may take at worst (timeouts, retries, backoff); the bridge
+        gives up waiting after this, and leases on adapter work are longer than it."""
+        return 60.0
+
     def close(self) -> None:
         """Release connections."""
 
@@ -181,3 +195,67 @@ def parse_settings(model: type[BaseModel], data: Any, where: str) -> Any:
         return model.model_validate(data or {})
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, prefix=where)) from None
+
+
+class AdapterBridge:
+    """The one way the core reaches an adapter: every I/O method runs in a worker thread (the event
+    loop never waits on a ticketing system), bounded by the adapter's ``call_budget``, and is
+    counted per system, method and outcome. A call that overruns its budget is reported as
+    unavailable; its thread finishes on its own (Python threads cannot be cancelled), which is why
+    ticket creation and reports look up what already landed before trying again."""
+
+    def __init__(self, adapter: TicketAdapter, executor: Executor, recorder: Recorder) -> None:
+        self.adapter = adapter
+        self.name = adapter.name
+        self.executor = executor
+        self.recorder = recorder
+
+    @property
+    def decides_locally(self) -> bool:
+        return self.adapter.decides_locally
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        fn = getattr(self.adapter, method)
+        loop = asyncio.get_running_loop()
+        budget = max(1.0, float(self.adapter.call_budget()))
+        started = time.monotonic()
+        outcome = "ok"
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self.executor, partial(fn, *args)), budget)
+        except asyncio.TimeoutError:
+            outcome = "timeout"
+            raise UnavailableError(
+                f"{self.name}: {method} did not answer within {budget:.0f}s", system=self.name
+            ) from None
+        except BaseException:
+            outcome = "error"
+            raise
+        finally:
+            self.recorder.adapter_call(self.name, method, outcome, time.monotonic() - started)
+
+    async def create_ticket(self, request: ApprovalRequest) -> TicketRef:
+        return await self._call("create_ticket", request)
+
+    async def find_ticket(self, request: ApprovalRequest) -> TicketRef | None:
+        return await self._call("find_ticket", request)
+
+    async def poll(self, pending: Sequence[PendingTicket], cursor: str | None) -> PollResult:
+        return await self._call("poll", list(pending), cursor)
+
+    async def read_decision(self, ticket: TicketRef, request: ApprovalRequest) -> TicketDecision:
+        return await self._call("read_decision", ticket, request)
+
+    async def report(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
+        await self._call("report", ticket, report, attempt)
+
+    async def service_identities(self) -> frozenset[str]:
+        return await self._call("service_identities")
+
+    async def check(self, live: bool) -> list[CheckResult]:
+        return await self._call("check", live)
+
+    async def webhook_setup(self, public_url: str) -> str:
+        return await self._call("webhook_setup", public_url)
+
+    async def register_webhook(self, public_url: str) -> str:
+        return await self._call("register_webhook", public_url)

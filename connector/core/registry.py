@@ -1,82 +1,62 @@
 """Tools the connector may run, found by name: registered in code or imported from the config's
-``import`` path. Never unpickled, never rebuilt from serialized source."""
+``import`` path. Never unpickled, never rebuilt from serialized source. Framework objects become
+framework-neutral ``Tool``s through the converters the application hands in."""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
-
-from autogen_core.tools import BaseTool, FunctionTool
-from pydantic import BaseModel, ValidationError
 
 from connector.app.config import ConnectorConfig
 from connector.core.errors import ConfigError, UserError
+from connector.core.tools import Tool, ToolConverter, convert, function_tool
 
-
-@dataclass
-class RegisteredTool:
-    tool: BaseTool[Any, Any]
-    idempotent: bool = False
-
-    @property
-    def args_model(self) -> type[BaseModel]:
-        return self.tool.args_type()
-
-    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        """Re-validate arguments against the tool's schema; returns them as canonical JSON data."""
-        try:
-            model = self.args_model.model_validate(arguments)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}" for e in exc.errors()
-            )
-            raise UserError(f"arguments do not fit {self.tool.name}: {problems}") from None
-        return model.model_dump(mode="json")
-
-
-def as_tool(obj: Any, name: str | None = None) -> BaseTool[Any, Any]:
-    """A BaseTool as is; a plain function wrapped the way AssistantAgent would wrap it."""
-    if isinstance(obj, BaseTool):
-        return obj
-    if callable(obj):
-        return FunctionTool(obj, description=(obj.__doc__ or "").strip(), name=name)
-    raise TypeError(f"{obj!r} is neither an AutoGen BaseTool nor a function")
+# kept for callers that knew the old name
+RegisteredTool = Tool
 
 
 class ToolRegistry:
-    def __init__(self, config: ConnectorConfig | None = None) -> None:
-        self._tools: dict[str, RegisteredTool] = {}
+    def __init__(
+        self, config: ConnectorConfig | None = None, converters: list[ToolConverter] | None = None
+    ) -> None:
+        self._tools: dict[str, Tool] = {}
         self._config = config
+        self.converters: list[ToolConverter] = list(converters or []) + [function_tool]
 
-    def register(
-        self, tool: BaseTool[Any, Any] | Callable[..., Any], *, idempotent: bool | None = None
-    ) -> RegisteredTool:
-        base = as_tool(tool)
-        configured = self._config.tools.get(base.name) if self._config else None
+    def as_tool(self, obj: Any, name: str | None = None) -> Tool:
+        return convert(obj, self.converters, name)
+
+    def register(self, tool: Any, *, idempotent: bool | None = None) -> Tool:
+        entry = self.as_tool(tool)
+        configured = self._config.tools.get(entry.name) if self._config else None
         if idempotent is None:
-            idempotent = configured.idempotent if configured else False
-        entry = RegisteredTool(base, idempotent)
-        self._tools[base.name] = entry
+            idempotent = configured.idempotent if configured else entry.idempotent
+        entry.idempotent = bool(idempotent)
+        self._tools[entry.name] = entry
         return entry
 
-    def get(self, name: str) -> RegisteredTool | None:
+    def get(self, name: str) -> Tool | None:
         """The tool, importing it from the config on first use; None if this process lacks it."""
         if name in self._tools:
             return self._tools[name]
         configured = self._config.tools.get(name) if self._config else None
         if configured is None or configured.import_path is None:
             return None
-        obj = import_object(configured.import_path, where=f"tools.{name}.import")
-        tool = as_tool(obj, name=name)
-        if tool.name != name:
-            raise ConfigError(f"tools.{name}.import: {configured.import_path} is a tool named {tool.name!r}")
-        entry = RegisteredTool(tool, configured.idempotent)
+        where = f"tools.{name}.import"
+        obj = import_object(configured.import_path, where=where)
+        try:
+            entry = self.as_tool(obj, name=name)
+        except TypeError:
+            raise ConfigError(
+                f"{where}: {configured.import_path} is a {type(obj).__name__}, not a function or tool"
+            ) from None
+        if entry.name != name:
+            raise ConfigError(f"{where}: {configured.import_path} is a tool named {entry.name!r}")
+        entry.idempotent = configured.idempotent
         self._tools[name] = entry
         return entry
 
-    def require(self, name: str) -> RegisteredTool:
+    def require(self, name: str) -> Tool:
         entry = self.get(name)
         if entry is None:
             raise UserError(

@@ -20,10 +20,10 @@ async def test_poll_cursor_does_not_advance_past_a_decision_that_failed_to_apply
         lambda pending, cursor: PollResult(events=[event], cursor="new-cursor"),
     )
 
-    async def unavailable(event, **_):
+    def unavailable(ticket, request):  # the poll hit must be re-read, and the re-read fails
         raise UnavailableError("desk flaky", system="desk")
 
-    monkeypatch.setattr(connector.service, "handle_event", unavailable)
+    monkeypatch.setattr(connector.adapters["desk"], "read_decision", unavailable)
     await connector.poll_once()
     assert connector.store.cursor("desk")[0] == "old-cursor"  # fetched again next cycle
 

@@ -1,0 +1,247 @@
+"""Decisions: what a ticket says, checked before it counts. Only a decision read from the ticketing
+system's API (the poll, or a re-read after a hint) is applied; the approver must be allowed by the
+route and be neither the requester nor the connector's own account; an edit must fit the tool's
+schema. A decision that does not count is refused once, audited, and said on the ticket."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from connector.app.config import RouteConfig
+from connector.core.errors import UserError
+from connector.core.models import (
+    Actor,
+    ApprovalRequest,
+    DecisionEvent,
+    Mode,
+    ReportKind,
+    RequestState,
+    TicketDecision,
+    Verdict,
+    digest_of,
+    utcnow,
+)
+from connector.core.reports import outcome_report
+
+from .context import ServiceContext
+from .execution import Execution
+from .expiry import Expiry
+from .outbox import Outbox
+from .transitions import Transitions
+
+log = logging.getLogger("approval_connector")
+
+
+def authorized(route: RouteConfig | None, actor: Actor) -> bool:
+    """Whether the route's approver list names this actor (by any of its ids, or a group)."""
+    if route is None:
+        return False
+    names = {n.lower() for n in actor.names()}
+    groups = {g.lower() for g in actor.groups}
+    for allowed in route.approvers:
+        allowed = allowed.strip()
+        if allowed == "*":
+            return True
+        if allowed.lower().startswith("group:"):
+            if allowed[6:].strip().lower() in groups:
+                return True
+        elif allowed.lower() in names:
+            return True
+    return False
+
+
+class Decisions:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        transitions: Transitions,
+        execution: Execution,
+        expiry: Expiry,
+        outbox: Outbox,
+    ) -> None:
+        self.ctx = ctx
+        self.transitions = transitions
+        self.execution = execution
+        self.expiry = expiry
+        self.outbox = outbox
+
+    async def handle_event(
+        self, event: DecisionEvent, *, trusted: bool = False, wait: bool = False
+    ) -> ApprovalRequest | None:
+        """Apply a possible decision. Only the poll (``trusted``: the adapter read it from the API
+        moments ago) may hand in a decision; anything else is a hint and the ticket is re-read.
+        With ``wait``, an approval's run is awaited; otherwise it is only started."""
+        store = self.ctx.store
+        request = None
+        if event.request_id:
+            try:
+                request = await self.ctx.db(store.get, event.request_id)
+            except UserError:
+                request = None
+            if request is not None and request.system != event.system:
+                log.warning(
+                    "event from %s names request %s of %s; ignored",
+                    event.system,
+                    event.request_id,
+                    request.system,
+                )
+                return None
+        if request is None:
+            request = await self.ctx.db(store.find_by_ticket, event.system, event.ticket_key)
+        if request is None:
+            log.info("event for unknown ticket %s on %s ignored", event.ticket_key, event.system)
+            return None
+        if request.state in (RequestState.APPROVED, RequestState.EXECUTING):
+            return await self._started(request, wait)  # joins a run already under way here
+        if request.state is not RequestState.TICKETED or request.ticket is None:
+            return request
+        decision = event.decision if trusted else None
+        if decision is None:
+            decision = await self.ctx.adapter(request.system).read_decision(request.ticket, request)
+        return await self.apply(request, decision, source=event.source, wait=wait)
+
+    async def refresh(self, request_id: str, *, wait: bool = True) -> ApprovalRequest:
+        """Re-read one ticket now (wait mode, ``approve`` on the CLI)."""
+        request = await self.ctx.db(self.ctx.store.get, request_id)
+        if request.ticket is None:
+            return request
+        event = DecisionEvent(
+            system=request.system, ticket_key=request.ticket.key, request_id=request.id, source="refresh"
+        )
+        after = await self.handle_event(event, wait=wait)
+        return after or await self.ctx.db(self.ctx.store.get, request_id)
+
+    async def _started(self, request: ApprovalRequest, wait: bool) -> ApprovalRequest:
+        task = self.execution.start(request.id)
+        return await asyncio.shield(task) if wait else request
+
+    async def refusal(self, request: ApprovalRequest, decision: TicketDecision) -> str | None:
+        """Why this decision cannot count (fail closed), or None when it can."""
+        if decision.verdict is Verdict.UNKNOWN:
+            return f"status {decision.status!r} is not in the route's decision mapping"
+        actor = decision.actor
+        if actor is None:
+            return "the ticketing system did not say who made the change"
+        own = {n.lower() for n in await self.ctx.adapter(request.system).service_identities()}
+        if own & {n.lower() for n in actor.names()}:
+            return "the change was made by the connector's own account"
+        if decision.verdict is Verdict.REJECTED:
+            return None  # anyone but the connector may stop a call: nothing runs either way
+        if request.requester and request.requester.lower() in {n.lower() for n in actor.names()}:
+            return f"{actor.display or actor.id} requested this call and cannot approve it"
+        if not authorized(self.ctx.route(request), actor):
+            return f"{actor.display or actor.id} is not an allowed approver for route {request.route}"
+        return None
+
+    async def apply(
+        self, request: ApprovalRequest, decision: TicketDecision, source: str, wait: bool = False
+    ) -> ApprovalRequest:
+        if decision.verdict is Verdict.PENDING:
+            return request
+        if request.deadline and utcnow() > request.deadline:
+            return await self.expiry.expire(request.id)
+        signature = "|".join(
+            [
+                decision.verdict.value,
+                decision.status,
+                decision.actor.id if decision.actor else "",
+                decision.decided_at.isoformat() if decision.decided_at else "",
+            ]
+        )
+        refusal = await self.refusal(request, decision)
+        if refusal:
+            return await self._refuse(request, signature, refusal, ReportKind.UNAUTHORIZED, decision, source)
+        actor = decision.actor
+        assert actor is not None
+        who = actor.display or actor.id
+        updates: dict[str, Any] = {
+            "approver": actor.id,
+            "approver_name": who if who != actor.id else None,
+            "decision_reason": decision.reason or None,
+            "decided_at": decision.decided_at or utcnow(),
+        }
+        events: list[tuple[str, str, dict[str, Any]]] = [
+            (
+                "decided",
+                actor.id,
+                {
+                    "verdict": decision.verdict.value,
+                    "status": decision.status,
+                    "approver_id": actor.id,
+                    "approver": who,
+                    "source": source,
+                    "reason": decision.reason,
+                },
+            )
+        ]
+        if decision.verdict is Verdict.APPROVED and decision.edited_arguments is not None:
+            tool = self.ctx.registry.get(request.tool_name)
+            try:
+                if tool is None:
+                    raise UserError(f"tool {request.tool_name} is not available to validate the edit")
+                approved = tool.validate(decision.edited_arguments, strict=True)
+            except UserError as exc:
+                return await self._refuse(
+                    request, signature + "|edit", str(exc), ReportKind.INVALID_EDIT, decision, source
+                )
+            if approved != request.arguments:
+                edit = {
+                    "changed": sorted(
+                        k
+                        for k in {*approved, *request.arguments}
+                        if approved.get(k) != request.arguments.get(k)
+                    ),
+                    "proposed": request.arguments,
+                    "proposed_digest": request.arguments_digest,
+                    "approved": approved,
+                    "approved_digest": digest_of(approved),
+                }
+                updates["approved_arguments"] = approved
+                updates["approved_digest"] = edit["approved_digest"]
+                events.append(("edited", actor.id, edit))
+        if request.mode is Mode.SHADOW:
+            target = RequestState.SHADOW
+        elif decision.verdict is Verdict.APPROVED:
+            target = RequestState.APPROVED
+        else:
+            target = RequestState.REJECTED
+        stored = await self.ctx.db(
+            self.transitions.decided, request.id, target, updates, events, decision.verdict.value
+        )
+        if stored is None:  # someone else applied it first
+            return await self.ctx.db(self.ctx.store.get, request.id)
+        self.ctx.recorder.decision(decision.verdict.value)
+        log.info("request %s %s by %s (%s)", request.id, target.value.lower(), who, source)
+        if target is RequestState.APPROVED:
+            return await self._started(stored, wait)
+        self.outbox.kick(request.id)
+        return stored
+
+    async def _refuse(
+        self,
+        request: ApprovalRequest,
+        signature: str,
+        reason: str,
+        kind: ReportKind,
+        decision: TicketDecision,
+        source: str,
+    ) -> ApprovalRequest:
+        """Record once that a decision did not count, and say so on the ticket."""
+        event = (
+            "decision_refused",
+            decision.actor.id if decision.actor else "",
+            {
+                "reason": reason,
+                "verdict": decision.verdict.value,
+                "status": decision.status,
+                "source": source,
+            },
+        )
+        report = outcome_report(request, kind, reason)
+        if await self.ctx.db(self.transitions.refused, request, signature, report, event):
+            self.ctx.recorder.decision("refused")
+            log.warning("request %s: decision refused: %s", request.id, reason)
+            self.outbox.kick(request.id)
+        return await self.ctx.db(self.ctx.store.get, request.id)

@@ -1,0 +1,163 @@
+"""Running approved calls, exactly once: a bounded pool per process, fed by claims (APPROVED →
+EXECUTING, one winner across replicas), a heartbeat that keeps the claim while the tool runs, and
+recovery of claims whose executor vanished. Decision intake only *starts* runs: a slow tool never
+delays the next poll or webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from connector.core.errors import UserError
+from connector.core.models import ApprovalRequest, RequestState, digest_of, utcnow
+from connector.core.redact import redact
+from connector.core.tools import Tool
+
+from .context import ServiceContext, TaskSet
+from .outbox import Outbox
+from .transitions import Transitions
+
+log = logging.getLogger("approval_connector")
+
+
+class Execution:
+    def __init__(
+        self, ctx: ServiceContext, transitions: Transitions, outbox: Outbox, pool_size: int = 8
+    ) -> None:
+        self.ctx = ctx
+        self.transitions = transitions
+        self.outbox = outbox
+        self.pool_size = pool_size
+        self.runs = TaskSet("run of request")
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+
+    def _pool(self) -> asyncio.Semaphore:
+        """The bounded pool: at most ``pool_size`` runs at once in this process."""
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(self.pool_size))
+        return self._slots[1]
+
+    # --- starting runs ---------------------------------------------------------------------------
+    def start(self, request_id: str) -> asyncio.Task[ApprovalRequest]:
+        """Start running an approved request in the pool (at most once per process at a time);
+        the task's result is the request after the run (or as it was, if it was not runnable)."""
+        return self.runs.start(request_id, lambda: self._run(request_id))
+
+    async def run(self, request_id: str) -> ApprovalRequest:
+        """Run now and wait for the outcome (the CLI, wait mode, auto routes)."""
+        return await asyncio.shield(self.start(request_id))
+
+    async def run_approved(self, wait: bool = True) -> int:
+        """Start every approved request nobody claimed (e.g. the deciding process stopped first)."""
+        approved = await self.ctx.db(self.ctx.store.list, [RequestState.APPROVED])
+        tasks = [self.start(r.id) for r in approved]
+        if not wait or not tasks:
+            return len(tasks)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        return sum(
+            1 for r in results if isinstance(r, ApprovalRequest) and r.state is not RequestState.APPROVED
+        )
+
+    def running(self) -> int:
+        return self.runs.active()
+
+    async def drain(self, timeout: float | None) -> bool:
+        """Wait for runs in progress (shutdown, ``poll --once``); True when none is left."""
+        return await self.runs.wait(timeout)
+
+    # --- one run ---------------------------------------------------------------------------------
+    async def _run(self, request_id: str) -> ApprovalRequest:
+        async with self._pool():
+            request = await self.ctx.db(self.ctx.store.get, request_id)
+            if request.state is not RequestState.APPROVED:
+                return request
+            tool = self.ctx.registry.get(request.tool_name)
+            if tool is None:
+                log.warning(
+                    "request %s approved but tool %s is not available in this process; left for "
+                    "a process that has it",
+                    request.id,
+                    request.tool_name,
+                )
+                return request
+            if not await self.ctx.db(self.transitions.claimed, request.id, self.ctx.lease):
+                return await self.ctx.db(self.ctx.store.get, request.id)
+            claimed = await self.ctx.db(self.ctx.store.get, request.id)
+            return await self._run_claimed(claimed, tool)
+
+    async def _run_claimed(self, request: ApprovalRequest, tool: Tool) -> ApprovalRequest:
+        arguments = request.arguments_to_run
+        expected = request.approved_digest or request.arguments_digest
+        if digest_of(arguments) != expected:
+            return await self._finish(
+                request,
+                RequestState.FAILED,
+                error="stored arguments do not match the approved digest (altered after approval); not run",
+            )
+        try:
+            arguments = tool.validate(arguments)
+        except UserError as exc:
+            return await self._finish(request, RequestState.FAILED, error=f"{exc}; not run")
+        heartbeat = asyncio.ensure_future(self._heartbeat(request.id))
+        try:
+            result = await tool.run(arguments, request.id)
+        except asyncio.CancelledError:
+            log.warning("request %s: run cancelled mid-way; left EXECUTING for recovery", request.id)
+            raise
+        except Exception as exc:  # noqa: BLE001 - any tool failure is an outcome, not a crash
+            return await self._finish(
+                request, RequestState.FAILED, error=redact(f"{type(exc).__name__}: {exc}")
+            )
+        finally:
+            heartbeat.cancel()
+        return await self._finish(request, RequestState.SUCCEEDED, result=result)
+
+    async def _finish(
+        self,
+        request: ApprovalRequest,
+        state: RequestState,
+        result: str | None = None,
+        error: str | None = None,
+    ) -> ApprovalRequest:
+        stored = await self.ctx.db(self.transitions.finished, request.id, state, result, error)
+        self.outbox.kick(request.id)  # say it on the ticket now, not at the next outbox cycle
+        if stored.state is state:
+            self.ctx.recorder.run(state.value.lower())
+            log.info("request %s %s", request.id, state.value.lower())
+        return stored
+
+    async def _heartbeat(self, request_id: str) -> None:
+        """Keep the claim alive while the tool runs; one failed extension (database busy or
+        failing over) must not end the heartbeat, or a long run would look abandoned."""
+        interval = max(0.05, self.ctx.lease.total_seconds() / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                kept = await self.ctx.db(
+                    self.ctx.store.extend_lease, request_id, self.ctx.worker_id, self.ctx.lease
+                )
+            except Exception as exc:  # noqa: BLE001 - retried at the next beat, well within the lease
+                log.warning("request %s: could not extend the lease (%s); retrying", request_id, exc)
+                continue
+            if not kept:
+                log.error("request %s: claim lost while running (declared in doubt elsewhere?)", request_id)
+                return
+
+    # --- recovery --------------------------------------------------------------------------------
+    async def recover_stale_claims(self) -> int:
+        """EXECUTING past its lease: the executor died. Idempotent tools run again; anything else
+        is IN_DOUBT for a human."""
+        count = 0
+        now = utcnow()
+        for stale in await self.ctx.db(self.ctx.store.stale_claims, now):
+            outcome = await self.ctx.db(self.transitions.recovered, stale, now)
+            if outcome is None:
+                continue
+            count += 1
+            if outcome is RequestState.IN_DOUBT:
+                self.ctx.recorder.run("in_doubt")
+                log.warning("request %s in doubt: executor %s vanished mid-run", stale.id, stale.claimed_by)
+        if count:
+            await self.run_approved()
+        return count

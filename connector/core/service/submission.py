@@ -1,0 +1,98 @@
+"""A gated call arrives: validate it against the tool's schema, pick its route, store it (durable
+first) and open its ticket — or deny it, or run it at once on an auto route."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from connector.core.models import ApprovalRequest, Mode, RequestState, digest_of, utcnow
+from connector.core.policy import select_route
+
+from .context import ServiceContext, new_request_id
+from .execution import Execution
+from .outbox import Outbox
+from .transitions import AuditEvent, Transitions, ticket_item_id
+
+log = logging.getLogger("approval_connector")
+
+
+class Submission:
+    def __init__(
+        self, ctx: ServiceContext, transitions: Transitions, outbox: Outbox, execution: Execution
+    ) -> None:
+        self.ctx = ctx
+        self.transitions = transitions
+        self.outbox = outbox
+        self.execution = execution
+
+    async def submit(
+        self,
+        tool_name: str,
+        arguments: dict[str, Any],
+        context: Mapping[str, str] | None = None,
+        route_name: str | None = None,
+    ) -> ApprovalRequest:
+        """Store the call (durable first), then open its ticket. Raises UserError for arguments
+        that do not fit the tool's schema: nothing is stored then."""
+        entry = self.ctx.registry.require(tool_name)
+        arguments = entry.validate(arguments)
+        context = dict(context or {})
+        route = select_route(self.ctx.config, tool_name, arguments, route_name)
+        now = utcnow()
+        request = ApprovalRequest(
+            id=new_request_id(),
+            route=route.name if route else "(none)",
+            system=route.system if route else "",
+            mode=route.mode if route else Mode.DENY,
+            tool_name=tool_name,
+            arguments=arguments,
+            arguments_digest=digest_of(arguments),
+            agent=context.get("agent", ""),
+            conversation_id=context.get("conversation_id", ""),
+            requester=context.get("requester", ""),
+            rationale=context.get("rationale", ""),
+            call_id=context.get("call_id", ""),
+            deadline=now + route.deadline if route else None,
+            created_at=now,
+            updated_at=now,
+            idempotent=entry.idempotent,
+        )
+        submitted: AuditEvent = (
+            "submitted",
+            request.agent,
+            {
+                "tool": tool_name,
+                "arguments": arguments,
+                "digest": request.arguments_digest,
+                "route": request.route,
+                "mode": request.mode.value,
+                "agent": request.agent,
+                "conversation_id": request.conversation_id,
+                "rationale": request.rationale,
+                "deadline": request.deadline.isoformat() if request.deadline else None,
+            },
+        )
+        if route is None or route.mode is Mode.DENY:
+            reason = "no route allows this call" if route is None else f"route {route.name} denies it"
+            request.state = RequestState.DENIED
+            request.decision_reason = reason
+            denied: AuditEvent = ("denied", "policy", {"reason": reason})
+            await self.ctx.db(self.transitions.submitted, request, [submitted, denied], False)
+            log.info("request %s denied by policy: %s", request.id, reason)
+            return request
+        if route.mode is Mode.AUTO:
+            request.state = RequestState.APPROVED
+            request.approver = "policy:auto"
+            request.decided_at = now
+            auto: AuditEvent = ("auto_approved", "policy", {"route": route.name})
+            await self.ctx.db(self.transitions.submitted, request, [submitted, auto], route.record_auto)
+            log.info("request %s auto-approved by route %s", request.id, route.name)
+            if route.record_auto:
+                await self.outbox.deliver_item(ticket_item_id(request.id))
+            return await self.execution.run(request.id)
+        await self.ctx.db(self.transitions.submitted, request, [submitted], True)
+        log.info("request %s stored for %s via route %s", request.id, tool_name, route.name)
+        await self.outbox.deliver_item(ticket_item_id(request.id))
+        return await self.ctx.db(self.ctx.store.get, request.id)

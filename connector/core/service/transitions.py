@@ -1,0 +1,227 @@
+"""The only place that changes a request's state. Each method is one transaction: the conditional
+UPDATE (exactly one caller wins a race, across threads and replicas), its audit rows, and the
+outbox work it creates (ticket creation, outcome report) — so nothing is visible that is not also
+durable and audited. Methods are synchronous: the service calls them through ``ctx.db``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_
+from sqlalchemy.engine import Connection
+
+from connector.core.models import ApprovalRequest, OutcomeReport, ReportKind, RequestState, TicketRef
+from connector.core.reports import outcome_report
+from connector.core.store import Store, requests_table
+
+from .context import ServiceContext
+
+log = logging.getLogger("approval_connector")
+
+TICKET_KIND = "ticket"
+REPORT_KIND = "report"
+AuditEvent = tuple[str, str, dict[str, Any]]  # (event, actor, details)
+
+
+def ticket_item_id(request_id: str) -> str:
+    return f"{request_id}:{TICKET_KIND}"
+
+
+class Transitions:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.store: Store = ctx.store
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def _audit(self, conn: Connection, request_id: str, events: Sequence[AuditEvent]) -> None:
+        for event, actor, details in events:
+            self.store.audit.append(conn, request_id, event, actor, details)
+
+    def enqueue_report(self, conn: Connection, report: OutcomeReport) -> None:
+        self.store.enqueue(
+            conn, report.report_id, report.request_id, REPORT_KIND, report.model_dump(mode="json")
+        )
+
+    def _report_if_ticketed(self, conn: Connection, stored: ApprovalRequest, kind: ReportKind) -> None:
+        if self.ctx.wants_ticket(stored):
+            self.enqueue_report(conn, outcome_report(stored, kind))
+
+    # --- submission ------------------------------------------------------------------------------
+    def submitted(self, request: ApprovalRequest, events: Sequence[AuditEvent], open_ticket: bool) -> None:
+        """Store a new request (durable first) with its audit rows; queue its ticket if wanted."""
+        with self.store.transaction() as conn:
+            self.store.insert_request(conn, request)
+            self._audit(conn, request.id, events)
+            if open_ticket:
+                self.store.enqueue(conn, ticket_item_id(request.id), request.id, TICKET_KIND, {})
+
+    def ticketed(self, request_id: str, ref: TicketRef | None, item_id: str) -> ApprovalRequest:
+        """The ticket exists (SUBMITTED → TICKETED). A request that expired or was decided while
+        the ticket was being made keeps its state but learns its ticket, so it can be told."""
+        with self.store.transaction() as conn:
+            stored = self.store.get(request_id, conn)
+            if ref is not None and stored.ticket is None:
+                self.store.set_ticket(conn, request_id, ref)
+                self.store.audit.append(
+                    conn,
+                    request_id,
+                    "ticketed",
+                    self.ctx.worker_id,
+                    {"system": ref.system, "key": ref.key, "url": ref.url},
+                )
+                stored = self.store.get(request_id, conn)
+                if stored.state is RequestState.EXPIRED:
+                    self.enqueue_report(conn, outcome_report(stored, ReportKind.EXPIRED))
+            self.store.outbox_delivered(conn, item_id)
+            return stored
+
+    # --- outbox bookkeeping ----------------------------------------------------------------------
+    def delivered(self, item_id: str) -> None:
+        with self.store.transaction() as conn:
+            self.store.outbox_delivered(conn, item_id)
+
+    def reported(self, item_id: str, request_id: str, kind: str, ticket_key: str) -> None:
+        """An outcome report landed on the ticket: mark it delivered and audit it, together."""
+        with self.store.transaction() as conn:
+            self.store.outbox_delivered(conn, item_id)
+            self.store.audit.append(
+                conn, request_id, "reported", self.ctx.worker_id, {"report": kind, "ticket": ticket_key}
+            )
+
+    # --- decisions -------------------------------------------------------------------------------
+    def decided(
+        self,
+        request_id: str,
+        target: RequestState,
+        updates: dict[str, Any],
+        events: Sequence[AuditEvent],
+        verdict: str,
+    ) -> ApprovalRequest | None:
+        """TICKETED → APPROVED / REJECTED / SHADOW; None when another caller decided first."""
+        with self.store.transaction() as conn:
+            if not self.store.transition(conn, request_id, [RequestState.TICKETED], target, **updates):
+                return None
+            self._audit(conn, request_id, events)
+            if target is not RequestState.APPROVED:
+                kind = ReportKind.SHADOW if target is RequestState.SHADOW else ReportKind.REJECTED
+                stored = self.store.get(request_id, conn)
+                self.enqueue_report(conn, outcome_report(stored, kind, verdict))
+            return self.store.get(request_id, conn)
+
+    def refused(
+        self, request: ApprovalRequest, signature: str, report: OutcomeReport, event: AuditEvent
+    ) -> bool:
+        """Record once that a decision did not count, and say so on the ticket. False when this
+        exact decision was refused before (here or on a replica)."""
+        with self.store.transaction() as conn:
+            if not self.store.mark_refused(conn, request.id, signature):
+                return False
+            self._audit(conn, request.id, [event])
+            self.enqueue_report(conn, report)
+            return True
+
+    # --- execution -------------------------------------------------------------------------------
+    def claimed(self, request_id: str, lease: timedelta) -> bool:
+        """APPROVED → EXECUTING for exactly one worker."""
+        return self.store.claim(request_id, self.ctx.worker_id, lease)
+
+    def finished(
+        self, request_id: str, state: RequestState, result: str | None, error: str | None
+    ) -> ApprovalRequest:
+        """EXECUTING → SUCCEEDED / FAILED, only under this worker's own claim. A run that lost its
+        claim meanwhile (declared in doubt elsewhere) still records what happened and says so on
+        the ticket, without moving the ticket."""
+        kind = ReportKind.SUCCEEDED if state is RequestState.SUCCEEDED else ReportKind.FAILED
+        details = {"result": (result or "")[:2000], **({"error": error} if error else {})}
+        with self.store.transaction() as conn:
+            moved = self.store.transition(
+                conn,
+                request_id,
+                [RequestState.EXECUTING],
+                state,
+                only_if=[requests_table.c.claimed_by == self.ctx.worker_id],
+                result=result,
+                error=error,
+                lease_until=None,
+            )
+            stored = self.store.get(request_id, conn)
+            if not moved:
+                log.error("request %s: finished after losing its claim; recording the result", request_id)
+                self.store.audit.append(
+                    conn,
+                    request_id,
+                    "finished_after_claim_lost",
+                    self.ctx.worker_id,
+                    {"outcome": state.value.lower(), **details},
+                )
+                late = stored.model_copy(update={"result": result, "error": error})
+                report = outcome_report(late, kind).model_copy(
+                    update={"report_id": f"{request_id}:late-{kind.value}", "final": False}
+                )
+                if self.ctx.wants_ticket(stored):
+                    self.enqueue_report(conn, report)
+                return stored
+            self.store.audit.append(conn, request_id, state.value.lower(), self.ctx.worker_id, details)
+            self._report_if_ticketed(conn, stored, kind)
+            return stored
+
+    def recovered(self, stale: ApprovalRequest, now: datetime) -> RequestState | None:
+        """A claim past its lease: idempotent tools go back to APPROVED (run again), anything else
+        is IN_DOUBT for a human. The UPDATE re-checks that the claim is still the stale one seen,
+        so a replica that re-claimed the request meanwhile keeps it."""
+        c = requests_table.c
+        still_stale = [
+            c.claimed_by == stale.claimed_by if stale.claimed_by else c.claimed_by.is_(None),
+            or_(c.lease_until.is_(None), c.lease_until < now),
+        ]
+        previous = {"previous_worker": stale.claimed_by}
+        with self.store.transaction() as conn:
+            if stale.idempotent:
+                if self.store.transition(
+                    conn,
+                    stale.id,
+                    [RequestState.EXECUTING],
+                    RequestState.APPROVED,
+                    only_if=still_stale,
+                    claimed_by=None,
+                    lease_until=None,
+                ):
+                    self.store.audit.append(conn, stale.id, "reclaimed", self.ctx.worker_id, previous)
+                    return RequestState.APPROVED
+                return None
+            if not self.store.transition(
+                conn,
+                stale.id,
+                [RequestState.EXECUTING],
+                RequestState.IN_DOUBT,
+                only_if=still_stale,
+                lease_until=None,
+            ):
+                return None
+            self.store.audit.append(conn, stale.id, "in_doubt", self.ctx.worker_id, previous)
+            self._report_if_ticketed(conn, self.store.get(stale.id, conn), ReportKind.IN_DOUBT)
+            return RequestState.IN_DOUBT
+
+    # --- expiry ----------------------------------------------------------------------------------
+    def expired(self, request_id: str) -> ApprovalRequest | None:
+        """SUBMITTED / TICKETED → EXPIRED; None when the request was no longer waiting."""
+        with self.store.transaction() as conn:
+            moved = self.store.transition(
+                conn, request_id, [RequestState.SUBMITTED, RequestState.TICKETED], RequestState.EXPIRED
+            )
+            if not moved:
+                return None
+            stored = self.store.get(request_id, conn)
+            self.store.audit.append(
+                conn,
+                request_id,
+                "expired",
+                "scheduler",
+                {"deadline": stored.deadline.isoformat() if stored.deadline else None},
+            )
+            if stored.ticket is not None:
+                self.enqueue_report(conn, outcome_report(stored, ReportKind.EXPIRED))
+            return stored

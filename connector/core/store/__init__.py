@@ -1,0 +1,64 @@
+"""Durable state in one SQL database (SQLite by default, PostgreSQL for several replicas).
+
+Every state change is a conditional UPDATE (``WHERE state IN (...)``) so concurrent pollers,
+webhook handlers and replicas race safely: exactly one wins, the others see rowcount 0. The
+audit row for a change is written in the same transaction as the change itself."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from connector.core.audit import AuditLog, audit_metadata
+from connector.core.errors import ConfigError
+
+from .cursors import CursorQueries
+from .engine import make_engine
+from .outbox import OutboxQueries
+from .requests import RequestQueries, _from_row, _to_row
+from .schema import (
+    aware,
+    cursors_table,
+    deliveries_table,
+    insert_if_absent,
+    metadata,
+    outbox_table,
+    requests_table,
+)
+
+__all__ = [
+    "Store",
+    "aware",
+    "cursors_table",
+    "deliveries_table",
+    "insert_if_absent",
+    "make_engine",
+    "metadata",
+    "outbox_table",
+    "requests_table",
+    "_from_row",
+    "_to_row",
+]
+
+
+class Store(RequestQueries, OutboxQueries, CursorQueries):
+    """Owns the connector's tables. Only the service's transitions module changes a state."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self.audit = AuditLog()
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        store = cls(make_engine(url))
+        store.create_schema()
+        return store
+
+    def create_schema(self) -> None:
+        try:
+            metadata.create_all(self.engine)
+            audit_metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                self.audit.ensure_head(conn)
+        except OperationalError as exc:
+            raise ConfigError(f"store.url: database unreachable: {exc.orig}") from None

@@ -1,0 +1,68 @@
+"""Poll cursors per system and webhook delivery ids (redelivery de-duplication)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from connector.core.models import utcnow
+
+from .base import StoreBase
+from .schema import aware, cursors_table, deliveries_table, insert_if_absent
+
+
+class CursorQueries(StoreBase):
+    def cursor(self, system: str) -> tuple[str | None, datetime | None]:
+        c = cursors_table.c
+        row = self._read(select(c.cursor, c.last_success_at).where(c.system == system)).first()
+        return (row[0], aware(row[1])) if row else (None, None)
+
+    def save_cursor(self, system: str, cursor: str | None, error: str | None = None) -> None:
+        c = cursors_table.c
+        with self.transaction() as conn:
+            values: dict[str, Any] = {"last_error": error}
+            if error is None:
+                values.update(cursor=cursor, last_success_at=utcnow())
+            if not insert_if_absent(conn, cursors_table, system=system, **values):
+                conn.execute(update(cursors_table).where(c.system == system).values(**values))
+
+    def first_delivery(self, system: str, delivery_id: str) -> bool:
+        """Record one webhook delivery id; False when it was seen before (a redelivery)."""
+        return self.record_deliveries([(system, delivery_id)])[0]
+
+    def record_deliveries(self, deliveries: Sequence[tuple[str, str]]) -> list[bool]:
+        """Record many webhook delivery ids in one transaction (group commit); for each, True when
+        it is new, False for a redelivery (also within the batch). This is the webhook hot path, so
+        it runs one plain statement per id at the driver level (no ORM-level compilation)."""
+        if self.engine.dialect.name == "postgresql":
+            sql = (
+                "INSERT INTO webhook_deliveries (system, delivery_id, received_at) "
+                "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
+            )
+            stamp: Any = utcnow()
+        else:
+            sql = (
+                "INSERT OR IGNORE INTO webhook_deliveries (system, delivery_id, received_at) VALUES (?, ?, ?)"
+            )
+            stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")  # how SQLAlchemy stores DateTime in SQLite
+        fresh: list[bool] = []
+        with self.transaction() as conn:
+            cursor = conn.connection.cursor()  # the driver's own cursor, inside this transaction
+            try:
+                for system, delivery in deliveries:
+                    cursor.execute(sql, (system, delivery[:300], stamp))
+                    fresh.append(cursor.rowcount == 1)
+            finally:
+                cursor.close()
+        return fresh
+
+    def prune_deliveries(self, older_than: datetime) -> int:
+        """Forget webhook delivery ids older than any redelivery the systems would attempt."""
+        with self.transaction() as conn:
+            result = conn.execute(
+                deliveries_table.delete().where(deliveries_table.c.received_at < older_than)
+            )
+            return int(result.rowcount or 0)

@@ -1,0 +1,215 @@
+"""Queries on approval requests. ``transition`` is the conditional UPDATE every state change is
+made of; only ``connector.core.service.transitions`` calls the methods that change a state."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.engine import Connection
+
+from connector.core.errors import NotFoundInStore, UserError
+from connector.core.models import ApprovalRequest, RequestState, TicketRef, utcnow
+
+from .base import StoreBase
+from .schema import aware, requests_table
+
+
+class RequestQueries(StoreBase):
+    def insert_request(self, conn: Connection, request: ApprovalRequest) -> None:
+        conn.execute(insert(requests_table).values(**_to_row(request)))
+
+    def get(self, request_id: str, conn: Connection | None = None) -> ApprovalRequest:
+        query = select(requests_table).where(requests_table.c.id == request_id)
+        row = (conn.execute(query) if conn else self._read(query)).mappings().first()
+        if row is None:
+            raise NotFoundInStore(f"no request with id {request_id!r}")
+        return _from_row(row)
+
+    def resolve(self, ident: str) -> ApprovalRequest:
+        """Find a request by full id, unique id prefix (6+ chars) or ticket key."""
+        ident = ident.strip()
+        if not ident:
+            raise UserError("empty request id")
+        c = requests_table.c
+        rows = self._read(select(requests_table).where(c.id == ident)).mappings().all()
+        if not rows:
+            rows = self._read(select(requests_table).where(c.ticket_key == ident)).mappings().all()
+        if not rows and len(ident) >= 6:
+            pattern = ident.replace("%", "").replace("_", "") + "%"
+            rows = self._read(select(requests_table).where(c.id.like(pattern)).limit(2)).mappings().all()
+        if not rows:
+            raise NotFoundInStore(f"no request or ticket matches {ident!r}")
+        if len(rows) > 1:
+            raise UserError(f"{ident!r} matches several requests; give more characters of the id")
+        return _from_row(rows[0])
+
+    def find_by_ticket(self, system: str, key: str) -> ApprovalRequest | None:
+        c = requests_table.c
+        query = select(requests_table).where(c.ticket_system == system, c.ticket_key == key)
+        row = self._read(query).mappings().first()
+        return _from_row(row) if row else None
+
+    def waiting_on_tickets(self, system: str, keys: Sequence[str]) -> dict[str, str]:
+        """Ticket key → request id, for the given tickets whose request still waits for a decision
+        or a run (one query for a whole batch of webhook hints)."""
+        c = requests_table.c
+        waiting = [RequestState.TICKETED.value, RequestState.APPROVED.value]
+        query = select(c.ticket_key, c.id).where(
+            c.ticket_system == system, c.ticket_key.in_(list(keys)), c.state.in_(waiting)
+        )
+        return {row[0]: row[1] for row in self._read(query).all()}
+
+    def list(
+        self,
+        states: Iterable[RequestState] | None = None,
+        system: str | None = None,
+        limit: int | None = None,
+    ) -> list[ApprovalRequest]:
+        c = requests_table.c
+        query = select(requests_table).order_by(c.created_at, c.id)
+        if states is not None:
+            query = query.where(c.state.in_([s.value for s in states]))
+        if system is not None:
+            query = query.where(c.system == system)
+        if limit:
+            query = query.limit(limit)
+        return [_from_row(r) for r in self._read(query).mappings().all()]
+
+    def count_by(self, *columns: str) -> list[tuple[Any, ...]]:
+        cols = [requests_table.c[name] for name in columns]
+        query = select(*cols, func.count()).group_by(*cols)
+        return [tuple(row) for row in self._read(query).all()]
+
+    def transition(
+        self,
+        conn: Connection,
+        request_id: str,
+        from_states: Sequence[RequestState],
+        to_state: RequestState,
+        *,
+        only_if: Sequence[Any] = (),
+        **values: Any,
+    ) -> bool:
+        """Atomically move a request; False if it was not in ``from_states`` or an ``only_if``
+        condition (e.g. still claimed by this worker) no longer holds: the caller lost a race."""
+        c = requests_table.c
+        values = {
+            k: (json.dumps(v) if k in ("approved_arguments",) and v is not None else v)
+            for k, v in values.items()
+        }
+        result = conn.execute(
+            update(requests_table)
+            .where(c.id == request_id, c.state.in_([s.value for s in from_states]), *only_if)
+            .values(state=to_state.value, updated_at=utcnow(), **values)
+        )
+        return result.rowcount == 1
+
+    def mark_refused(self, conn: Connection, request_id: str, signature: str) -> bool:
+        """Remember a refused decision; False if this exact decision was already refused (by this
+        or another replica), so it is commented and audited once."""
+        c = requests_table.c
+        result = conn.execute(
+            update(requests_table)
+            .where(c.id == request_id, or_(c.refused_signature.is_(None), c.refused_signature != signature))
+            .values(refused_signature=signature)
+        )
+        return result.rowcount == 1
+
+    def set_fields(self, conn: Connection, request_id: str, **values: Any) -> None:
+        conn.execute(
+            update(requests_table)
+            .where(requests_table.c.id == request_id)
+            .values(updated_at=utcnow(), **values)
+        )
+
+    def set_ticket(self, conn: Connection, request_id: str, ticket: TicketRef) -> bool:
+        """Record the ticket and move SUBMITTED → TICKETED. A request that expired or was decided
+        meanwhile keeps its state but still learns its ticket (so outcomes can be reported)."""
+        fields = {
+            "ticket_system": ticket.system,
+            "ticket_key": ticket.key,
+            "ticket_id": ticket.id,
+            "ticket_url": ticket.url,
+        }
+        moved = self.transition(conn, request_id, [RequestState.SUBMITTED], RequestState.TICKETED, **fields)
+        if not moved:
+            self.set_fields(conn, request_id, **fields)
+        return moved
+
+    def claim(self, request_id: str, worker: str, lease: timedelta) -> bool:
+        """APPROVED → EXECUTING for exactly one worker."""
+        with self.transaction() as conn:
+            won = self.transition(
+                conn,
+                request_id,
+                [RequestState.APPROVED],
+                RequestState.EXECUTING,
+                claimed_by=worker,
+                lease_until=utcnow() + lease,
+            )
+            if won:
+                self.audit.append(
+                    conn, request_id, "claimed", worker, {"lease_seconds": lease.total_seconds()}
+                )
+            return won
+
+    def extend_lease(self, request_id: str, worker: str, lease: timedelta) -> bool:
+        c = requests_table.c
+        with self.transaction() as conn:
+            result = conn.execute(
+                update(requests_table)
+                .where(c.id == request_id, c.state == RequestState.EXECUTING.value, c.claimed_by == worker)
+                .values(lease_until=utcnow() + lease)
+            )
+            return result.rowcount == 1
+
+    def due_for_expiry(self, now: datetime) -> list[ApprovalRequest]:
+        c = requests_table.c
+        waiting = [RequestState.SUBMITTED.value, RequestState.TICKETED.value]
+        query = select(requests_table).where(c.state.in_(waiting), c.deadline.is_not(None), c.deadline < now)
+        return [_from_row(r) for r in self._read(query).mappings().all()]
+
+    def stale_claims(self, now: datetime) -> list[ApprovalRequest]:
+        c = requests_table.c
+        query = select(requests_table).where(
+            c.state == RequestState.EXECUTING.value, or_(c.lease_until.is_(None), c.lease_until < now)
+        )
+        return [_from_row(r) for r in self._read(query).mappings().all()]
+
+
+def _to_row(request: ApprovalRequest) -> dict[str, Any]:
+    data = request.model_dump()
+    data["arguments"] = json.dumps(request.arguments, sort_keys=True)
+    data["approved_arguments"] = (
+        json.dumps(request.approved_arguments, sort_keys=True)
+        if request.approved_arguments is not None
+        else None
+    )
+    data["mode"] = request.mode.value
+    data["state"] = request.state.value
+    ticket = data.pop("ticket")
+    data["ticket_system"] = ticket["system"] if ticket else None
+    data["ticket_key"] = ticket["key"] if ticket else None
+    data["ticket_id"] = ticket["id"] if ticket else None
+    data["ticket_url"] = ticket["url"] if ticket else None
+    return data
+
+
+def _from_row(row: Any) -> ApprovalRequest:
+    data = dict(row)
+    data.pop("refused_signature", None)
+    data["arguments"] = json.loads(data["arguments"])
+    if data.get("approved_arguments"):
+        data["approved_arguments"] = json.loads(data["approved_arguments"])
+    key = data.pop("ticket_key")
+    system = data.pop("ticket_system")
+    ticket_id = data.pop("ticket_id")
+    url = data.pop("ticket_url")
+    data["ticket"] = TicketRef(system=system, key=key, id=ticket_id or "", url=url or "") if key else None
+    for name in ("deadline", "created_at", "updated_at", "decided_at", "lease_until"):
+        data[name] = aware(data.get(name))
+    return ApprovalRequest.model_validate(data)

@@ -1,0 +1,132 @@
+"""The connector's own tables (requests, outbox, poll cursors, webhook delivery ids) and the
+small SQL helpers every query module uses."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Connection
+
+metadata = MetaData()
+
+requests_table = Table(
+    "approval_requests",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("route", String(200), nullable=False),
+    Column("system", String(200), nullable=False),
+    Column("mode", String(20), nullable=False),
+    Column("tool_name", String(200), nullable=False),
+    Column("arguments", Text, nullable=False),
+    Column("arguments_digest", String(64), nullable=False),
+    Column("approved_arguments", Text),
+    Column("approved_digest", String(64)),
+    Column("agent", String(200), nullable=False, default=""),
+    Column("conversation_id", String(200), nullable=False, default=""),
+    Column("requester", String(200), nullable=False, default=""),
+    Column("rationale", Text, nullable=False, default=""),
+    Column("call_id", String(200), nullable=False, default=""),
+    Column("state", String(20), nullable=False, index=True),
+    Column("deadline", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("ticket_system", String(200)),
+    Column("ticket_key", String(200), index=True),
+    Column("ticket_id", String(200)),
+    Column("ticket_url", Text),
+    Column("approver", String(200)),
+    Column("approver_name", String(300)),
+    Column("decision_reason", Text),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("result", Text),
+    Column("error", Text),
+    Column("idempotent", Boolean, nullable=False, default=False),
+    Column("claimed_by", String(200)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("refused_signature", Text),
+)
+
+outbox_table = Table(
+    "outbox",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("request_id", String(64), nullable=False, index=True),
+    Column("kind", String(30), nullable=False),
+    Column("payload", Text, nullable=False, default="{}"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+cursors_table = Table(
+    "poll_cursors",
+    metadata,
+    Column("system", String(200), primary_key=True),
+    Column("cursor", Text),
+    Column("last_success_at", DateTime(timezone=True)),
+    Column("last_error", Text),
+)
+
+deliveries_table = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("system", String(200), primary_key=True),
+    Column("delivery_id", String(300), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("system", "delivery_id"),
+)
+
+
+def insert_if_absent(conn: Connection, table: Table, **values: Any) -> bool:
+    """INSERT that does nothing when the primary key exists (no check-then-insert race between
+    replicas); True when the row was added."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    key = next(iter(table.primary_key.columns))
+    statement = dialect_insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    return conn.execute(statement).first() is not None  # rowcount is -1 here on psycopg 3
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; everything in the store is UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+class _Buffered:
+    """A fully-read result, so connections return to the pool at once."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+
+    def mappings(self) -> _Buffered:
+        return _Buffered([row._mapping for row in self._rows])
+
+    def all(self) -> list[Any]:
+        return self._rows
+
+    def first(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def scalar(self) -> Any:
+        row = self.first()
+        if row is None:
+            return None
+        return row[0]
