@@ -247,7 +247,7 @@ class JiraAdapter(TicketAdapter):
         ):
             user = self.client.user(decision.actor.id)
             decision = decision.model_copy(update={"actor": p.with_groups(decision.actor, user)})
-        return decision
+        return decision.model_copy(update={"ticket_id": str(issue.get("id") or "")})
 
     def read_decision(self, ticket: TicketRef, request: ApprovalRequest) -> TicketDecision:
         route = self.route(request.route)

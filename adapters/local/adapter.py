@@ -225,6 +225,7 @@ class LocalDeskAdapter(TicketAdapter):
             reason=row["reason"] or "",
             decided_at=aware(row["decided_at"]),
             edited_arguments=edited,
+            ticket_id=str(row["seq"]),
         )
 
     def poll(self, pending: Sequence[PendingTicket], cursor: str | None) -> PollResult:

@@ -225,6 +225,7 @@ class ServiceNowAdapter(TicketAdapter):
                 verdict=Verdict.UNKNOWN,
                 status=f"{route.ticket.correlation_field} no longer names request {request.id}",
                 reason="the record's correlation id was changed; not trusting it",
+                ticket_id=value(record, "sys_id"),
             )
         return self._decide(route, [record], request.route)[ticket.id]
 
@@ -286,6 +287,7 @@ class ServiceNowAdapter(TicketAdapter):
                 status=vote.status,
                 reason=reason,
                 decided_at=parse_time(vote.when) if vote.when else None,
+                ticket_id=sys_id,
             )
         return out
 

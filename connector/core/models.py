@@ -105,6 +105,7 @@ class TicketDecision(BaseModel):
     reason: str = ""
     decided_at: datetime | None = None
     edited_arguments: dict[str, Any] | None = None  # explicit approve-with-edits channel only
+    ticket_id: str = ""  # the ticket it was read from, as the API answered (its stable id)
 
 
 class DecisionEvent(BaseModel):

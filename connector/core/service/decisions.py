@@ -52,6 +52,17 @@ def authorized(route: RouteConfig | None, actor: Actor) -> bool:
     return False
 
 
+def from_own_ticket(request: ApprovalRequest, decision: TicketDecision, event_key: str | None) -> bool:
+    """Whether a decision was read from the request's own stored ticket: by the ticket's stable
+    id (a key can be reused or moved), and, for a poll hit, the hit's key as well."""
+    ticket = request.ticket
+    if ticket is None or not decision.ticket_id:
+        return False
+    if event_key is not None and event_key != ticket.key:
+        return False
+    return decision.ticket_id == (ticket.id or ticket.key)
+
+
 class Decisions:
     def __init__(
         self,
@@ -98,8 +109,29 @@ class Decisions:
         if request.state is not RequestState.TICKETED or request.ticket is None:
             return request
         decision = event.decision if trusted else None
+        if decision is not None and not from_own_ticket(request, decision, event.ticket_key):
+            # A hit on some other ticket (a decoy carrying this request's label or correlation id)
+            # is at most a hint: only the request's own stored ticket can decide it.
+            log.warning(
+                "request %s: a decision on %s is not from its ticket %s; re-reading its own ticket",
+                request.id,
+                event.ticket_key,
+                request.ticket.key,
+            )
+            decision = None
         if decision is None:
             decision = await self.ctx.adapter(request.system).read_decision(request.ticket, request)
+            if not from_own_ticket(request, decision, None):
+                reason = f"the ticketing system answered for another ticket than {request.ticket.key}"
+                stray = decision.model_copy(update={"verdict": Verdict.UNKNOWN, "status": "another ticket"})
+                return await self._refuse(
+                    request,
+                    f"stray|{decision.ticket_id}",
+                    reason,
+                    ReportKind.UNAUTHORIZED,
+                    stray,
+                    event.source,
+                )
         return await self.apply(request, decision, source=event.source, wait=wait)
 
     async def refresh(self, request_id: str, *, wait: bool = True) -> ApprovalRequest:
