@@ -13,6 +13,7 @@ from typing import Any
 from connector.core.adapter import AdapterContext, TicketAdapter
 from connector.core.errors import (
     AdapterError,
+    AmbiguousCreate,
     BadRequestError,
     ConfigError,
     UnavailableError,
@@ -84,7 +85,6 @@ class JiraAdapter(TicketAdapter):
         self.sleep = sleep
         self._field_index: dict[str, str] | None = None
         self._identities: frozenset[str] | None = None
-        self._ambiguous_creates: dict[str, float] = {}
         self.ambiguous_grace = 300.0  # seconds during which a lost create answer blocks re-creating
 
     # --- helpers ----------------------------------------------------------------------------------
@@ -158,30 +158,25 @@ class JiraAdapter(TicketAdapter):
         return fields
 
     def create_ticket(self, request: ApprovalRequest) -> TicketRef:
-        existing = self.find_ticket(request)
-        if existing is not None:
-            self._ambiguous_creates.pop(request.id, None)
-            return existing
-        lost_at = self._ambiguous_creates.get(request.id)
-        if lost_at is not None and time.monotonic() - lost_at < self.ambiguous_grace:
-            raise UnavailableError(
-                f"{self.name}: an earlier create for {request.id} may have landed and is not searchable "
-                "yet; not creating a second issue",
-                system=self.name,
-            )
+        """One POST. After a lost answer the issue may exist but not be searchable yet: look a few
+        times, then say so (AmbiguousCreate) and let the core hold off re-creating, on every
+        replica, for ``create_grace`` seconds."""
         fields = self.issue_fields(request)
         try:
             created = self.client.create_issue(fields)
-        except UnavailableError:
-            # the answer was lost, the issue may exist: look it up (search lags), never re-POST here
-            self._ambiguous_creates[request.id] = time.monotonic()
+        except UnavailableError as exc:
             found = self._find_with_patience(request)
             if found is not None:
-                self._ambiguous_creates.pop(request.id, None)
                 return found
-            raise
-        self._ambiguous_creates.pop(request.id, None)
+            raise AmbiguousCreate(
+                f"{self.name}: the create for request {request.id} may have landed ({exc}); "
+                "not creating a second issue until it can be looked up",
+                system=self.name,
+            ) from None
         return self._ref(created)
+
+    def create_grace(self) -> float:
+        return self.ambiguous_grace
 
     def _find_with_patience(self, request: ApprovalRequest) -> TicketRef | None:
         policy = self.client.policy

@@ -16,6 +16,7 @@ import requests
 from connector.core.adapter import AdapterContext, TicketAdapter
 from connector.core.errors import (
     AdapterError,
+    AmbiguousCreate,
     BadRequestError,
     ConfigError,
     ConflictError,
@@ -160,13 +161,10 @@ class ServiceNowAdapter(TicketAdapter):
 
     # --- tickets ---------------------------------------------------------------------------------------
     def create_ticket(self, request: ApprovalRequest) -> TicketRef:
-        """Exactly one record per request: look it up first (an earlier answer may have been
-        lost), POST once, and after a failed POST look again before giving up."""
+        """Exactly one record per request: POST once (the core looks the record up first on a
+        retry), and after a failed POST look again before giving up."""
         route = self._route(request.route)
         ticket = route.ticket
-        existing = self.find_ticket(request)
-        if existing is not None:
-            return existing
         try:
             values = render.record_values(request, ticket)
         except TemplateRenderError as exc:
@@ -178,10 +176,15 @@ class ServiceNowAdapter(TicketAdapter):
         except AdapterError as exc:
             if not exc.transient:
                 raise
-            found = self.find_ticket(request)  # the POST may have landed before the answer was lost
+            try:  # the POST may have landed before the answer was lost
+                found = self.find_ticket(request)
+            except AdapterError:
+                found = None
             if found is not None:
                 return found
-            raise
+            raise AmbiguousCreate(
+                f"{self.name}: the create for request {request.id} may have landed ({exc})", system=self.name
+            ) from None
         if value(record, ticket.correlation_field) != expected:
             raise BadRequestError(
                 f"{self.name}: record {value(record, 'number')} was created but {ticket.table}."

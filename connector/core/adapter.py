@@ -103,12 +103,15 @@ class TicketAdapter(ABC):
     # --- tickets -------------------------------------------------------------------------------
     @abstractmethod
     def create_ticket(self, request: ApprovalRequest) -> TicketRef:
-        """Open the approval ticket. Must carry ``request.id`` on the ticket, show the arguments and
-        their digest, and be safe to call again after a lost answer (look up before creating)."""
+        """Open the approval ticket, carrying ``request.id`` and showing the arguments and their
+        digest. One create per call: on a retry the core calls ``find_ticket`` first. When the
+        create may have landed but its answer was lost, raise AmbiguousCreate."""
 
     @abstractmethod
     def find_ticket(self, request: ApprovalRequest) -> TicketRef | None:
-        """The ticket already opened for this request, if any (by the request id it carries)."""
+        """The ticket already opened for this request, if any: only to recover a lost create
+        answer, so only a ticket that the connector's own account created, in a configured project
+        or table, carrying this request id (re-checked on the answer, not trusted to the query)."""
 
     @abstractmethod
     def poll(self, pending: Sequence[PendingTicket], cursor: str | None) -> PollResult:
@@ -156,6 +159,11 @@ class TicketAdapter(ABC):
     def check(self, live: bool) -> list[CheckResult]:
         """Validate this system's config; with ``live``, against the real instance."""
         return [CheckResult(system=self.name, item="configuration", ok=True)]
+
+    def create_grace(self) -> float:
+        """Seconds after a lost create answer during which a ticket that does not show up in a
+        look-up may still exist (search-index lag): the core creates no second one meanwhile."""
+        return 0.0
 
     def call_budget(self) -> float:
         """Seconds one adapter call may take at worst (timeouts, retries, backoff); the bridge

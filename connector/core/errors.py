@@ -72,6 +72,12 @@ class UnavailableError(AdapterError):
     transient = True
 
 
+class AmbiguousCreate(UnavailableError):
+    """A create whose answer was lost: the ticket may exist without being findable yet (search
+    index lag). The core records when this first happened, for every replica, and creates again
+    only after the adapter's ``create_grace`` if a look-up still finds nothing."""
+
+
 class WebhookRejected(ConnectorError):
     """A webhook delivery failed verification or could not be parsed; ``status`` is the HTTP answer."""
 

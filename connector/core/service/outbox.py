@@ -4,13 +4,22 @@ an attempt after the first tells the adapter to look for what already landed bef
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from datetime import timedelta
 from typing import Any
 
-from connector.core.errors import AdapterError, ConfigError, RateLimitedError
-from connector.core.models import ApprovalRequest, OutcomeReport, RequestState, TicketRef, utcnow
+from connector.core.errors import AdapterError, AmbiguousCreate, ConfigError, RateLimitedError
+from connector.core.models import (
+    ApprovalRequest,
+    OutcomeReport,
+    ReportKind,
+    RequestState,
+    TicketRef,
+    utcnow,
+)
+from connector.core.redact import redact
 from connector.core.store import aware as _aware
 from connector.core.templates import TemplateRenderError
 
@@ -20,6 +29,7 @@ from .transitions import REPORT_KIND, TICKET_KIND, Transitions
 log = logging.getLogger("approval_connector")
 
 MAX_RETRY_DELAY = 900.0
+WHILE_WAITING = frozenset({ReportKind.UNAUTHORIZED, ReportKind.INVALID_EDIT})  # true only while waiting
 MIN_LEASE = timedelta(seconds=120)
 
 
@@ -73,42 +83,70 @@ class Outbox:
     async def _deliver(self, item: dict[str, Any]) -> bool:
         request = await self.ctx.db(self.ctx.store.get, item["request_id"])
         system = request.ticket.system if request.ticket else request.system
-        if not await self.ctx.db(self.ctx.store.lease_outbox, item, self._lease_for(system)):
+        lease = self._lease_for(system)
+        token = await self.ctx.db(self.ctx.store.lease_outbox, item, lease, self.ctx.worker_id)
+        if token is None:
             return False  # another worker is on it
         attempt = int(item["attempts"])  # as before this lease: > 0 when an earlier try may have landed
+        heartbeat = asyncio.ensure_future(self._heartbeat(item["id"], token, lease))
         try:
             if item["kind"] == TICKET_KIND:
-                await self._open_ticket(request, attempt, item["id"])
+                await self._open_ticket(request, attempt, item)
             elif item["kind"] == REPORT_KIND:
                 await self._report(request, OutcomeReport.model_validate_json(item["payload"]), attempt, item)
             return True
         except (AdapterError, ConfigError, TemplateRenderError, _NotYet) as exc:
-            await self._failed(item, request, attempt, exc, str(exc))
+            await self._failed(item, token, request, attempt, exc, str(exc))
             return False
         except Exception as exc:
             log.exception("%s for request %s crashed; will retry", item["kind"], request.id)
-            await self._failed(item, request, attempt, exc, f"{type(exc).__name__}: {exc}")
+            await self._failed(item, token, request, attempt, exc, f"{type(exc).__name__}: {exc}")
             return False
+        finally:
+            heartbeat.cancel()
 
-    async def _open_ticket(self, request: ApprovalRequest, attempt: int, item_id: str) -> None:
-        ref = await self._find_or_create(request, attempt)
-        await self.ctx.db(self.transitions.ticketed, request.id, ref, item_id)
+    async def _heartbeat(self, item_id: str, token: int, lease: timedelta) -> None:
+        """Keep the lease while the adapter works (a slow system, retries after a 429): nobody
+        else starts the same delivery meanwhile. A failed beat is retried at the next one."""
+        interval = max(0.05, lease.total_seconds() / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if not await self.ctx.db(self.ctx.store.extend_outbox_lease, item_id, token, lease):
+                    log.error("outbox item %s: lease taken over while delivering", item_id)
+                    return
+            except Exception as exc:  # noqa: BLE001 - the lease is longer than three beats
+                log.warning("outbox item %s: could not extend the lease (%s)", item_id, exc)
+
+    async def _open_ticket(self, request: ApprovalRequest, attempt: int, item: dict[str, Any]) -> None:
+        ref = await self._find_or_create(request, attempt, item)
+        await self.ctx.db(self.transitions.ticketed, request.id, ref, item["id"])
         if ref is not None and request.ticket is None:
             log.info("request %s ticketed as %s", request.id, ref.key)
 
-    async def _find_or_create(self, request: ApprovalRequest, attempt: int) -> TicketRef | None:
-        """Create (or, after a lost answer, find) the ticket."""
+    async def _find_or_create(
+        self, request: ApprovalRequest, attempt: int, item: dict[str, Any]
+    ) -> TicketRef | None:
+        """Create the ticket; on a retry, first find one an earlier attempt may have made (and
+        within the adapter's grace after a lost answer, find only: its index may lag)."""
         if request.ticket is not None:
             return request.ticket
         adapter = self.ctx.adapter(request.system)
+        if attempt > 0:
+            ref = await adapter.find_ticket(request)
+            if ref is not None:
+                return ref
         if request.state in (RequestState.EXPIRED, RequestState.DENIED):
-            # Open no ticket nobody can act on, but find one whose create answer was lost, so it
-            # can be told the request expired instead of waiting open forever.
-            return await adapter.find_ticket(request) if attempt > 0 else None
-        ref = await adapter.find_ticket(request) if attempt > 0 else None
-        if ref is None:
-            ref = await adapter.create_ticket(request)
-        return ref
+            return None  # open no ticket nobody can act on (one found above is told it expired)
+        since = _aware(item.get("ambiguous_since"))
+        grace = adapter.adapter.create_grace()
+        if since is not None and (utcnow() - since).total_seconds() < grace:
+            raise _NotYet("an earlier create may have landed and is not searchable yet; not creating another")
+        try:
+            return await adapter.create_ticket(request)
+        except AmbiguousCreate:
+            await self.ctx.db(self.ctx.store.mark_ambiguous, item["id"])
+            raise
 
     async def _report(
         self, request: ApprovalRequest, report: OutcomeReport, attempt: int, item: dict[str, Any]
@@ -117,6 +155,10 @@ class Outbox:
             if await self._ticket_pending(request):
                 raise _NotYet("ticket not created yet")
             await self.ctx.db(self.transitions.delivered, item["id"])  # no ticket will ever exist
+            return
+        if report.kind in WHILE_WAITING and request.state is not RequestState.TICKETED:
+            # "not accepted, still waiting" must not land on a ticket whose request moved on
+            await self.ctx.db(self.transitions.report_skipped, item["id"], request, report.kind.value)
             return
         await self.ctx.adapter(request.ticket.system).report(request.ticket, report, attempt)
         await self.ctx.db(
@@ -128,11 +170,18 @@ class Outbox:
         return any(i["kind"] == TICKET_KIND and i["delivered_at"] is None for i in items)
 
     async def _failed(
-        self, item: dict[str, Any], request: ApprovalRequest, attempt: int, exc: BaseException, error: str
+        self,
+        item: dict[str, Any],
+        token: int,
+        request: ApprovalRequest,
+        attempt: int,
+        exc: BaseException,
+        error: str,
     ) -> None:
         delay = self._retry_delay(attempt, exc)
         retry_at = utcnow() + timedelta(seconds=delay)
-        await self.ctx.db(self.ctx.store.outbox_failed, item["id"], attempt + 1, retry_at, error)
+        error = redact(error) or error
+        await self.ctx.db(self.ctx.store.outbox_failed, item["id"], attempt + 1, retry_at, error, token)
         log.warning(
             "%s for request %s failed (attempt %d, retry in %.0fs): %s",
             item["kind"],

@@ -91,6 +91,17 @@ class Transitions:
                 conn, request_id, "reported", self.ctx.worker_id, {"report": kind, "ticket": ticket_key}
             )
 
+    def report_skipped(self, item_id: str, request: ApprovalRequest, kind: str) -> None:
+        with self.store.transaction() as conn:
+            self.store.outbox_delivered(conn, item_id)
+            self.store.audit.append(
+                conn,
+                request.id,
+                "report_skipped",
+                self.ctx.worker_id,
+                {"report": kind, "state": request.state.value, "why": "the request no longer waits"},
+            )
+
     # --- decisions -------------------------------------------------------------------------------
     def decided(
         self,

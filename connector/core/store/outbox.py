@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from connector.core.models import utcnow
 
 from .base import StoreBase
-from .schema import insert_if_absent, outbox_table
+from .schema import aware, insert_if_absent, outbox_table
 
 
 class OutboxQueries(StoreBase):
@@ -43,36 +43,72 @@ class OutboxQueries(StoreBase):
         )
         return [dict(r) for r in self._read(query).mappings().all()]
 
-    def lease_outbox(self, item: dict[str, Any], lease: timedelta) -> bool:
-        """Take an outbox item for one delivery attempt; False if another worker has it."""
+    def lease_outbox(self, item: dict[str, Any], lease: timedelta, worker: str = "") -> int | None:
+        """Take a due outbox item for one delivery attempt; its lease token, or None if another
+        worker has it. Attempts are counted now: a delivery cut short by a crash is retried with
+        attempt > 0, so adapters look for what landed before posting again."""
+        c = outbox_table.c
+        now = utcnow()
+        with self.transaction() as conn:
+            row = conn.execute(
+                update(outbox_table)
+                .where(c.id == item["id"], c.delivered_at.is_(None), c.next_attempt_at <= now)
+                .values(
+                    next_attempt_at=now + lease,
+                    attempts=c.attempts + 1,
+                    leased_by=worker or None,
+                    lease_token=c.lease_token + 1,
+                )
+                .returning(c.lease_token)
+            ).first()
+            return int(row[0]) if row is not None else None
+
+    def extend_outbox_lease(self, item_id: str, token: int, lease: timedelta) -> bool:
+        """Heartbeat of a delivery in progress; False once its lease was taken over."""
         c = outbox_table.c
         with self.transaction() as conn:
             result = conn.execute(
                 update(outbox_table)
-                .where(
-                    c.id == item["id"],
-                    c.delivered_at.is_(None),
-                    c.next_attempt_at == item["next_attempt_at"],
-                )
-                .values(next_attempt_at=utcnow() + lease, attempts=c.attempts + 1)
+                .where(c.id == item_id, c.lease_token == token, c.delivered_at.is_(None))
+                .values(next_attempt_at=utcnow() + lease)
             )
-            return result.rowcount == 1  # attempts counted now: a delivery cut short by a crash
-            # is retried with attempt > 0, so adapters look for their marker before posting again
+            return result.rowcount == 1
 
     def outbox_delivered(self, conn: Connection, item_id: str) -> None:
         conn.execute(
             update(outbox_table)
             .where(outbox_table.c.id == item_id)
-            .values(delivered_at=utcnow(), last_error=None)
+            .values(delivered_at=utcnow(), last_error=None, leased_by=None)
         )
 
-    def outbox_failed(self, item_id: str, attempts: int, retry_at: datetime, error: str) -> None:
+    def outbox_failed(
+        self, item_id: str, attempts: int, retry_at: datetime, error: str, token: int | None = None
+    ) -> bool:
+        """Schedule the next attempt; refused (False) when the lease ``token`` is no longer the
+        current one, so a holder that overran its lease cannot reschedule its successor."""
+        c = outbox_table.c
+        condition = [c.id == item_id, c.delivered_at.is_(None)]
+        if token is not None:
+            condition.append(c.lease_token == token)
+        with self.transaction() as conn:
+            result = conn.execute(
+                update(outbox_table)
+                .where(*condition)
+                .values(attempts=attempts, next_attempt_at=retry_at, last_error=error[:2000], leased_by=None)
+            )
+            return result.rowcount == 1
+
+    def mark_ambiguous(self, item_id: str) -> datetime:
+        """Remember (once) that a create's answer was lost; returns when that first happened."""
+        c = outbox_table.c
         with self.transaction() as conn:
             conn.execute(
                 update(outbox_table)
-                .where(outbox_table.c.id == item_id)
-                .values(attempts=attempts, next_attempt_at=retry_at, last_error=error[:2000])
+                .where(c.id == item_id, c.ambiguous_since.is_(None))
+                .values(ambiguous_since=utcnow())
             )
+            since = conn.execute(select(c.ambiguous_since).where(c.id == item_id)).scalar()
+        return aware(since) or utcnow()
 
     def outbox_for(self, request_id: str) -> list[dict[str, Any]]:
         c = outbox_table.c

@@ -110,11 +110,16 @@ class RequestQueries(StoreBase):
 
     def mark_refused(self, conn: Connection, request_id: str, signature: str) -> bool:
         """Remember a refused decision; False if this exact decision was already refused (by this
-        or another replica), so it is commented and audited once."""
+        or another replica), so it is commented and audited once — or if the request no longer
+        waits for a decision (a stale hint must not speak about a request that moved on)."""
         c = requests_table.c
         result = conn.execute(
             update(requests_table)
-            .where(c.id == request_id, or_(c.refused_signature.is_(None), c.refused_signature != signature))
+            .where(
+                c.id == request_id,
+                c.state == RequestState.TICKETED.value,
+                or_(c.refused_signature.is_(None), c.refused_signature != signature),
+            )
             .values(refused_signature=signature)
         )
         return result.rowcount == 1

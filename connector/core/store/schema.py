@@ -70,6 +70,13 @@ outbox_table = Table(
     Column("delivered_at", DateTime(timezone=True)),
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # the lease of the delivery in progress: who holds it, and a token that grows with each lease
+    # so a holder whose lease ran out cannot overwrite its successor's bookkeeping (fencing)
+    Column("leased_by", String(200)),
+    Column("lease_token", Integer, nullable=False, default=0),
+    # ticket creation: when a create's answer was first lost (the ticket may exist, not yet
+    # searchable); shared by every replica, so none creates a second ticket meanwhile
+    Column("ambiguous_since", DateTime(timezone=True)),
 )
 
 cursors_table = Table(

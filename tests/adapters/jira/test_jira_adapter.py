@@ -6,7 +6,12 @@ import pytest
 import responses
 
 from adapters.jira.simulator import JiraSimulator
-from connector.core.errors import PermissionDenied, RateLimitedError, UnavailableError, WebhookRejected
+from connector.core.errors import (
+    AmbiguousCreate,
+    PermissionDenied,
+    RateLimitedError,
+    WebhookRejected,
+)
 from connector.core.models import OutcomeReport, PendingTicket, ReportKind, TicketRef, Verdict
 from tests.adapters.jira.jira_testlib import ROUTE, build_adapter, make_request, route_settings
 
@@ -60,9 +65,9 @@ def test_create_description_is_escaped_with_digest(sim, ticket):
     assert "Hello \\*there\\*" in text and request.arguments_digest in text and "[~accountid" not in text
 
 
-def test_create_again_returns_same_issue(adapter, sim, ticket):
+def test_find_ticket_finds_the_created_issue(adapter, sim, ticket):
     request, ref = ticket
-    assert adapter.create_ticket(request) == ref
+    assert adapter.find_ticket(request) == ref
     assert len(sim.issues) == 1
 
 
@@ -82,33 +87,12 @@ def test_timed_out_create_still_one_issue(adapter, sim):
     assert len(sim.issues) == 1 and sim.issue(ref.key).fields["labels"][1] == "acr-req-1"
 
 
-def test_timed_out_create_with_search_lag_never_duplicates(sim):
-    sim.search_lag = 10
-    sim.drop_create_answers = 1
-    adapter = build_adapter(sim)
-    request = make_request()
-    with pytest.raises(UnavailableError):
-        adapter.create_ticket(request)  # answer lost, issue not searchable yet: refuse to re-create
-    with pytest.raises(UnavailableError):
-        adapter.create_ticket(request)
-    for _ in range(10):
-        try:
-            ref = adapter.create_ticket(request)
-            break
-        except UnavailableError:
-            continue
-    assert len(sim.issues) == 1 and ref.key == "OPS-1"
-
-
-def test_timed_out_create_lost_in_flight_is_created_once(adapter, sim):
+def test_create_lost_before_anything_happened_is_ambiguous_not_reposted(adapter, sim):
     sim.inject_fault(503, method="POST", path=r"/issue$")
-    request = make_request()
-    with pytest.raises(UnavailableError):
-        adapter.create_ticket(request)  # 503 before anything happened; still not re-POSTed blindly
+    with pytest.raises(AmbiguousCreate):
+        adapter.create_ticket(make_request())  # 503: not re-POSTed blindly; the core decides later
     assert len(sim.issues) == 0
-    adapter._ambiguous_creates.clear()  # grace passed
-    adapter.create_ticket(request)
-    assert len(sim.issues) == 1
+    assert sim.call_count("POST", r"/issue$") == 1
 
 
 def test_poll_without_pending_makes_no_call(adapter, sim):

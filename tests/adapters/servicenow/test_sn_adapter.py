@@ -11,6 +11,7 @@ import responses
 from adapters.servicenow import ServiceNowAdapter
 from adapters.servicenow.simulator import ServiceNowSimulator
 from connector.core.errors import (
+    AmbiguousCreate,
     BadRequestError,
     ConflictError,
     NotFoundError,
@@ -101,9 +102,10 @@ def test_model_text_cannot_inject_markup_or_script(
 
 def test_create_twice_is_one_record(adapter: ServiceNowAdapter, sim: ServiceNowSimulator) -> None:
     request = make_request()
-    first, second = adapter.create_ticket(request), adapter.create_ticket(request)
-    assert first == second and len(sim.records()) == 1
+    first = adapter.create_ticket(request)
+    assert adapter.find_ticket(request) == first and len(sim.records()) == 1
     assert sim.call_count("POST", "/table/change_request") == 1
+    assert sim.call_count("GET", "/table/change_request") == 1  # the look-up above, none before create
 
 
 def test_lost_create_answer_still_one_record(adapter: ServiceNowAdapter, sim: ServiceNowSimulator) -> None:
@@ -112,7 +114,7 @@ def test_lost_create_answer_still_one_record(adapter: ServiceNowAdapter, sim: Se
     ticket = adapter.create_ticket(request)  # POST answered 504 after creating; the lookup finds it
     assert [r["number"] for r in sim.records()] == [ticket.key]
     assert sim.call_count("POST", "/table/change_request") == 1  # a 504 on POST is never retried blindly
-    assert adapter.create_ticket(request) == ticket and len(sim.records()) == 1
+    assert adapter.find_ticket(request) == ticket and len(sim.records()) == 1
 
 
 def test_lost_create_answer_and_failed_lookup_then_retry(
@@ -121,10 +123,11 @@ def test_lost_create_answer_and_failed_lookup_then_retry(
     sim.lose_answer("POST", "/table/change_request")
     sim.inject_fault(503, times=10, method="GET", path="/table/change_request")
     request = make_request()
-    with pytest.raises(UnavailableError):
+    with pytest.raises(AmbiguousCreate):
         adapter.create_ticket(request)
     sim.clear_faults()
-    ticket = adapter.create_ticket(request)  # the outbox's next attempt: found, not re-created
+    ticket = adapter.find_ticket(request)  # the outbox's next attempt looks first: found
+    assert ticket is not None
     assert len(sim.records()) == 1 and sim.records()[0]["number"] == ticket.key
 
 
@@ -312,7 +315,7 @@ def test_poll_group_approvers_with_groups(
     assert decision is not None and decision.verdict is Verdict.APPROVED
     assert decision.status == "sysapproval_approver.state=approved"
     assert decision.actor is not None and "CAB Approval" in decision.actor.groups
-    assert sim.call_count("GET", "/table/change_request") == 1  # only the lookup before create
+    assert sim.call_count("GET", "/table/change_request") == 0  # no look-up before a first create
     assert any(
         t == "sysapproval_approver"
         and q.startswith(
