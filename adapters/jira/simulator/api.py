@@ -9,7 +9,7 @@ from typing import Any
 
 from connector.testing.simulator import Handler, SimRequest, SimResponse
 
-from . import routes
+from . import handling, routes
 from .entities import Refusal
 from .seeded import DEMO_ENV, seed_demo
 from .state import JiraState
@@ -31,7 +31,7 @@ class JiraSimulator(JiraState):
         for method, pattern, route in routes.ROUTES:
             self.add_route(method, pattern, self._bound(route))
 
-    def _bound(self, route: routes.Route) -> Handler:
+    def _bound(self, route: handling.Route) -> Handler:
         def handler(request: SimRequest, match: re.Match) -> SimResponse:
             try:
                 return route(self, request, match)
@@ -56,7 +56,7 @@ class JiraSimulator(JiraState):
         return dict(DEMO_ENV)
 
     def authenticate(self, request: SimRequest) -> SimResponse | None:
-        return routes.authenticate(self, request)
+        return handling.authenticate(self, request)
 
     def handle(self, request: SimRequest) -> SimResponse:
         response = super().handle(request)

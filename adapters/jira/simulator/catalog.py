@@ -85,7 +85,9 @@ class JiraCatalog(SimulatedAPI):
         issue_types: dict[str, str],
         initial_status: str,
         components: dict[str, str] | None = None,
+        permissions: dict[str, set[str]] | None = None,
     ) -> SimProject:
+        """``permissions`` grants a project permission to groups only (see ``has_permission``)."""
         project = SimProject(
             project_id,
             key,
@@ -93,6 +95,7 @@ class JiraCatalog(SimulatedAPI):
             dict(issue_types),
             self.lookup_status(initial_status).id,
             dict(components or {}),
+            permissions={k: set(v) for k, v in (permissions or {}).items()},
         )
         self.projects[key] = project
         return project
@@ -130,6 +133,14 @@ class JiraCatalog(SimulatedAPI):
         if user is None or (self.cloud and user.account_id != ident):
             return None
         return user
+
+    def has_permission(self, user: SimUser | None, project: SimProject, permission: str) -> bool:
+        """Whether ``user`` holds a project permission: granted to every user unless the project
+        lists groups for it, then only to their members."""
+        if user is None:
+            return False
+        granted = project.permissions.get(permission)
+        return granted is None or bool(user.groups & granted)
 
     def project(self, ref: str) -> SimProject | None:
         for project in self.projects.values():

@@ -4,7 +4,7 @@ refusal a state change raises, answered with Jira's error JSON (``errorMessages`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connector.testing.simulator import SimResponse
@@ -21,6 +21,13 @@ RESOLUTIONS = {"10000": "Done", "10001": "Won't Do", "10002": "Failed"}
 def now_text() -> str:
     """Jira's timestamp format, millisecond resolution: 2026-01-21T10:14:05.412+0000."""
     return stamp_of(datetime.now(timezone.utc))
+
+
+def now_after(previous: str) -> str:
+    """Now, or one millisecond after ``previous`` when the clock has not moved past it yet: an
+    edit made within the same millisecond still shows as later."""
+    earliest = datetime.strptime(previous, "%Y-%m-%dT%H:%M:%S.%f%z") + timedelta(milliseconds=1)
+    return stamp_of(max(datetime.now(timezone.utc), earliest))
 
 
 def stamp_of(moment: datetime) -> str:
@@ -84,6 +91,9 @@ class SimProject:
     initial_status: str
     components: dict[str, str] = field(default_factory=dict)  # id -> name
     counter: int = 0
+    # project permission (EDIT_ISSUES, EDIT_OWN_COMMENTS, EDIT_ALL_COMMENTS) -> groups granted it;
+    # a permission not listed is granted to every user
+    permissions: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,4 +109,5 @@ class SimIssue:
     updated: str
     comments: list[dict[str, Any]] = field(default_factory=list)
     histories: list[dict[str, Any]] = field(default_factory=list)
+    properties: dict[str, Any] = field(default_factory=dict)  # entity properties: key -> JSON value
     hidden_searches: int = 0

@@ -16,7 +16,9 @@ DEMO_ENV = {
 def seed_demo(sim: JiraState) -> None:
     """Awaiting Approval → Approved/Rejected → Done/Failed/Cancelled; users svc-approval (the
     connector, admin), alice (approver, group change-approvers), bob (requester), mallory
-    (outsider)."""
+    (outsider). Every user is in jira-software-users, so may edit issues (and set their
+    properties) and their own comments; editing anyone's comment needs jira-administrators,
+    which nobody is in until a test adds them."""
     sim.add_user(
         "svc-approval",
         "Approval Connector Bot",
@@ -82,6 +84,11 @@ def seed_demo(sim: JiraState) -> None:
         {"10002": "Task", "10003": "Change"},
         "Awaiting Approval",
         {"10300": "Email", "10301": "CRM"},
+        permissions={
+            "EDIT_ISSUES": {"jira-software-users"},
+            "EDIT_OWN_COMMENTS": {"jira-software-users"},
+            "EDIT_ALL_COMMENTS": {"jira-administrators"},
+        },
     )
     sim.add_custom_field("customfield_10050", "Agent Request ID")
     sim.add_custom_field("customfield_10051", "Approvers", "multiuserpicker")

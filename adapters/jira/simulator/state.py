@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import views
-from .entities import RESOLUTIONS, Refusal, SimIssue, SimProject, SimTransition, SimUser, now_text
+from .entities import RESOLUTIONS, Refusal, SimIssue, SimProject, SimTransition, SimUser, now_after, now_text
+from .properties import check_key, check_value
 from .webhooks import JiraWebhooks
 
 
@@ -59,8 +60,9 @@ class JiraState(JiraWebhooks):
         fields: list[str] | None = None,
         expand: str = "",
         changelog_cap: int | None = None,
+        properties: list[str] | None = None,
     ) -> dict[str, Any]:
-        return views.issue_json(self, issue, fields, expand, changelog_cap)
+        return views.issue_json(self, issue, fields, expand, changelog_cap, properties)
 
     def new_issue(
         self, project: SimProject, issuetype: str, fields: dict[str, Any], reporter: SimUser | None
@@ -144,9 +146,16 @@ class JiraState(JiraWebhooks):
             raise Refusal(400, errors=errors)
 
     def apply_transition(
-        self, issue: SimIssue, t: SimTransition, actor: SimUser, fields: dict[str, Any], comment: str | None
+        self,
+        issue: SimIssue,
+        t: SimTransition,
+        actor: SimUser,
+        fields: dict[str, Any],
+        comment: str | None,
+        comment_properties: dict[str, Any] | None = None,
     ) -> None:
-        """Move the issue, record who did it, queue the signed webhook (sent after the lock)."""
+        """Move the issue, record who did it, add the transition's comment (with its properties),
+        queue the signed webhook (sent after the lock)."""
         old = self.statuses[issue.status]
         new = self.statuses[t.to]
         items = [
@@ -185,7 +194,7 @@ class JiraState(JiraWebhooks):
         issue.histories.append(history)
         issue.updated = stamp
         if comment is not None:
-            self.add_comment(issue, actor, comment)
+            self.add_comment(issue, actor, comment, properties=comment_properties)
         self.queue_event(
             issue,
             actor,
@@ -237,20 +246,39 @@ class JiraState(JiraWebhooks):
         body: str,
         internal: bool = False,
         visibility: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """A comment is internal (JSM) when asked or when its ``sd.public.comment`` property says
+        so; an internal one carries that property, as JSM stores it."""
+        props = dict(properties or {})
+        flag = props.get("sd.public.comment")
+        internal = internal or (isinstance(flag, dict) and bool(flag.get("internal")))
+        if internal:
+            props.setdefault("sd.public.comment", {"internal": True})
         self._ids["comment"] += 1
+        stamp = now_text()
         comment = {
             "id": str(self._ids["comment"]),
             "issue": issue.id,
             "author": author.name,
             "body": body,
-            "created": now_text(),
+            "created": stamp,
+            "update_author": author.name,
+            "updated": stamp,
             "internal": internal,
             "visibility": visibility,
+            "properties": props,
         }
         issue.comments.append(comment)
-        issue.updated = comment["created"]
+        issue.updated = stamp
         return comment
+
+    def find_comment(self, comment_id: str) -> tuple[SimIssue, dict[str, Any]] | None:
+        for issue in self.issues.values():
+            for comment in issue.comments:
+                if comment["id"] == str(comment_id):
+                    return issue, comment
+        return None
 
     def comment(self, key: str, body: str, actor: str = "alice") -> None:
         """A human comments (e.g. a rejection reason)."""
@@ -265,6 +293,53 @@ class JiraState(JiraWebhooks):
                 {"comment": views.comment_json(self, comment)},
             )
         self.flush_webhooks()
+
+    def edit_comment(self, key: str, comment_id: str, body: str, actor: str) -> None:
+        """``actor`` edits a comment in the UI (e.g. rewrites the connector's outcome note): the
+        body changes, ``updateAuthor`` and ``updated`` show who and when (``updated`` always
+        later than before). Their own comment needs Edit Own Comments, anyone else's Edit All
+        Comments; ValueError when they lack it or the issue has no such comment."""
+        with self.lock:
+            issue = self.issue(key)
+            user = self.users[actor]
+            comment = next((c for c in issue.comments if c["id"] == str(comment_id)), None)
+            if comment is None:
+                raise ValueError(f"{key}: no comment {comment_id!r}")
+            needed = "EDIT_OWN_COMMENTS" if comment["author"] == user.name else "EDIT_ALL_COMMENTS"
+            if not self.has_permission(user, self.projects[issue.project], needed):
+                raise ValueError(f"{key}: {actor} may not edit comment {comment_id} (no {needed})")
+            stamp = now_after(comment["updated"])
+            comment.update(body=body, update_author=user.name, updated=stamp)
+            issue.updated = stamp
+            shown = {"comment": views.comment_json(self, comment)}
+            self.queue_event(issue, user, "comment_updated", None, shown)
+        self.flush_webhooks()
+
+    # --- entity properties --------------------------------------------------------------------------
+    def require_edit(self, issue: SimIssue, user: SimUser | None) -> None:
+        """Refusal(403) unless ``user`` holds Edit issues in the issue's project."""
+        if not self.has_permission(user, self.projects[issue.project], "EDIT_ISSUES"):
+            raise Refusal(403, "You do not have permission to edit this issue.")
+
+    def put_issue_property(self, issue: SimIssue, key: str, value: Any, user: SimUser | None) -> bool:
+        """Set an issue property as ``user`` (Edit issues needed); True when it was new. Setting a
+        property changes neither the issue's ``updated`` nor its changelog."""
+        self.require_edit(issue, user)
+        check_key(key)
+        created = key not in issue.properties
+        issue.properties[key] = value
+        return created
+
+    def set_issue_property(self, key: str, property_key: str, value: Any, actor: str) -> None:
+        """``actor`` sets an issue property through the API, e.g. an editor (or an attacker with
+        Edit issues) rewriting the request id the connector stored. ValueError when refused."""
+        with self.lock:
+            issue = self.issue(key)
+            try:
+                check_value(value)
+                self.put_issue_property(issue, property_key, value, self.users[actor])
+            except Refusal as exc:
+                raise ValueError(f"{key}: {exc.body}") from None
 
     # --- JSM approvals ------------------------------------------------------------------------------
     def add_approval(self, key: str, approvers: list[str], name: str = "Waiting for approval") -> str:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .entities import CATEGORIES, SimIssue, SimStatus, SimTransition, SimUser, now_text, stamp_of
+from .properties import entry_json, select
 
 if TYPE_CHECKING:
     from .catalog import JiraCatalog
@@ -83,21 +84,24 @@ def history_json(sim: JiraCatalog, history: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def comment_json(sim: JiraCatalog, comment: dict[str, Any]) -> dict[str, Any]:
-    author = user_json(sim, sim.users[comment["author"]])
+def comment_json(sim: JiraCatalog, comment: dict[str, Any], with_properties: bool = False) -> dict[str, Any]:
+    """``updateAuthor``/``updated`` differ from ``author``/``created`` once someone edited it;
+    ``with_properties`` (``expand=properties``) lists its properties as [{key, value}]."""
     out = {
         "self": f"{sim.base_url}/rest/api/2/issue/{comment['issue']}/comment/{comment['id']}",
         "id": comment["id"],
-        "author": author,
+        "author": user_json(sim, sim.users[comment["author"]]),
         "body": comment["body"],
-        "updateAuthor": author,
+        "updateAuthor": user_json(sim, sim.users[comment["update_author"]]),
         "created": comment["created"],
-        "updated": comment["created"],
+        "updated": comment["updated"],
     }
     if sim.cloud:
         out["jsdPublic"] = not comment.get("internal", False)
     if comment.get("visibility"):
         out["visibility"] = comment["visibility"]
+    if with_properties:
+        out["properties"] = [entry_json(k, v) for k, v in comment["properties"].items()]
     return out
 
 
@@ -107,7 +111,10 @@ def issue_json(
     fields: list[str] | None = None,
     expand: str = "",
     changelog_cap: int | None = None,
+    properties: list[str] | None = None,
 ) -> dict[str, Any]:
+    """``properties`` (the ``properties=`` parameter) adds the selected entity properties as
+    ``{"properties": {key: value}}``; without it the issue shows none."""
     project = sim.projects[issue.project]
     everything: dict[str, Any] = {
         **issue.fields,
@@ -151,6 +158,8 @@ def issue_json(
             "total": len(histories),
             "histories": histories[:cap],
         }
+    if properties is not None:
+        out["properties"] = select(issue.properties, properties)
     return out
 
 
