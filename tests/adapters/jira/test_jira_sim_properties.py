@@ -38,6 +38,10 @@ def put_property(sim: JiraSimulator, issue: str, value: Any, user: str = "svc-ap
     return call(sim, "PUT", f"/issue/{issue}/properties/{key}", user, data=json.dumps(value))
 
 
+def comment_on(sim: JiraSimulator, issue: str, body: dict[str, Any]) -> requests.Response:
+    return call(sim, "POST", f"/issue/{issue}/comment", json=body)
+
+
 def create_body(**extra: Any) -> dict[str, Any]:
     return {
         "fields": {"project": {"key": "OPS"}, "issuetype": {"name": "Task"}, "summary": "Send the email"},
@@ -102,6 +106,8 @@ def test_setting_a_property_needs_edit_issues(sim):
     sim.users["mallory"].groups.discard("jira-software-users")  # no longer holds Edit issues
     refused = put_property(sim, issue.key, {"requestId": "forged"}, user="mallory")
     assert refused.status_code == 403
+    garbage = call(sim, "PUT", f"/issue/{issue.key}/properties/{KEY}", "mallory", data=b"{not json")
+    assert garbage.status_code == 403  # permission is checked before the value
     assert call(sim, "GET", f"/issue/{issue.key}/properties/{KEY}", "mallory").json()["value"] == VALUE
 
 
@@ -179,11 +185,10 @@ def test_issue_properties_on_data_center(dc_sim):
 # --- comment properties -----------------------------------------------------------------------------
 def test_comment_properties_are_stored_and_readable(sim):
     issue = sim.create_issue()
-    posted = call(
+    posted = comment_on(
         sim,
-        "POST",
-        f"/issue/{issue.key}/comment",
-        json={
+        issue.key,
+        {
             "body": "Outcome for req-7f3c2a: success",
             "properties": [{"key": "report", "value": {"id": "r1"}}],
         },
@@ -202,12 +207,11 @@ def test_comment_properties_are_stored_and_readable(sim):
 
 def test_comment_list_shows_properties_only_when_expanded(sim):
     issue = sim.create_issue()
-    call(sim, "POST", f"/issue/{issue.key}/comment", json={"body": "plain"})
-    call(
+    comment_on(sim, issue.key, {"body": "plain"})
+    comment_on(
         sim,
-        "POST",
-        f"/issue/{issue.key}/comment",
-        json=fixture("comment.create.request.v2.jsm-internal.json"),
+        issue.key,
+        fixture("comment.create.request.v2.jsm-internal.json"),
     )
     plain = call(sim, "GET", f"/issue/{issue.key}/comment").json()["comments"]
     assert all("properties" not in c for c in plain)
@@ -232,11 +236,10 @@ def test_a_jsm_internal_comment_carries_the_sd_public_comment_property(sim):
 
 def test_bad_comment_properties_add_no_comment(sim):
     issue = sim.create_issue()
-    answer = call(
+    answer = comment_on(
         sim,
-        "POST",
-        f"/issue/{issue.key}/comment",
-        json={"body": "x", "properties": [{"key": "", "value": 1}]},
+        issue.key,
+        {"body": "x", "properties": [{"key": "", "value": 1}]},
     )
     assert answer.status_code == 400
     assert sim.comment_bodies(issue.key) == []
@@ -270,9 +273,7 @@ def test_a_transition_with_bad_comment_properties_does_not_move(sim):
 # --- comment edits ----------------------------------------------------------------------------------
 def test_an_edited_comment_shows_who_changed_it_and_when(sim):
     issue = sim.create_issue()
-    posted = call(
-        sim, "POST", f"/issue/{issue.key}/comment", json={"body": "Outcome for req-1: success"}
-    ).json()
+    posted = comment_on(sim, issue.key, {"body": "Outcome for req-1: success"}).json()
     assert posted["updateAuthor"] == posted["author"] and posted["updated"] == posted["created"]
     with pytest.raises(ValueError, match="EDIT_ALL_COMMENTS"):
         sim.edit_comment(issue.key, posted["id"], "Outcome for req-1: failed", actor="mallory")
