@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -33,8 +34,13 @@ WHILE_WAITING = frozenset({ReportKind.UNAUTHORIZED, ReportKind.INVALID_EDIT})  #
 MIN_LEASE = timedelta(seconds=120)
 
 
-class _NotYet(Exception):
-    """A report waits for its ticket to exist."""
+class NotYet(Exception):
+    """The work cannot be done yet (a report waits for its ticket); retried with backoff."""
+
+
+# (outbox item, its request, attempt: > 0 when an earlier try may have landed) -> None; raise
+# AdapterError or NotYet to be retried later
+Handler = Callable[[dict[str, Any], ApprovalRequest, int], Awaitable[None]]
 
 
 class Outbox:
@@ -42,6 +48,12 @@ class Outbox:
         self.ctx = ctx
         self.transitions = transitions
         self.kicks = TaskSet("delivery for request")
+        self.handlers: dict[str, tuple[Handler, timedelta]] = {}
+
+    def register(self, kind: str, handler: Handler, lease: timedelta) -> None:
+        """Deliver outbox items of ``kind`` with ``handler``: leased (``lease`` must exceed the
+        handler's worst case), heartbeated, retried with backoff until it returns."""
+        self.handlers[kind] = (handler, lease)
 
     def kick(self, request_id: str) -> None:
         """Deliver this request's due items soon, in the background (after a decision or a run),
@@ -83,7 +95,8 @@ class Outbox:
     async def _deliver(self, item: dict[str, Any]) -> bool:
         request = await self.ctx.db(self.ctx.store.get, item["request_id"])
         system = request.ticket.system if request.ticket else request.system
-        lease = self._lease_for(system)
+        custom = self.handlers.get(item["kind"])
+        lease = custom[1] if custom else self._lease_for(system)
         token = await self.ctx.db(self.ctx.store.lease_outbox, item, lease, self.ctx.worker_id)
         if token is None:
             return False  # another worker is on it
@@ -94,8 +107,13 @@ class Outbox:
                 await self._open_ticket(request, attempt, item)
             elif item["kind"] == REPORT_KIND:
                 await self._report(request, OutcomeReport.model_validate_json(item["payload"]), attempt, item)
+            elif custom is not None:
+                await custom[0](item, request, attempt)
+                await self.ctx.db(self.transitions.delivered, item["id"])
+            else:
+                raise ConfigError(f"no handler for outbox items of kind {item['kind']!r} in this process")
             return True
-        except (AdapterError, ConfigError, TemplateRenderError, _NotYet) as exc:
+        except (AdapterError, ConfigError, TemplateRenderError, NotYet) as exc:
             await self._failed(item, token, request, attempt, exc, str(exc))
             return False
         except Exception as exc:
@@ -141,7 +159,7 @@ class Outbox:
         since = _aware(item.get("ambiguous_since"))
         grace = adapter.adapter.create_grace()
         if since is not None and (utcnow() - since).total_seconds() < grace:
-            raise _NotYet("an earlier create may have landed and is not searchable yet; not creating another")
+            raise NotYet("an earlier create may have landed and is not searchable yet; not creating another")
         try:
             return await adapter.create_ticket(request)
         except AmbiguousCreate:
@@ -153,7 +171,7 @@ class Outbox:
     ) -> None:
         if request.ticket is None:
             if await self._ticket_pending(request):
-                raise _NotYet("ticket not created yet")
+                raise NotYet("ticket not created yet")
             await self.ctx.db(self.transitions.delivered, item["id"])  # no ticket will ever exist
             return
         if report.kind in WHILE_WAITING and request.state is not RequestState.TICKETED:

@@ -6,7 +6,7 @@ durable and audited. Methods are synchronous: the service calls them through ``c
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,10 +30,21 @@ def ticket_item_id(request_id: str) -> str:
     return f"{request_id}:{TICKET_KIND}"
 
 
+FinalHook = Callable[[Connection, ApprovalRequest], None]
+
+
 class Transitions:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.store: Store = ctx.store
+        # Called inside the transaction that makes a request final (succeeded, failed, rejected,
+        # expired, in doubt, shadow): work that must follow a final outcome (e.g. resuming the
+        # conversation that waits on it) is queued atomically with it, never lost in between.
+        self.on_final: list[FinalHook] = []
+
+    def _final(self, conn: Connection, stored: ApprovalRequest) -> None:
+        for hook in self.on_final:
+            hook(conn, stored)
 
     # --- helpers ---------------------------------------------------------------------------------
     def _audit(self, conn: Connection, request_id: str, events: Sequence[AuditEvent]) -> None:
@@ -116,11 +127,12 @@ class Transitions:
             if not self.store.transition(conn, request_id, [RequestState.TICKETED], target, **updates):
                 return None
             self._audit(conn, request_id, events)
+            stored = self.store.get(request_id, conn)
             if target is not RequestState.APPROVED:
                 kind = ReportKind.SHADOW if target is RequestState.SHADOW else ReportKind.REJECTED
-                stored = self.store.get(request_id, conn)
                 self.enqueue_report(conn, outcome_report(stored, kind, verdict))
-            return self.store.get(request_id, conn)
+                self._final(conn, stored)
+            return stored
 
     def refused(
         self, request: ApprovalRequest, signature: str, report: OutcomeReport, event: AuditEvent
@@ -177,6 +189,7 @@ class Transitions:
                 return stored
             self.store.audit.append(conn, request_id, state.value.lower(), self.ctx.worker_id, details)
             self._report_if_ticketed(conn, stored, kind)
+            self._final(conn, stored)
             return stored
 
     def recovered(self, stale: ApprovalRequest, now: datetime) -> RequestState | None:
@@ -213,7 +226,9 @@ class Transitions:
             ):
                 return None
             self.store.audit.append(conn, stale.id, "in_doubt", self.ctx.worker_id, previous)
-            self._report_if_ticketed(conn, self.store.get(stale.id, conn), ReportKind.IN_DOUBT)
+            stored = self.store.get(stale.id, conn)
+            self._report_if_ticketed(conn, stored, ReportKind.IN_DOUBT)
+            self._final(conn, stored)
             return RequestState.IN_DOUBT
 
     # --- expiry ----------------------------------------------------------------------------------
@@ -235,4 +250,5 @@ class Transitions:
             )
             if stored.ticket is not None:
                 self.enqueue_report(conn, outcome_report(stored, ReportKind.EXPIRED))
+            self._final(conn, stored)
             return stored
