@@ -32,11 +32,10 @@ def build_scheduler(connector: Connector) -> AsyncIOScheduler:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
     )
 
-    async def poll() -> int:  # runs go to the pool; the next cycle never waits for a slow tool
-        return await connector.service.poll_once(wait=False)
-
+    # Several ticks per interval: each system is polled by the replica that leads it once its
+    # interval has passed, and a follower takes over within one interval when the leader stops.
     jobs = [
-        ("poll", poll, s.poll_interval),
+        ("poll", connector.service.poll_due, s.poll_interval / 4),
         ("expiry", connector.expire_due, s.expiry_interval),
         ("outbox", connector.process_outbox, s.outbox_interval),
         ("recovery", connector.recover, s.recovery_interval),

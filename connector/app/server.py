@@ -34,7 +34,7 @@ def build_server(connector: Connector, host: str, port: int) -> uvicorn.Server:
         finally:
             scheduler.shutdown(wait=False)
             await app.state.intake.drain(shutdown_grace)
-            finished = await connector.service.drain(shutdown_grace)
+            finished = await connector.service.stop(shutdown_grace)
             if not finished:
                 log.warning(
                     "runs still in progress at shutdown; they stay claimed until their lease "

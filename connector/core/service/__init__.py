@@ -126,6 +126,18 @@ class ApprovalService:
             await self.drain(None)
         return applied
 
+    async def poll_due(self) -> int:
+        """The scheduler's poll tick: polls the systems this replica leads once they are due;
+        the runs it starts go on in the pool."""
+        applied = await self.polling.poll_due()
+        await self.execution.run_approved(wait=False)
+        return applied
+
+    async def stop(self, grace: float) -> bool:
+        """A clean shutdown: hand the poll leads over, then give runs in progress ``grace``."""
+        await self.polling.release()
+        return await self.drain(grace)
+
     async def process_outbox(self, limit: int = 100) -> int:
         return await self.outbox.process(limit)
 

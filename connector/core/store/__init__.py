@@ -14,6 +14,7 @@ from connector.core.errors import ConfigError
 
 from .cursors import CursorQueries
 from .engine import make_engine
+from .leases import LeaseQueries
 from .outbox import OutboxQueries
 from .requests import RequestQueries, _from_row, _to_row
 from .schema import (
@@ -21,6 +22,7 @@ from .schema import (
     cursors_table,
     deliveries_table,
     insert_if_absent,
+    leases_table,
     metadata,
     outbox_table,
     requests_table,
@@ -32,6 +34,7 @@ __all__ = [
     "cursors_table",
     "deliveries_table",
     "insert_if_absent",
+    "leases_table",
     "make_engine",
     "metadata",
     "outbox_table",
@@ -41,7 +44,7 @@ __all__ = [
 ]
 
 
-class Store(RequestQueries, OutboxQueries, CursorQueries):
+class Store(RequestQueries, OutboxQueries, CursorQueries, LeaseQueries):
     """Owns the connector's tables. Only the service's transitions module changes a state."""
 
     def __init__(self, engine: Engine) -> None:

@@ -20,14 +20,26 @@ class CursorQueries(StoreBase):
         row = self._read(select(c.cursor, c.last_success_at).where(c.system == system)).first()
         return (row[0], aware(row[1])) if row else (None, None)
 
-    def save_cursor(self, system: str, cursor: str | None, error: str | None = None) -> None:
+    def save_cursor(
+        self,
+        system: str,
+        cursor: str | None,
+        error: str | None = None,
+        fence: tuple[str, str, int] | None = None,
+    ) -> bool:
+        """Record a poll's outcome. With ``fence`` (lease name, holder, token) the write happens
+        only while that lease is still held: a poller that lost its lead cannot roll the cursor
+        back over its successor's. False when refused."""
         c = cursors_table.c
         with self.transaction() as conn:
+            if fence is not None and not self.holds_lease(conn, *fence):  # type: ignore[attr-defined]
+                return False
             values: dict[str, Any] = {"last_error": error}
             if error is None:
                 values.update(cursor=cursor, last_success_at=utcnow())
             if not insert_if_absent(conn, cursors_table, system=system, **values):
                 conn.execute(update(cursors_table).where(c.system == system).values(**values))
+            return True
 
     def first_delivery(self, system: str, delivery_id: str) -> bool:
         """Record one webhook delivery id; False when it was seen before (a redelivery)."""

@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from connector.core.errors import NotFoundInStore, UserError
-from connector.core.models import ApprovalRequest, RequestState, TicketRef, utcnow
+from connector.core.models import ApprovalRequest, PendingTicket, RequestState, TicketRef, utcnow
 
 from .base import StoreBase
 from .schema import aware, requests_table
@@ -52,6 +52,30 @@ class RequestQueries(StoreBase):
         query = select(requests_table).where(c.ticket_system == system, c.ticket_key == key)
         row = self._read(query).mappings().first()
         return _from_row(row) if row else None
+
+    def waiting_tickets(self, system: str) -> list[PendingTicket]:
+        """What a poll needs of each request waiting on a ticket of ``system``: only the columns
+        it uses (no arguments, no rationale), oldest first."""
+        c = requests_table.c
+        query = (
+            select(c.id, c.route, c.ticket_system, c.ticket_key, c.ticket_id, c.ticket_url, c.created_at)
+            .where(c.state == RequestState.TICKETED.value, c.system == system, c.ticket_key.is_not(None))
+            .order_by(c.created_at, c.id)
+        )
+        return [
+            PendingTicket(
+                request_id=row.id,
+                route=row.route,
+                ticket=TicketRef(
+                    system=row.ticket_system,
+                    key=row.ticket_key,
+                    id=row.ticket_id or "",
+                    url=row.ticket_url or "",
+                ),
+                created_at=aware(row.created_at),
+            )
+            for row in self._read(query).all()
+        ]
 
     def waiting_on_tickets(self, system: str, keys: Sequence[str]) -> dict[str, str]:
         """Ticket key → request id, for the given tickets whose request still waits for a decision

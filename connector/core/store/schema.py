@@ -88,6 +88,17 @@ cursors_table = Table(
     Column("last_error", Text),
 )
 
+leases_table = Table(
+    "leases",
+    metadata,
+    # one row per singleton job (e.g. "poll:jira"): who holds it until when; the token grows with
+    # every change of holder, so a holder whose lease ran out cannot write as if it still led
+    Column("name", String(200), primary_key=True),
+    Column("holder", String(200)),
+    Column("until", DateTime(timezone=True)),
+    Column("token", Integer, nullable=False, default=0),
+)
+
 deliveries_table = Table(
     "webhook_deliveries",
     metadata,
