@@ -28,6 +28,7 @@ from connector.core.models import (
     TicketDecision,
     TicketRef,
 )
+from connector.core.redact import remember_secret
 
 
 class SystemSettings(BaseModel):
@@ -64,6 +65,7 @@ class AdapterContext:
         value = self.env.get(var)
         if not value:
             raise ConfigError(f"{where}: environment variable {var} is not set")
+        remember_secret(value)  # the redactor masks it (and its encodings) wherever text is shown
         return value
 
     def count_call(self, system: str, outcome: str) -> None:
@@ -147,6 +149,11 @@ class TicketAdapter(ABC):
     def check(self, live: bool) -> list[CheckResult]:
         """Validate this system's config; with ``live``, against the real instance."""
         return [CheckResult(system=self.name, item="configuration", ok=True)]
+
+    def call_budget(self) -> float:
+        """Seconds one call of this adapter's client can take at worst (timeouts, retries and
+        waits included): the bound for per-call timeouts and lease lengths."""
+        return 60.0
 
     def close(self) -> None:
         """Release connections."""
