@@ -102,7 +102,7 @@ def test_get_create_update_round_trip() -> None:
     responses.get(f"{TABLE}/abc", json={"result": {"sys_id": "abc", "state": "-5"}})
     responses.post(TABLE, json=fixture("change_request_post.response_201.json"), status=201)
     responses.patch(f"{TABLE}/abc", json=fixture("change_request_patch_work_notes.response_200.json"))
-    assert client.get("change_request", "abc", ["sys_id", "state"])["state"] == "-5"
+    assert client.read("change_request", "abc", ["sys_id", "state"])["state"] == "-5"
     created = client.create("change_request", {"short_description": "x"}, ["sys_id", "number"])
     assert created["number"] == "CHG0030107"
     updated = client.update("change_request", "abc", {"work_notes": "hello"}, ["sys_id"])
@@ -130,7 +130,7 @@ def test_errors_become_typed_errors(status: int, body: str, error: type[Exceptio
     client, calls, sleeps = make()
     responses.get(f"{TABLE}/abc", json=fixture(body), status=status)
     with pytest.raises(error, match=text) as info:
-        client.get("change_request", "abc", ["sys_id"])
+        client.read("change_request", "abc", ["sys_id"])
     assert info.value.status == status
     assert len(responses.calls) == 1 and sleeps == []  # not retried
     assert calls == {("sn", str(status)): 1}
@@ -215,7 +215,7 @@ def test_html_page_from_a_hibernating_instance_is_transient() -> None:
     client, _, _ = make()
     responses.get(f"{TABLE}/abc", body="<html>Your instance is hibernating</html>", content_type="text/html")
     with pytest.raises(UnavailableError, match="hibernating"):
-        client.get("change_request", "abc", ["sys_id"])
+        client.read("change_request", "abc", ["sys_id"])
 
 
 @responses.activate
