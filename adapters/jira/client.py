@@ -69,13 +69,7 @@ class JiraClient(ApiClient):
         sleep: Callable[[float], Any] = time.sleep,
     ) -> None:
         super().__init__(
-            system,
-            settings.url,
-            context,
-            timeouts=(settings.timeouts.connect, settings.timeouts.read),
-            retry=policy or settings.retry.policy(),
-            sleep=sleep,
-            verify=settings.verify_tls,
+            system, settings.url, context, settings, retry=policy, sleep=sleep, verify=settings.verify_tls
         )
         self.session.headers.update({"X-Atlassian-Token": "no-check"})
         self.settings = settings

@@ -128,13 +128,7 @@ class ServiceNowClient(ApiClient):
         retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(
-            system,
-            settings.instance_url,
-            context,
-            timeouts=(settings.timeouts.connect, settings.timeouts.read),
-            retry=retry or settings.retry.policy(),
-            session=session,
-            sleep=sleep,
+            system, settings.instance_url, context, settings, retry=retry, session=session, sleep=sleep
         )
         self.settings = settings
         self.clock = clock

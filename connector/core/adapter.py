@@ -151,8 +151,8 @@ class TicketAdapter(ABC):
         return [CheckResult(system=self.name, item="configuration", ok=True)]
 
     def call_budget(self) -> float:
-        """Seconds one call of this adapter's client can take at worst (timeouts, retries and
-        waits included): the bound for per-call timeouts and lease lengths."""
+        """Seconds one adapter call may take at worst (timeouts, retries, backoff); the bridge
+        gives up waiting after this, and leases on adapter work are longer than it."""
         return 60.0
 
     def close(self) -> None:

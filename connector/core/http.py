@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -205,6 +205,14 @@ class Answer:
     next_url: str | None = None
 
 
+class HttpSettings(Protocol):
+    """What every HTTP adapter's system settings carry: ``timeouts`` (connect and read seconds)
+    and the ``retry`` block."""
+
+    timeouts: Any
+    retry: RetrySettings
+
+
 Check = Callable[[Answer], None]
 Refusal = Callable[[Answer, str], "AdapterError | None"]
 _METHODS_SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -221,9 +229,9 @@ class ApiClient:
         system: str,
         base_url: str,
         context: AdapterContext,
+        settings: HttpSettings,
         *,
-        timeouts: tuple[float, float],
-        retry: RetryPolicy,
+        retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], Any] = time.sleep,
         verify: bool | str = True,
@@ -231,8 +239,8 @@ class ApiClient:
         self.system = system
         self.base_url = base_url.rstrip("/")
         self.context = context
-        self.timeouts = timeouts
-        self.retry = retry
+        self.timeouts = (float(settings.timeouts.connect), float(settings.timeouts.read))
+        self.retry = retry or settings.retry.policy()
         self.sleep = sleep
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": "application/json"})

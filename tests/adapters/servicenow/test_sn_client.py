@@ -24,22 +24,12 @@ from connector.core.errors import (
     RateLimitedError,
     UnavailableError,
 )
-from tests.adapters.servicenow.sn_testlib import BASE, ENV, SYSTEM, Calls
+from tests.adapters.servicenow.sn_testlib import BASE, ENV, OAUTH_PASSWORD_GRANT, SYSTEM, Calls
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TABLE = f"{BASE}/api/now/table/change_request"
 TOKEN = f"{BASE}/oauth_token.do"
-OAUTH = {
-    **SYSTEM,
-    "auth": {
-        "type": "oauth",
-        "grant": "password",
-        "client_id_env": "SN_CLIENT_ID",
-        "client_secret_env": "SN_CLIENT_SECRET",
-        "user_env": "SN_USER",
-        "password_env": "SN_PASSWORD",
-    },
-}
+OAUTH = {**SYSTEM, "auth": OAUTH_PASSWORD_GRANT}
 
 
 def fixture(name: str) -> Any:
