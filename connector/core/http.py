@@ -220,9 +220,9 @@ _METHODS_SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 class ApiClient:
     """Base of every adapter's HTTP client. Subclasses set URL templates as class constants and
-    give one short method per endpoint (``return self.get(self.ISSUE.format(...))``); they
-    override ``credentials`` and, where their system needs it, ``error_message`` / ``error_for``
-    / ``renew_credentials``. Nothing else in an adapter sends HTTP."""
+    give one short method per endpoint (``return self.get(self.path(self.ISSUE, key=key))``);
+    they override ``credentials`` and, where their system needs it, ``error_message``,
+    ``error_for`` and ``renew_credentials``. Nothing else in an adapter sends HTTP."""
 
     def __init__(
         self,
@@ -312,15 +312,6 @@ class ApiClient:
     ) -> Any:
         """``idempotent`` True for POSTs that only read (searches): they may be repeated."""
         return self._request("POST", path, json=json, params=params, idempotent=idempotent).body
-
-    def put(self, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
-        return self._request("PUT", path, json=json, params=params).body
-
-    def patch(
-        self, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None, idempotent: bool = True
-    ) -> Any:
-        """``idempotent`` False for a PATCH that appends (a journal entry): each one adds one."""
-        return self._request("PATCH", path, json=json, params=params, idempotent=idempotent).body
 
     # --- the one request ----------------------------------------------------------------------------
     def _request(

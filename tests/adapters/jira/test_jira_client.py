@@ -322,3 +322,12 @@ def test_fields_and_project(h, rsps):
     rsps.get(f"{URL}/rest/api/2/project/OPS", json=fixture("project.OPS.json"))
     assert {f["id"] for f in h.client.fields()} >= {"customfield_10050"}
     assert h.client.project("OPS")["key"] == "OPS"
+
+
+@pytest.mark.parametrize(("deployment", "server_info_calls"), [("cloud", 0), ("auto", 1)])
+def test_call_budget_includes_the_server_info_read_when_the_deployment_is_asked(
+    rsps, deployment, server_info_calls
+):
+    client = Harness(rsps, deployment=deployment).client
+    one = 3 * (5 + 30) + 2 * (30 + 0.01)  # attempts x (connect + read) + two sleeps at the inline cap
+    assert client.call_budget() == pytest.approx((1 + server_info_calls) * one)

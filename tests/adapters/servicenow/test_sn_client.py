@@ -297,3 +297,30 @@ def test_oauth_token_renewed_before_expiry() -> None:
     client.list("change_request", "", ["sys_id"])
     assert [c.request.url for c in responses.calls].count(TOKEN) == 2
     assert responses.calls[-1].request.headers["Authorization"] == "Bearer t2"
+
+
+def test_call_budget_is_every_attempt_timing_out_plus_the_longest_sleeps() -> None:
+    system = {
+        **SYSTEM,
+        "timeouts": {"connect": 2, "read": 10},
+        "retry": {"attempts": 3, "base_delay": 1, "max_delay": 4, "max_inline_wait": 5},
+    }
+    basic, _, _ = make(system)
+    sleeps = 2 * (5 + 1)  # two sleeps, each at most the inline Retry-After wait plus its jitter
+    assert basic.call_budget() == 3 * (2 + 10) + sleeps
+    oauth, _, _ = make({**system, "auth": OAUTH_PASSWORD_GRANT})
+    # per attempt: refresh, new grant, the call; after a 401 on it the same again
+    assert oauth.call_budget() == 3 * 6 * (2 + 10) + sleeps
+
+
+@pytest.mark.parametrize(("status", "retry_after"), [(429, "15"), (503, None)])
+@responses.activate
+def test_sleeps_of_a_storm_stay_within_the_budget(status: int, retry_after: str | None) -> None:
+    client, _, sleeps = make(
+        {**SYSTEM, "retry": {"attempts": 4, "base_delay": 0.5, "max_delay": 8, "max_inline_wait": 15}}
+    )
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    responses.get(TABLE, json={"error": {"message": "busy"}}, status=status, headers=headers)
+    with pytest.raises((RateLimitedError, UnavailableError)):
+        client.list("change_request", "", ["sys_id"])
+    assert len(sleeps) == 3 and sum(sleeps) <= client.retry.longest_sleeps()
