@@ -330,8 +330,8 @@ class ApiClient:
     ) -> Answer:
         """Send with retries. Idempotent calls are retried on 429, 5xx and timeouts; the others
         (a create, a comment, a journal entry) only on 429, which proves nothing happened.
-        ``check`` vets a 2xx answer inside the retry loop; ``refusal`` maps an error answer
-        before ``error_for`` does (None to fall through)."""
+        ``check`` vets a 2xx answer inside the retry loop (default ``expect_json``); ``refusal``
+        maps an error answer before ``error_for`` does (None to fall through)."""
         method = method.upper()
         url = self._url(path)
         if idempotent is None:
@@ -395,9 +395,18 @@ class ApiClient:
         if answer.status >= 400:
             message = self.redacted_message(answer)
             raise (refusal and refusal(answer, message)) or self.error_for(answer, message)
-        if check is not None:
-            check(answer)
+        (check or self.expect_json)(answer)
         return answer
+
+    def expect_json(self, answer: Answer) -> None:
+        """A 2xx answer is JSON or empty: a login page or a proxy's HTML page is not "no results"."""
+        if answer.body is None and answer.text.strip():
+            raise UnavailableError(
+                f"{self.system}: answered {answer.status} with a body that is not JSON "
+                "(a login page or a proxy in the way?)",
+                system=self.system,
+                status=answer.status,
+            )
 
 
 def _json(resp: requests.Response) -> Any:

@@ -331,3 +331,11 @@ def test_call_budget_includes_the_server_info_read_when_the_deployment_is_asked(
     client = Harness(rsps, deployment=deployment).client
     one = 3 * (5 + 30) + 2 * (30 + 0.01)  # attempts x (connect + read) + two sleeps at the inline cap
     assert client.call_budget() == pytest.approx((1 + server_info_calls) * one)
+
+
+def test_a_login_page_instead_of_json_is_unavailable_not_an_empty_result(h, rsps):
+    page = "<html><title>Log in</title></html>"
+    rsps.post(f"{URL}/rest/api/2/search/jql", body=page, content_type="text/html")
+    with pytest.raises(UnavailableError, match="not JSON"):
+        list(h.client.search('labels = "x"', ["status"]))
+    assert h.calls["200"] == 1 + 3 and len(h.sleeps) == 2  # serverInfo, then a search retried
