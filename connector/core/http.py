@@ -243,7 +243,8 @@ class ApiClient:
         self.retry = retry or settings.retry.policy()
         self.sleep = sleep
         self.session = session or requests.Session()
-        self.session.headers.update({"Accept": "application/json"})
+        # no-cache: a decision read through a caching proxy could be stale
+        self.session.headers.update({"Accept": "application/json", "Cache-Control": "no-cache"})
         self.session.verify = verify
 
     # --- what a system's client provides ------------------------------------------------------------
