@@ -3,15 +3,18 @@ transport (connector.core.http), with python-jira 3.10.x doing the plain reads i
 as we would (myself, fields, project, issue, transitions) through its public API only.
 
 Which path a call takes, and why:
-- python-jira: GETs whose request it builds exactly as we need. It is built with
-  ``max_retries=0`` (its ResilientSession retries POSTs and caps Retry-After at 60 s) and each
-  call goes through ``_library``: counted, retried by our policy, errors mapped as below.
-- the transport (our own ``requests.Session``, same credentials): everything python-jira lacks
-  (serverInfo read once and counted, project statuses, changelog and comment paging by
-  startAt/total/isLast, users by accountId or username without python-jira's own serverInfo
-  call, search/jql with nextPageToken, JSM approvals and comments, webhooks) and every write
-  (create, comment, transition): a write's body is exactly ours, its status is counted as
-  answered, and it is retried only on 429, which proves nothing happened."""
+- python-jira (public API only; ``max_retries=0``, since its ResilientSession retries POSTs and
+  caps Retry-After at 60 s): myself, fields, project, issue, transitions. GETs it builds exactly
+  as we would and that do not depend on the deployment (python-jira learns that only from a
+  serverInfo call of its own). Each goes through ``_library``: counted (python-jira hides a
+  success's status; these GETs answer 200 and nothing else on success), retried by our policy,
+  and its JIRAError mapped by the same ``error_for`` as the transport's answers.
+- the transport (our own ``requests.Session``, the same credentials): what python-jira lacks or
+  builds otherwise (serverInfo, project statuses, changelog and comment paging by
+  startAt/total/isLast, users by accountId or username, search/jql with nextPageToken, JSM
+  approvals and comments, webhooks) and every write (create, comment, transition): a write's
+  body is exactly ours, its status is counted as answered, and it is retried only on 429, which
+  proves nothing happened."""
 
 from __future__ import annotations
 
