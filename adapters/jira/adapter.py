@@ -179,7 +179,7 @@ class JiraAdapter(TicketAdapter):
         return self.ambiguous_grace
 
     def _find_with_patience(self, request: ApprovalRequest) -> TicketRef | None:
-        policy = self.client.policy
+        policy = self.client.retry
         for attempt in range(max(1, policy.attempts)):
             try:
                 found = self.find_ticket(request)
@@ -432,10 +432,8 @@ class JiraAdapter(TicketAdapter):
             )
         try:
             return self.context.secret(var, f"systems.{self.name}.webhook.secret_env")
-        except ConfigError:
-            raise WebhookRejected(
-                f"{self.name}: webhook secret variable {var} is not set", status=401
-            ) from None
+        except ConfigError:  # the operator's misconfiguration, not the sender's fault
+            raise WebhookRejected("webhook secret not configured", status=503) from None
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
         wh.verify_signature(self._webhook_secret(), headers, body)
@@ -494,6 +492,9 @@ class JiraAdapter(TicketAdapter):
     # --- operations -------------------------------------------------------------------------------
     def check(self, live: bool) -> list[CheckResult]:
         return checks.run(self, live)
+
+    def call_budget(self) -> float:
+        return self.client.call_budget()
 
     def close(self) -> None:
         self.client.close()

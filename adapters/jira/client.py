@@ -1,13 +1,24 @@
-"""A thin wrapper over python-jira (3.10.x) that speaks the connector's failure vocabulary.
+"""The Jira REST v2 client: URL templates and one method per endpoint on the connector's one HTTP
+transport (connector.core.http), with python-jira 3.10.x doing the plain reads it builds exactly
+as we would (myself, fields, project, issue, transitions) through its public API only.
 
-python-jira's ResilientSession retries POSTs (duplicate issues/comments) and caps Retry-After at
-60 s, so the session is built with ``max_retries=0`` and every call goes through
-connector.http: typed errors, our own retry policy (POSTs retried only on 429, which proves nothing
-happened), Retry-After in seconds or as an HTTP date. Every HTTP answer is counted per status."""
+Which path a call takes, and why:
+- python-jira (public API only; ``max_retries=0``, since its ResilientSession retries POSTs and
+  caps Retry-After at 60 s): myself, fields, project, issue, transitions. GETs it builds exactly
+  as we would and that do not depend on the deployment (python-jira learns that only from a
+  serverInfo call of its own). Each goes through ``_library``: counted (python-jira hides a
+  success's status; these GETs answer 200 and nothing else on success), retried by our policy,
+  and its JIRAError mapped by the same ``error_for`` as the transport's answers.
+- the transport (our own ``requests.Session``, the same credentials): what python-jira lacks or
+  builds otherwise (serverInfo, project statuses, changelog and comment paging by
+  startAt/total/isLast, users by accountId or username, search/jql with nextPageToken, JSM
+  approvals and comments, webhooks) and every write (create, comment, transition): a write's
+  body is exactly ours, its status is counted as answered, and it is retried only on 429, which
+  proves nothing happened."""
 
 from __future__ import annotations
 
-import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -17,17 +28,39 @@ from jira import JIRA, JIRAError
 
 from connector.core.adapter import AdapterContext
 from connector.core.errors import AdapterError, BadRequestError, UnavailableError
-from connector.core.http import RetryPolicy, error_for_status, error_from_exception, with_retries
+from connector.core.http import (
+    Answer,
+    ApiClient,
+    RetryPolicy,
+    error_from_exception,
+    exception_outcome,
+    header,
+    with_retries,
+)
 
 from .settings import JiraSystemSettings
 
 T = TypeVar("T")
 
 API = "/rest/api/2"
+LIBRARY_OK = "200"  # python-jira returns only after a 2xx, and its GETs used here define only 200
 
 
-class JiraClient:
-    """One authenticated python-jira session per configured system, created on first use."""
+class JiraClient(ApiClient):
+    """One configured Jira (Cloud or Data Center). python-jira is created on first use."""
+
+    SERVER_INFO = f"{API}/serverInfo"
+    PROJECT_STATUSES = API + "/project/{key}/statuses"
+    ISSUES = f"{API}/issue"
+    CHANGELOG = API + "/issue/{key}/changelog"
+    COMMENTS = API + "/issue/{key}/comment"
+    TRANSITIONS = API + "/issue/{key}/transitions"
+    USER = f"{API}/user"
+    SEARCH_JQL = f"{API}/search/jql"
+    SEARCH = f"{API}/search"
+    JSM_APPROVALS = "/rest/servicedeskapi/request/{key}/approval"
+    JSM_COMMENT = "/rest/servicedeskapi/request/{key}/comment"
+    WEBHOOKS = "/rest/webhooks/1.0/webhook"
 
     def __init__(
         self,
@@ -38,60 +71,55 @@ class JiraClient:
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], Any] = time.sleep,
     ) -> None:
+        super().__init__(
+            system, settings.url, context, settings, retry=policy, sleep=sleep, verify=settings.verify_tls
+        )
+        self.session.headers.update({"X-Atlassian-Token": "no-check"})
         self.settings = settings
-        self.system = system
-        self.context = context
-        self.policy = policy or settings.retry.policy()
-        self.sleep = sleep
+        self._lock = threading.Lock()
         self._jira: JIRA | None = None
         self._server_info: dict[str, Any] | None = None
 
-    # --- session ------------------------------------------------------------------------------
-    def _credentials(self) -> dict[str, Any]:
+    # --- credentials ----------------------------------------------------------------------------
+    def _secret_auth(self) -> tuple[str, str] | str:
+        """(email, API token) for Cloud basic auth, or a Data Center personal access token."""
         auth = self.settings.auth
         where = f"systems.{self.system}.auth"
         if auth.pat_env:
-            return {"token_auth": self.context.secret(auth.pat_env, f"{where}.pat_env")}
+            return self.context.secret(auth.pat_env, f"{where}.pat_env")
         email = self.context.secret(auth.email_env, f"{where}.email_env")
-        token = self.context.secret(auth.token_env, f"{where}.token_env")
-        return {"basic_auth": (email, token)}
+        return self.basic_auth(email, self.context.secret(auth.token_env, f"{where}.token_env"))
 
-    def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-        self.context.count_call(self.system, str(response.status_code))
-        return response
+    def credentials(self) -> tuple[dict[str, str], Any]:
+        auth = self._secret_auth()
+        if isinstance(auth, str):
+            return {"Authorization": f"Bearer {auth}"}, None
+        return {}, auth
 
     @property
     def jira(self) -> JIRA:
-        """The python-jira client. serverInfo is fetched here (not by the constructor) so that it is
-        counted, retried and mapped like every other call."""
-        if self._jira is None:
-            client = JIRA(
-                server=self.settings.url,
-                options={"verify": self.settings.verify_tls},
-                max_retries=0,
-                timeout=(self.settings.timeouts.connect, self.settings.timeouts.read),
-                get_server_info=False,
-                **self._credentials(),
-            )
-            client._session.hooks["response"].append(self._count)
-            self._jira = client
-            try:
-                info = self._call(client.server_info)
-            except AdapterError:
-                self._jira = None
-                raise
-            client.deploymentType = info.get("deploymentType")
-            try:
-                client._version = tuple(info.get("versionNumbers") or (0, 0, 0))
-            except TypeError:
-                client._version = (0, 0, 0)
-            self._server_info = info
-        return self._jira
+        """The python-jira client, built from public constructor arguments only (no serverInfo
+        call of its own: the calls it makes here do not depend on the deployment)."""
+        with self._lock:
+            if self._jira is None:
+                auth = self._secret_auth()
+                self._jira = JIRA(
+                    server=self.settings.url,
+                    options={"verify": self.settings.verify_tls},
+                    max_retries=0,
+                    timeout=self.timeouts,
+                    get_server_info=False,
+                    **({"token_auth": auth} if isinstance(auth, str) else {"basic_auth": auth}),
+                )
+            return self._jira
 
+    # --- deployment -----------------------------------------------------------------------------
     @property
     def server_info(self) -> dict[str, Any]:
-        self.jira  # noqa: B018 - connects and reads serverInfo once
-        return self._server_info or {}
+        """GET serverInfo once (a failure is not cached: the next call asks again)."""
+        if self._server_info is None:
+            self._server_info = self.get(self.SERVER_INFO) or {}
+        return self._server_info
 
     @property
     def is_cloud(self) -> bool:
@@ -100,112 +128,54 @@ class JiraClient:
             return deployment == "cloud"
         return str(self.server_info.get("deploymentType") or "").lower() == "cloud"
 
+    def call_budget(self) -> float:
+        # with ``deployment: auto`` the first call may read serverInfo first, with its own retries
+        single = super().call_budget()
+        return 2 * single if self.settings.deployment == "auto" else single
+
     def close(self) -> None:
-        if self._jira is not None:
-            self._jira.close()
-            self._jira = None
+        with self._lock:
+            if self._jira is not None:
+                self._jira.close()
+                self._jira = None
+        self.session.close()
 
-    # --- calling --------------------------------------------------------------------------------
-    def _map(self, exc: JIRAError) -> AdapterError:
-        status = exc.status_code
-        message = (exc.text or "").strip()[:500] or "no details"
-        if status is None:
-            return UnavailableError(f"{self.system}: request failed: {message}", system=self.system)
-        headers = dict(exc.response.headers) if exc.response is not None else {}
-        return error_for_status(int(status), message, system=self.system, headers=headers)
-
-    def _once(self, fn: Callable[[], T]) -> T:
-        try:
-            return fn()
-        except JIRAError as exc:
-            raise self._map(exc) from None
-        except requests.RequestException as exc:
-            outcome = "timeout" if isinstance(exc, requests.Timeout) else "error"
-            self.context.count_call(self.system, outcome)
-            raise error_from_exception(exc, self.system) from None
-        except ValueError as exc:  # a 2xx whose body is not JSON
-            raise UnavailableError(f"{self.system}: unreadable answer: {exc}", system=self.system) from None
-
-    def _call(self, fn: Callable[[], T], *, safe: bool = True) -> T:
-        """``safe`` False for writes that must not be repeated blindly (only 429 is retried)."""
-        return with_retries(lambda: self._once(fn), self.policy, sleep=self.sleep, retry_unsafe=safe)
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        body: Any = None,
-        safe: bool | None = None,
-    ) -> Any:
-        """Any REST call through the authenticated session; JSON answer or None (204)."""
-        url = self.settings.url + path
-
-        def send() -> Any:
-            data = json.dumps(body) if body is not None else None
-            response = self.jira._session.request(method, url, params=params, data=data)
-            if response.status_code == 204 or not response.content:
-                return None
-            return response.json()
-
-        if safe is None:
-            safe = method.upper() in ("GET", "PUT", "DELETE")
-        return self._call(send, safe=safe)
-
-    # --- reads ----------------------------------------------------------------------------------
+    # --- reads through python-jira --------------------------------------------------------------
     def myself(self) -> dict[str, Any]:
-        return self._call(lambda: self.jira.myself())
+        return self._library(lambda j: j.myself())
 
     def fields(self) -> list[dict[str, Any]]:
-        return self._call(lambda: self.jira.fields())
+        return self._library(lambda j: j.fields())
 
     def project(self, key: str) -> dict[str, Any]:
-        return self._call(lambda: self.jira.project(key).raw)
-
-    def project_statuses(self, key: str) -> list[dict[str, Any]]:
-        return self.request("GET", f"{API}/project/{key}/statuses") or []
+        return self._library(lambda j: j.project(key).raw)
 
     def issue(self, key: str, fields: list[str], expand: str | None = None) -> dict[str, Any]:
-        params: dict[str, Any] = {"fields": ",".join(fields)}
-        if expand:
-            params["expand"] = expand
-        return self.request("GET", f"{API}/issue/{key}", params=params) or {}
+        return self._library(lambda j: j.issue(key, fields=",".join(fields), expand=expand).raw)
+
+    def transitions(self, key: str, with_fields: bool = False) -> list[dict[str, Any]]:
+        expand = "transitions.fields" if with_fields else None
+        return self._library(lambda j: j.transitions(key, expand=expand))
+
+    # --- reads through the transport ------------------------------------------------------------
+    def project_statuses(self, key: str) -> list[dict[str, Any]]:
+        return self.get(self.path(self.PROJECT_STATUSES, key=key)) or []
 
     def changelog(self, key: str) -> list[dict[str, Any]]:
         """Every history entry. Cloud pages /changelog (oldest first); DC returns all with expand."""
         if not self.is_cloud:
             issue = self.issue(key, ["status"], expand="changelog")
             return list((issue.get("changelog") or {}).get("histories") or [])
-        return self._start_at_pages(f"{API}/issue/{key}/changelog", "values")
-
-    def transitions(self, key: str, with_fields: bool = False) -> list[dict[str, Any]]:
-        expand = "transitions.fields" if with_fields else None
-        return self._call(lambda: self.jira.transitions(key, expand=expand))
+        return self._start_at_pages(self.path(self.CHANGELOG, key=key), "values")
 
     def comments(self, key: str) -> list[dict[str, Any]]:
-        return self._start_at_pages(f"{API}/issue/{key}/comment", "comments")
-
-    def _start_at_pages(self, path: str, items: str) -> list[dict[str, Any]]:
-        """Every item of a startAt-paged list; stops at isLast, at total, or at an empty page."""
-        collected: list[dict[str, Any]] = []
-        while True:
-            page = self.request("GET", path, params={"startAt": len(collected), "maxResults": 100}) or {}
-            values = page.get(items) or []
-            collected.extend(values)
-            total = page.get("total")
-            if not values or page.get("isLast"):
-                return collected
-            if total is not None and len(collected) >= int(total):
-                return collected
-            if total is None and "isLast" not in page:
-                return collected  # neither marker: the list came in one page
+        return self._start_at_pages(self.path(self.COMMENTS, key=key), "comments")
 
     def user(self, user_id: str, with_groups: bool = True) -> dict[str, Any]:
         params: dict[str, Any] = {"accountId" if self.is_cloud else "username": user_id}
         if with_groups:
             params["expand"] = "groups"
-        return self.request("GET", f"{API}/user", params=params) or {}
+        return self.get(self.USER, params=params) or {}
 
     def search(self, jql: str, fields: list[str], expand: str | None = None) -> Iterator[dict[str, Any]]:
         """All matches of one query: Cloud /search/jql with nextPageToken, DC /search with startAt.
@@ -219,7 +189,7 @@ class JiraClient:
                     body["expand"] = expand
                 if token:
                     body["nextPageToken"] = token
-                page = self.request("POST", f"{API}/search/jql", body=body, safe=True) or {}
+                page = self.post(self.SEARCH_JQL, json=body, idempotent=True) or {}
                 yield from page.get("issues") or []
                 token = page.get("nextPageToken")
                 if not token or page.get("isLast"):
@@ -229,7 +199,7 @@ class JiraClient:
             body = {"jql": jql, "startAt": start, "maxResults": size, "fields": fields}
             if expand:
                 body["expand"] = [e.strip() for e in expand.split(",") if e.strip()]
-            page = self.request("POST", f"{API}/search", body=body, safe=True) or {}
+            page = self.post(self.SEARCH, json=body, idempotent=True) or {}
             issues = page.get("issues") or []
             yield from issues
             start += len(issues)
@@ -238,27 +208,37 @@ class JiraClient:
                 return
 
     def jsm_approvals(self, key: str) -> dict[str, Any]:
+        path = self.path(self.JSM_APPROVALS, key=key)
         values: list[dict[str, Any]] = []
-        start = 0
         while True:
-            page = (
-                self.request(
-                    "GET",
-                    f"/rest/servicedeskapi/request/{key}/approval",
-                    params={"start": start, "limit": 50},
-                )
-                or {}
-            )
+            page = self.get(path, params={"start": len(values), "limit": 50}) or {}
             batch = page.get("values") or []
             values.extend(batch)
-            start += len(batch)
             if page.get("isLastPage", True) or not batch:
                 return {"values": values}
 
-    # --- writes ---------------------------------------------------------------------------------
+    def webhooks(self) -> list[dict[str, Any]]:
+        return self.get(self.WEBHOOKS) or []
+
+    def _start_at_pages(self, path: str, items: str) -> list[dict[str, Any]]:
+        """Every item of a startAt-paged list; stops at isLast, at total, or at an empty page."""
+        collected: list[dict[str, Any]] = []
+        while True:
+            page = self.get(path, params={"startAt": len(collected), "maxResults": 100}) or {}
+            values = page.get(items) or []
+            collected.extend(values)
+            total = page.get("total")
+            if not values or page.get("isLast"):
+                return collected
+            if total is not None and len(collected) >= int(total):
+                return collected
+            if total is None and "isLast" not in page:
+                return collected  # neither marker: the list came in one page
+
+    # --- writes through the transport -----------------------------------------------------------
     def create_issue(self, fields: dict[str, Any]) -> dict[str, Any]:
         """One POST, never retried on an ambiguous failure: the adapter looks up before re-creating."""
-        created = self.request("POST", f"{API}/issue", body={"fields": fields}, safe=False)
+        created = self.post(self.ISSUES, json={"fields": fields})
         if not created or not created.get("key"):
             raise BadRequestError(f"{self.system}: create answered without an issue key", system=self.system)
         return created
@@ -271,29 +251,73 @@ class JiraClient:
         comment: str | None = None,
         fields: dict[str, Any] | None = None,
     ) -> None:
+        """The transition and its outcome comment in one POST (where the screen allows it)."""
         body: dict[str, Any] = {"transition": {"id": str(transition_id)}}
         if fields:
             body["fields"] = fields
         if comment is not None:
             body["update"] = {"comment": [{"add": {"body": comment}}]}
-        self.request("POST", f"{API}/issue/{key}/transitions", body=body, safe=False)
+        self.post(self.path(self.TRANSITIONS, key=key), json=body)
 
     def add_comment(self, key: str, body: str, *, internal: bool = False) -> dict[str, Any]:
-        return self._call(lambda: self.jira.add_comment(key, body, is_internal=internal).raw, safe=False)
+        """``internal``: the JSM comment property that hides it from customers."""
+        data: dict[str, Any] = {"body": body}
+        if internal:
+            data["properties"] = [{"key": "sd.public.comment", "value": {"internal": True}}]
+        return self.post(self.path(self.COMMENTS, key=key), json=data) or {}
 
     def jsm_comment(self, key: str, body: str) -> dict[str, Any]:
-        return (
-            self.request(
-                "POST",
-                f"/rest/servicedeskapi/request/{key}/comment",
-                body={"body": body, "public": False},
-                safe=False,
-            )
-            or {}
-        )
+        return self.post(self.path(self.JSM_COMMENT, key=key), json={"body": body, "public": False}) or {}
 
     def register_webhook(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.request("POST", "/rest/webhooks/1.0/webhook", body=body, safe=False) or {}
+        return self.post(self.WEBHOOKS, json=body) or {}
 
-    def webhooks(self) -> list[dict[str, Any]]:
-        return self.request("GET", "/rest/webhooks/1.0/webhook") or []
+    # --- Jira's error envelope, and calls through python-jira -----------------------------------
+    def error_message(self, body: Any, text: str) -> str:
+        """``errorMessages`` and per-field ``errors`` ({"errorMessages": [], "errors": {f: m}})."""
+        if isinstance(body, dict):
+            listed = body.get("errorMessages")
+            parts = [str(m) for m in (listed if isinstance(listed, list) else [listed]) if m]
+            errors = body.get("errors")
+            if isinstance(errors, dict):
+                parts += [f"{name}: {message}" for name, message in errors.items()]
+            parts += [str(body[k]) for k in ("message", "errorMessage") if isinstance(body.get(k), str)]
+            if parts:
+                return "; ".join(parts)
+        return super().error_message(body, text)
+
+    def error_for(self, answer: Answer, message: str) -> AdapterError:
+        reason = header(answer.headers, "X-Authentication-Denied-Reason") if answer.status == 403 else None
+        return super().error_for(answer, f"{reason}: {message}" if reason else message)
+
+    def _library(self, call: Callable[[JIRA], T]) -> T:
+        """One python-jira read, counted, retried and mapped like a transport call."""
+
+        def attempt() -> T:
+            client = self.jira
+            try:
+                result = call(client)
+            except JIRAError as exc:
+                self.context.count_call(self.system, str(exc.status_code or "error"))
+                raise self._library_error(exc) from None
+            except requests.JSONDecodeError:  # a 2xx whose body is not JSON (python-jira logs it)
+                self.context.count_call(self.system, LIBRARY_OK)
+                raise UnavailableError(f"{self.system}: the answer is not JSON", system=self.system) from None
+            except requests.RequestException as exc:
+                self.context.count_call(self.system, exception_outcome(exc))
+                raise error_from_exception(exc, self.system) from None
+            self.context.count_call(self.system, LIBRARY_OK)
+            return result
+
+        return with_retries(attempt, self.retry, sleep=self.sleep)
+
+    def _library_error(self, exc: JIRAError) -> AdapterError:
+        response = exc.response if isinstance(exc.response, requests.Response) else None
+        if exc.status_code is None or response is None:
+            return UnavailableError(f"{self.system}: request failed (no answer)", system=self.system)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        answer = Answer(int(exc.status_code), body, response.text, response.headers)
+        return self.error_for(answer, self.redacted_message(answer))

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from connector.core.errors import WebhookRejected
+from connector.core.http import header
 from connector.core.models import DecisionEvent
 
 from .parse import request_id_from_labels
@@ -17,13 +18,6 @@ from .parse import request_id_from_labels
 SIGNATURE_HEADER = "X-Hub-Signature"
 DELIVERY_HEADER = "X-Atlassian-Webhook-Identifier"
 ISSUE_EVENTS = frozenset({"jira:issue_updated", "jira:issue_created"})
-
-
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return value
-    return None
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -217,7 +217,7 @@ class ServiceNowAdapter(TicketAdapter):
         route = self._route(request.route)
         table = route.ticket.table
         fields = self._record_fields(route)
-        record = self.client.get(table, ticket.id, fields)
+        record = self.client.read(table, ticket.id, fields)
         if value(record, "sys_id") != ticket.id:
             raise BadRequestError(
                 f"{self.name}: asked for {ticket.key}, got another record", system=self.name
@@ -575,7 +575,7 @@ class ServiceNowAdapter(TicketAdapter):
             return
         extra = render.transition_fields(transition, report)
         field = outcome.state_field
-        current = value(self.client.get(table, ticket.id, ["sys_id", field]), field)
+        current = value(self.client.read(table, ticket.id, ["sys_id", field]), field)
         path = transition.path
         remaining = path[path.index(current) + 1 :] if current in path else list(path)
         if path and not remaining:
@@ -604,8 +604,8 @@ class ServiceNowAdapter(TicketAdapter):
             raise WebhookRejected(f"system {self.name!r} does not accept webhooks", status=404)
         try:
             return self.context.secret(hook.secret_env, f"systems.{self.name}.webhook.secret_env")
-        except ConfigError:
-            raise WebhookRejected("webhook secret is not configured", status=503) from None
+        except ConfigError:  # the operator's misconfiguration, not the sender's fault
+            raise WebhookRejected("webhook secret not configured", status=503) from None
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
         secret = self._webhook_secret()
@@ -638,6 +638,9 @@ class ServiceNowAdapter(TicketAdapter):
         from .check import run_checks
 
         return run_checks(self, live)
+
+    def call_budget(self) -> float:
+        return self.client.call_budget()
 
     def close(self) -> None:
         self.client.close()

@@ -1,38 +1,25 @@
-"""A thin Table API client: one place where HTTP becomes typed errors, retries happen, tokens are
-renewed and every call is counted. It knows the Table API envelope, not approvals."""
+"""The Table API client: URL templates and one method per endpoint on the connector's one HTTP
+transport (connector.core.http), plus what is ServiceNow's own: the ``result`` envelope, error
+envelopes and business-rule refusals, OAuth tokens renewed once after a 401, Link-header paging."""
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
 
 from connector.core.adapter import AdapterContext
 from connector.core.errors import AdapterError, AuthError, PermissionDenied, UnavailableError
-from connector.core.http import RetryPolicy, error_for_status, error_from_exception, with_retries
+from connector.core.http import NO_RETRY, Answer, ApiClient, RetryPolicy
 
 from .settings import BasicAuth, OAuthAuth, ServiceNowSystemSettings
 
-log = logging.getLogger(__name__)
-
 _BUSINESS_RULE = re.compile(r"aborted by Business Rule '([^'^]+)")
 MAX_PAGES = 1000
-
-
-@dataclass
-class Page:
-    """One decoded answer: the ``result`` member and the next page's URL, if any."""
-
-    status: int
-    result: Any
-    next_url: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def error_message(body: Any) -> str:
@@ -49,9 +36,9 @@ def error_message(body: Any) -> str:
     return "no detail"
 
 
-def business_rule(body: Any) -> str | None:
+def business_rule(message: str) -> str | None:
     """The business rule named in a 403 abort ('Operation against file ... aborted by Business Rule')."""
-    match = _BUSINESS_RULE.search(error_message(body))
+    match = _BUSINESS_RULE.search(message)
     return match.group(1).strip() if match else None
 
 
@@ -60,7 +47,8 @@ class TokenRefused(AuthError):
 
 
 class _TokenSource:
-    """OAuth 2 tokens from /oauth_token.do, renewed before expiry and once after a 401."""
+    """OAuth 2 tokens from /oauth_token.do, renewed before expiry and once after a 401. A token
+    request is one attempt: it runs inside an attempt of the call that needs it, which retries."""
 
     def __init__(self, client: ServiceNowClient, auth: OAuthAuth) -> None:
         self.client = client
@@ -100,14 +88,14 @@ class _TokenSource:
         else:
             form["grant_type"] = "client_credentials"
         try:
-            body = self.client.token_request(self.auth.token_path, form)
+            body = self.client.token(self.auth.token_path, form)
         except AuthError:
             if use_refresh:  # refresh token expired or revoked: start again with the grant
                 self.refresh = None
                 self._fetch(use_refresh=False)
                 return
             raise
-        token = body.get("access_token") if isinstance(body, dict) else None
+        token = body.get("access_token")
         if not token:
             raise AuthError(
                 f"{self.client.system}: the OAuth token answer has no access_token", system=self.client.system
@@ -121,9 +109,12 @@ class _TokenSource:
         self.expires_at = self.client.clock() + lifetime
 
 
-class ServiceNowClient:
-    """requests.Session wrapper for ``/api/now/table``. All values stay strings (as the API sends
-    them); reference fields come back as plain sys_ids (``sysparm_exclude_reference_link``)."""
+class ServiceNowClient(ApiClient):
+    """``/api/now/table``. All values stay strings (as the API sends them); reference fields come
+    back as plain sys_ids (``sysparm_exclude_reference_link``)."""
+
+    TABLE = "/api/now/table/{table}"
+    RECORD = "/api/now/table/{table}/{sys_id}"
 
     def __init__(
         self,
@@ -136,19 +127,14 @@ class ServiceNowClient:
         clock: Callable[[], float] = time.monotonic,
         retry: RetryPolicy | None = None,
     ) -> None:
-        self.system = system
+        super().__init__(
+            system, settings.instance_url, context, settings, retry=retry, session=session, sleep=sleep
+        )
         self.settings = settings
-        self.context = context
-        self.base = settings.instance_url
-        self.session = session or requests.Session()
-        self.session.headers.update({"Accept": "application/json"})
-        self.sleep = sleep
         self.clock = clock
-        self.retry = retry or settings.retry.policy()
-        self.timeout = (settings.timeouts.connect, settings.timeouts.read)
         self.tokens = _TokenSource(self, settings.auth) if isinstance(settings.auth, OAuthAuth) else None
 
-    # --- public Table API -------------------------------------------------------------------------
+    # --- endpoints ----------------------------------------------------------------------------------
     def list(
         self,
         table: str,
@@ -173,203 +159,156 @@ class ServiceNowClient:
         limit: int | None = None,
         max_pages: int = MAX_PAGES,
     ) -> Iterator[list[dict[str, Any]]]:
-        params = self._params(fields)
-        params.update(sysparm_query=query, sysparm_limit=str(limit or self.settings.page_size))
-        url: str | None = f"{self.base}/api/now/table/{table}"
+        params = {
+            **_params(fields),
+            "sysparm_query": query,
+            "sysparm_limit": str(limit or self.settings.page_size),
+        }
+        url: str | None = self.path(self.TABLE, table=table)
         seen: set[str] = set()
-        first = True
         while url and len(seen) < max_pages:
-            page = self.call("GET", url, params=params if first else None)
-            first = False
+            page = self._table("GET", url, params=params if not seen else None)
             seen.add(url)
-            rows = page.result if isinstance(page.result, list) else []
+            rows = page.body["result"] if isinstance(page.body["result"], list) else []
             yield [r for r in rows if isinstance(r, dict)]
             url = page.next_url if page.next_url not in seen else None
-            if url and not self._same_instance(url):
-                raise AdapterError(f"{self.system}: paging link leaves the instance; refusing to follow it")
 
-    def get(self, table: str, sys_id: str, fields: list[str]) -> dict[str, Any]:
-        page = self.call("GET", f"{self.base}/api/now/table/{table}/{sys_id}", params=self._params(fields))
-        return self._record(page)
+    def read(self, table: str, sys_id: str, fields: list[str]) -> dict[str, Any]:
+        path = self.path(self.RECORD, table=table, sys_id=sys_id)
+        return self._record(self._table("GET", path, _params(fields)))
 
     def create(self, table: str, values: dict[str, str], fields: list[str]) -> dict[str, Any]:
         """POST is not idempotent: only a 429 (nothing happened) is retried here; the caller
         looks the record up by correlation id before trying again."""
-        page = self.call(
-            "POST",
-            f"{self.base}/api/now/table/{table}",
-            params=self._params(fields),
-            json=values,
-            unsafe=True,
-        )
-        return self._record(page)
+        return self._record(self._table("POST", self.path(self.TABLE, table=table), _params(fields), values))
 
     def update(
         self, table: str, sys_id: str, values: dict[str, str], fields: list[str], *, appends: bool = False
     ) -> dict[str, Any]:
         """PATCH. Setting columns is idempotent and retried; a journal entry (``appends``) is not:
         each PATCH appends one, so only a 429 is retried and the caller checks before trying again."""
-        page = self.call(
-            "PATCH",
-            f"{self.base}/api/now/table/{table}/{sys_id}",
-            params=self._params(fields),
-            json=values,
-            unsafe=appends,
+        path = self.path(self.RECORD, table=table, sys_id=sys_id)
+        return self._record(self._table("PATCH", path, _params(fields), values, idempotent=not appends))
+
+    def token(self, token_path: str, form: dict[str, str]) -> dict[str, Any]:
+        """POST the (form-encoded) token request: one attempt, no credentials; never logged."""
+        answer = self._request(
+            "POST",
+            token_path,
+            data=form,
+            authorized=False,
+            retry=NO_RETRY,
+            check=self._token_answer,
+            refusal=self._token_refused,
         )
-        return self._record(page)
+        return answer.body
 
-    # --- plumbing -----------------------------------------------------------------------------------
-    @staticmethod
-    def _params(fields: list[str]) -> dict[str, str]:
-        return {
-            "sysparm_display_value": "false",
-            "sysparm_exclude_reference_link": "true",
-            "sysparm_fields": ",".join(fields),
-        }
-
-    def _record(self, page: Page) -> dict[str, Any]:
-        if not isinstance(page.result, dict):
-            raise UnavailableError(
-                f"{self.system}: expected one record, got {type(page.result).__name__}", system=self.system
-            )
-        return page.result
-
-    def _same_instance(self, url: str) -> bool:
-        return url == self.base or url.startswith(self.base + "/")
-
-    def call(
+    # --- ServiceNow's own rules ---------------------------------------------------------------------
+    def _table(
         self,
         method: str,
-        url: str,
+        path: str,
+        params: dict[str, str] | None,
+        values: dict[str, str] | None = None,
         *,
-        params: dict[str, str] | None = None,
-        json: Any = None,
-        unsafe: bool = False,
-    ) -> Page:
-        """One API call with retries (429 Retry-After, 5xx and timeouts with backoff and jitter)."""
-        return with_retries(
-            lambda: self._authorized(method, url, params, json),
-            self.retry,
-            sleep=self.sleep,
-            retry_unsafe=not unsafe,
+        idempotent: bool | None = None,
+    ) -> Answer:
+        return self._request(
+            method,
+            path,
+            params=params,
+            json=values,
+            idempotent=False if method == "POST" else idempotent,
+            check=self._table_answer,
         )
 
-    def _authorized(self, method: str, url: str, params: dict[str, str] | None, json: Any) -> Page:
-        try:
-            return self._send(method, url, params, json)
-        except AuthError as exc:
-            if self.tokens is None or exc.status != 401 or isinstance(exc, TokenRefused):
-                raise
-            self.tokens.invalidate()  # the token may have been revoked or expired early: renew once
-            try:
-                return self._send(method, url, params, json)
-            except TokenRefused:
-                raise
-            except AuthError as again:
-                raise AuthError(
-                    f"{self.system}: ServiceNow refused a freshly issued OAuth token (401); check the OAuth "
-                    f"application and the user it acts as",
-                    system=self.system,
-                    status=again.status,
-                ) from None
+    def _table_answer(self, answer: Answer) -> None:
+        if not isinstance(answer.body, dict) or "result" not in answer.body:
+            raise UnavailableError(
+                f"{self.system}: answered {answer.status} without a JSON result "
+                f"(a hibernating developer instance answers with an HTML page)",
+                system=self.system,
+                status=answer.status,
+            )
 
-    def _auth(self) -> tuple[dict[str, str], tuple[str, str] | None]:
+    def _token_answer(self, answer: Answer) -> None:
+        if not isinstance(answer.body, dict):
+            raise UnavailableError(f"{self.system}: OAuth token answer is not JSON", system=self.system)
+
+    def _token_refused(self, answer: Answer, message: str) -> AdapterError | None:
+        if answer.status not in (400, 401, 403):
+            return None
+        return TokenRefused(
+            f"{self.system}: OAuth token request refused ({answer.status}: {message})",
+            system=self.system,
+            status=answer.status,
+        )
+
+    def _record(self, answer: Answer) -> dict[str, Any]:
+        result = answer.body["result"]
+        if not isinstance(result, dict):
+            raise UnavailableError(
+                f"{self.system}: expected one record, got {type(result).__name__}", system=self.system
+            )
+        return result
+
+    def credentials(self) -> tuple[dict[str, str], Any]:
         auth = self.settings.auth
         if isinstance(auth, BasicAuth):
             where = f"systems.{self.system}.auth"
             user = self.context.secret(auth.user_env, f"{where}.user_env")
             password = self.context.secret(auth.password_env, f"{where}.password_env")
-            return {}, (user, password)
+            return {}, self.basic_auth(user, password)
         assert self.tokens is not None
         return {"Authorization": self.tokens.header()}, None
 
-    def _send(self, method: str, url: str, params: dict[str, str] | None, json: Any) -> Page:
-        headers, basic = self._auth()
-        if method != "GET":
-            headers["Content-Type"] = "application/json"
-        path = url[len(self.base) :] if url.startswith(self.base) else url
-        try:
-            resp = self.session.request(
-                method, url, params=params, json=json, headers=headers, auth=basic, timeout=self.timeout
-            )
-        except requests.RequestException as exc:
-            self.context.count_call(self.system, "timeout" if isinstance(exc, requests.Timeout) else "error")
-            log.info("servicenow %s %s failed: %s", method, path.split("?")[0], type(exc).__name__)
-            raise error_from_exception(exc, self.system) from None
-        self.context.count_call(self.system, str(resp.status_code))
-        log.debug("servicenow %s %s -> %s", method, path.split("?")[0], resp.status_code)
-        body = self._json(resp)
-        if resp.status_code >= 400:
-            raise self._error(resp, body)
-        if body is None or not isinstance(body, dict) or "result" not in body:
-            raise UnavailableError(
-                f"{self.system}: answered {resp.status_code} without a JSON result "
-                f"(a hibernating developer instance answers with an HTML page)",
-                system=self.system,
-                status=resp.status_code,
-            )
-        next_url = (resp.links.get("next") or {}).get("url")
-        return Page(resp.status_code, body["result"], next_url, resp.headers)
+    def renew_credentials(self, refused: AuthError) -> bool:
+        if self.tokens is None or isinstance(refused, TokenRefused):
+            return False
+        self.tokens.invalidate()  # the token may have been revoked or expired early: renew once
+        return True
 
-    @staticmethod
-    def _json(resp: requests.Response) -> Any:
-        if "json" not in resp.headers.get("Content-Type", "").lower():
-            return None
-        try:
-            return resp.json()
-        except ValueError:
-            return None
+    def refused_after_renewal(self, refused: AuthError) -> AdapterError:
+        if isinstance(refused, TokenRefused):
+            return refused
+        return AuthError(
+            f"{self.system}: ServiceNow refused a freshly issued OAuth token (401); check the OAuth "
+            f"application and the user it acts as",
+            system=self.system,
+            status=refused.status,
+        )
 
-    def _error(self, resp: requests.Response, body: Any) -> AdapterError:
-        message = error_message(body)
-        if resp.status_code == 401:
+    def requests_per_attempt(self) -> int:
+        # OAuth: a refresh and a new grant before the call, and again after a 401 on it
+        return 1 if self.tokens is None else 6
+
+    def error_message(self, body: Any, text: str) -> str:
+        return error_message(body)
+
+    def error_for(self, answer: Answer, message: str) -> AdapterError:
+        if answer.status == 401:
             return AuthError(
                 f"{self.system}: ServiceNow refused the credentials (401: {message}); check the user and "
                 f"secret named in systems.{self.system}.auth",
                 system=self.system,
                 status=401,
             )
-        if resp.status_code == 403:
-            rule = business_rule(body)
-            if rule:
-                return PermissionDenied(
-                    f"{self.system}: business rule '{rule}' refused the change (403): {message}",
-                    system=self.system,
-                    status=403,
-                )
-        return error_for_status(resp.status_code, message, system=self.system, headers=resp.headers)
-
-    def token_request(self, token_path: str, form: dict[str, str]) -> dict[str, Any]:
-        """POST the (form-encoded) token request; the form holds secrets, so it is never logged."""
-        url = f"{self.base}{token_path}"
-
-        def once() -> dict[str, Any]:
-            try:
-                resp = self.session.post(
-                    url, data=form, headers={"Accept": "application/json"}, timeout=self.timeout
-                )
-            except requests.RequestException as exc:
-                self.context.count_call(
-                    self.system, "timeout" if isinstance(exc, requests.Timeout) else "error"
-                )
-                raise error_from_exception(exc, self.system) from None
-            self.context.count_call(self.system, str(resp.status_code))
-            body = self._json(resp)
-            if resp.status_code in (400, 401, 403):
-                raise TokenRefused(
-                    f"{self.system}: OAuth token request refused ({resp.status_code}: {error_message(body)})",
-                    system=self.system,
-                    status=resp.status_code,
-                )
-            if resp.status_code >= 400:
-                raise error_for_status(
-                    resp.status_code, error_message(body), system=self.system, headers=resp.headers
-                )
-            if not isinstance(body, dict):
-                raise UnavailableError(f"{self.system}: OAuth token answer is not JSON", system=self.system)
-            return body
-
-        return with_retries(once, self.retry, sleep=self.sleep)
+        rule = business_rule(message) if answer.status == 403 else None
+        if rule:
+            return PermissionDenied(
+                f"{self.system}: business rule '{rule}' refused the change (403): {message}",
+                system=self.system,
+                status=403,
+            )
+        return super().error_for(answer, message)
 
     def close(self) -> None:
         self.session.close()
+
+
+def _params(fields: list[str]) -> dict[str, str]:
+    return {
+        "sysparm_display_value": "false",
+        "sysparm_exclude_reference_link": "true",
+        "sysparm_fields": ",".join(fields),
+    }

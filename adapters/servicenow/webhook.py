@@ -16,18 +16,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from connector.core.errors import WebhookRejected
+from connector.core.http import header
 from connector.core.models import DecisionEvent
 
 from .settings import WebhookSettings
 
 MAX_BODY = 256 * 1024
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, val in headers.items():
-        if key.lower() == name.lower():
-            return val
-    return None
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -45,8 +39,8 @@ def verify(
     now: Callable[[], float] = time.time,
 ) -> None:
     """Raise WebhookRejected(401) unless the signature matches and the timestamp is fresh."""
-    given = _header(headers, settings.signature_header)
-    stamp = _header(headers, settings.timestamp_header)
+    given = header(headers, settings.signature_header)
+    stamp = header(headers, settings.timestamp_header)
     if not given or not stamp:
         raise WebhookRejected("missing signature or timestamp header", status=401)
     stamp = stamp.strip()

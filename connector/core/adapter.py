@@ -33,6 +33,7 @@ from connector.core.models import (
     TicketRef,
 )
 from connector.core.observe import Recorder
+from connector.core.redact import remember_secret
 
 
 class SystemSettings(BaseModel):
@@ -69,6 +70,7 @@ class AdapterContext:
         value = self.env.get(var)
         if not value:
             raise ConfigError(f"{where}: environment variable {var} is not set")
+        remember_secret(value)  # the redactor masks it (and its encodings) wherever text is shown
         return value
 
     def count_call(self, system: str, outcome: str) -> None:

@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from connector.core.http import header
+
 
 @dataclass
 class SimRequest:
@@ -36,10 +38,7 @@ class SimRequest:
         return values[0] if values else default
 
     def header(self, name: str) -> str | None:
-        for key, value in self.headers.items():
-            if key.lower() == name.lower():
-                return value
-        return None
+        return header(self.headers, name)
 
 
 @dataclass

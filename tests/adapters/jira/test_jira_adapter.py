@@ -389,7 +389,8 @@ def test_webhook_with_unset_secret_variable_fails_closed(sim):
     adapter = build_adapter(sim, env={k: v for k, v in sim.demo_env().items() if k != "JIRA_WEBHOOK_SECRET"})
     with pytest.raises(WebhookRejected) as err:
         adapter.verify_webhook({"X-Hub-Signature": "sha256=00"}, b"{}")
-    assert err.value.status == 401
+    assert err.value.status == 503  # the operator's misconfiguration, as in ServiceNow
+    assert str(err.value) == "webhook secret not configured"
 
 
 def test_webhook_setup_names_variable_not_value(adapter):

@@ -222,10 +222,9 @@ def test_connection_error_on_create_not_retried(h, rsps):
 def test_server_info_failure_is_typed_and_retried_later(h, rsps):
     rsps.replace(responses.GET, f"{URL}/rest/api/2/serverInfo", status=401, json={"errorMessages": ["no"]})
     with pytest.raises(AuthError):
-        h.client.myself()
+        h.client.is_cloud  # noqa: B018 - serverInfo is read where the deployment matters
     rsps.replace(responses.GET, f"{URL}/rest/api/2/serverInfo", json=fixture("serverInfo.cloud.json"))
-    rsps.get(f"{URL}/rest/api/2/myself", json=fixture("myself.cloud.json"))
-    assert h.client.myself()
+    assert h.client.is_cloud
 
 
 def test_cloud_search_pages_with_next_page_token(h, rsps):
@@ -323,3 +322,20 @@ def test_fields_and_project(h, rsps):
     rsps.get(f"{URL}/rest/api/2/project/OPS", json=fixture("project.OPS.json"))
     assert {f["id"] for f in h.client.fields()} >= {"customfield_10050"}
     assert h.client.project("OPS")["key"] == "OPS"
+
+
+@pytest.mark.parametrize(("deployment", "server_info_calls"), [("cloud", 0), ("auto", 1)])
+def test_call_budget_includes_the_server_info_read_when_the_deployment_is_asked(
+    rsps, deployment, server_info_calls
+):
+    client = Harness(rsps, deployment=deployment).client
+    one = 3 * (5 + 30) + 2 * (30 + 0.01)  # attempts x (connect + read) + two sleeps at the inline cap
+    assert client.call_budget() == pytest.approx((1 + server_info_calls) * one)
+
+
+def test_a_login_page_instead_of_json_is_unavailable_not_an_empty_result(h, rsps):
+    page = "<html><title>Log in</title></html>"
+    rsps.post(f"{URL}/rest/api/2/search/jql", body=page, content_type="text/html")
+    with pytest.raises(UnavailableError, match="not JSON"):
+        list(h.client.search('labels = "x"', ["status"]))
+    assert h.calls["200"] == 1 + 3 and len(h.sleeps) == 2  # serverInfo, then a search retried

@@ -27,6 +27,15 @@ SYSTEM: dict[str, Any] = {
     "retry": {"attempts": 4, "base_delay": 0.01, "max_delay": 0.05, "max_inline_wait": 2},
 }
 
+OAUTH_PASSWORD_GRANT: dict[str, Any] = {
+    "type": "oauth",
+    "grant": "password",
+    "client_id_env": "SN_CLIENT_ID",
+    "client_secret_env": "SN_CLIENT_SECRET",
+    "user_env": "SN_USER",
+    "password_env": "SN_PASSWORD",
+}
+
 ROUTE: dict[str, Any] = {
     "ticket": {
         "table": "change_request",

@@ -24,22 +24,12 @@ from connector.core.errors import (
     RateLimitedError,
     UnavailableError,
 )
-from tests.adapters.servicenow.sn_testlib import BASE, ENV, SYSTEM, Calls
+from tests.adapters.servicenow.sn_testlib import BASE, ENV, OAUTH_PASSWORD_GRANT, SYSTEM, Calls
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TABLE = f"{BASE}/api/now/table/change_request"
 TOKEN = f"{BASE}/oauth_token.do"
-OAUTH = {
-    **SYSTEM,
-    "auth": {
-        "type": "oauth",
-        "grant": "password",
-        "client_id_env": "SN_CLIENT_ID",
-        "client_secret_env": "SN_CLIENT_SECRET",
-        "user_env": "SN_USER",
-        "password_env": "SN_PASSWORD",
-    },
-}
+OAUTH = {**SYSTEM, "auth": OAUTH_PASSWORD_GRANT}
 
 
 def fixture(name: str) -> Any:
@@ -102,7 +92,7 @@ def test_get_create_update_round_trip() -> None:
     responses.get(f"{TABLE}/abc", json={"result": {"sys_id": "abc", "state": "-5"}})
     responses.post(TABLE, json=fixture("change_request_post.response_201.json"), status=201)
     responses.patch(f"{TABLE}/abc", json=fixture("change_request_patch_work_notes.response_200.json"))
-    assert client.get("change_request", "abc", ["sys_id", "state"])["state"] == "-5"
+    assert client.read("change_request", "abc", ["sys_id", "state"])["state"] == "-5"
     created = client.create("change_request", {"short_description": "x"}, ["sys_id", "number"])
     assert created["number"] == "CHG0030107"
     updated = client.update("change_request", "abc", {"work_notes": "hello"}, ["sys_id"])
@@ -130,7 +120,7 @@ def test_errors_become_typed_errors(status: int, body: str, error: type[Exceptio
     client, calls, sleeps = make()
     responses.get(f"{TABLE}/abc", json=fixture(body), status=status)
     with pytest.raises(error, match=text) as info:
-        client.get("change_request", "abc", ["sys_id"])
+        client.read("change_request", "abc", ["sys_id"])
     assert info.value.status == status
     assert len(responses.calls) == 1 and sleeps == []  # not retried
     assert calls == {("sn", str(status)): 1}
@@ -215,7 +205,7 @@ def test_html_page_from_a_hibernating_instance_is_transient() -> None:
     client, _, _ = make()
     responses.get(f"{TABLE}/abc", body="<html>Your instance is hibernating</html>", content_type="text/html")
     with pytest.raises(UnavailableError, match="hibernating"):
-        client.get("change_request", "abc", ["sys_id"])
+        client.read("change_request", "abc", ["sys_id"])
 
 
 @responses.activate
@@ -307,3 +297,30 @@ def test_oauth_token_renewed_before_expiry() -> None:
     client.list("change_request", "", ["sys_id"])
     assert [c.request.url for c in responses.calls].count(TOKEN) == 2
     assert responses.calls[-1].request.headers["Authorization"] == "Bearer t2"
+
+
+def test_call_budget_is_every_attempt_timing_out_plus_the_longest_sleeps() -> None:
+    system = {
+        **SYSTEM,
+        "timeouts": {"connect": 2, "read": 10},
+        "retry": {"attempts": 3, "base_delay": 1, "max_delay": 4, "max_inline_wait": 5},
+    }
+    basic, _, _ = make(system)
+    sleeps = 2 * (5 + 1)  # two sleeps, each at most the inline Retry-After wait plus its jitter
+    assert basic.call_budget() == 3 * (2 + 10) + sleeps
+    oauth, _, _ = make({**system, "auth": OAUTH_PASSWORD_GRANT})
+    # per attempt: refresh, new grant, the call; after a 401 on it the same again
+    assert oauth.call_budget() == 3 * 6 * (2 + 10) + sleeps
+
+
+@pytest.mark.parametrize(("status", "retry_after"), [(429, "15"), (503, None)])
+@responses.activate
+def test_sleeps_of_a_storm_stay_within_the_budget(status: int, retry_after: str | None) -> None:
+    client, _, sleeps = make(
+        {**SYSTEM, "retry": {"attempts": 4, "base_delay": 0.5, "max_delay": 8, "max_inline_wait": 15}}
+    )
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    responses.get(TABLE, json={"error": {"message": "busy"}}, status=status, headers=headers)
+    with pytest.raises((RateLimitedError, UnavailableError)):
+        client.list("change_request", "", ["sys_id"])
+    assert len(sleeps) == 3 and sum(sleeps) <= client.retry.longest_sleeps()
