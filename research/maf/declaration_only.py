@@ -16,14 +16,13 @@ Run:  python declaration_only.py step1 DIR; python declaration_only.py step2 DIR
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from pathlib import Path
 
 from agent_framework import Agent, AgentSession, Content, FunctionTool, Message
 from pydantic import BaseModel
-from scripted_client import ScriptedChatClient, describe
+from scripted_client import ScriptedChatClient
+from snippet import print_resume, run_steps
 
 
 class TransferArgs(BaseModel):
@@ -45,7 +44,7 @@ def make_agent(client: ScriptedChatClient) -> Agent:
     return Agent(client=client, name="treasurer", instructions="Move money when asked.", tools=[DECLARED])
 
 
-async def step1(workdir: Path) -> None:
+async def step1(workdir: Path, flags: list[str]) -> None:
     client = ScriptedChatClient([("call", "call_7", "transfer_funds", {"account": "ACME", "amount": 250})])
     agent = make_agent(client)
     session = agent.create_session()
@@ -81,13 +80,8 @@ async def step2(workdir: Path, decision: str) -> None:
     answer = Content.from_function_result(call_id=call["call_id"], result=result)
     response = await agent.run(Message(role="tool", contents=[answer]), session=session)
     print("step2 response:", response.text)
-    print("what the model saw on resume:")
-    print("  " + "\n  ".join(describe(client.seen[-1])))
-    ledger = workdir / "ledger.jsonl"
-    print("executions in ledger:", len(ledger.read_text().splitlines()) if ledger.exists() else 0)
+    print_resume(client, workdir / "ledger.jsonl")
 
 
 if __name__ == "__main__":
-    step, workdir = sys.argv[1], Path(sys.argv[2])
-    workdir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(step1(workdir) if step == "step1" else step2(workdir, sys.argv[3]))
+    run_steps(step1, step2)

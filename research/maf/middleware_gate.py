@@ -18,13 +18,12 @@ Run:  python middleware_gate.py step1 DIR [--stop]; python middleware_gate.py st
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from pathlib import Path
 
 from agent_framework import Agent, AgentSession, FunctionMiddleware, Message, MiddlewareTermination, tool
-from scripted_client import ScriptedChatClient, describe
+from scripted_client import ScriptedChatClient
+from snippet import print_resume, run_steps
 
 GATED = {"send_email"}
 
@@ -73,7 +72,8 @@ class GateMiddleware(FunctionMiddleware):
         context.result = pending
 
 
-async def step1(workdir: Path, stop: bool) -> None:
+async def step1(workdir: Path, flags: list[str]) -> None:
+    stop = "--stop" in flags
     client = ScriptedChatClient(
         [("call", "call_1", "send_email", {"to": "ceo@example.com", "subject": "Q3"})]
         + ([] if stop else [("text", "I asked for approval; waiting.")])
@@ -107,16 +107,8 @@ async def step2(workdir: Path, decision: str) -> None:
     session = AgentSession.from_dict(json.loads((workdir / "session.json").read_text()))
     response = await agent.run(Message(role="user", contents=[outcome]), session=session)
     print("step2 response:", response.text)
-    print("what the model saw on resume:")
-    print("  " + "\n  ".join(describe(client.seen[-1])))
-    lines = (workdir / "outbox.jsonl").read_text().splitlines() if (workdir / "outbox.jsonl").exists() else []
-    print("executions in outbox:", len(lines))
+    print_resume(client, workdir / "outbox.jsonl")
 
 
 if __name__ == "__main__":
-    step, workdir = sys.argv[1], Path(sys.argv[2])
-    workdir.mkdir(parents=True, exist_ok=True)
-    if step == "step1":
-        asyncio.run(step1(workdir, "--stop" in sys.argv))
-    else:
-        asyncio.run(step2(workdir, sys.argv[3]))
+    run_steps(step1, step2)

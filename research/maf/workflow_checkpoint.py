@@ -17,14 +17,13 @@ Run:  python workflow_checkpoint.py step1 DIR; python workflow_checkpoint.py ste
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from pathlib import Path
 
 from agent_framework import Agent, Content, FileCheckpointStorage, FunctionTool, WorkflowBuilder
 from pydantic import BaseModel
-from scripted_client import ScriptedChatClient, describe
+from scripted_client import ScriptedChatClient
+from snippet import print_resume, run_steps
 
 
 class TransferArgs(BaseModel):
@@ -42,7 +41,7 @@ def build(workdir: Path, client: ScriptedChatClient):
     return workflow, storage
 
 
-async def step1(workdir: Path) -> None:
+async def step1(workdir: Path, flags: list[str]) -> None:
     client = ScriptedChatClient([("call", "call_9", "transfer_funds", {"account": "ACME", "amount": 40})])
     workflow, storage = build(workdir, client)
     result = await workflow.run("Pay ACME 40")
@@ -94,13 +93,8 @@ async def step2(workdir: Path, decision: str) -> None:
         "| outputs:",
         [getattr(o, "text", o) for o in result.get_outputs()],
     )
-    print("what the model saw on resume:")
-    print("  " + "\n  ".join(describe(client.seen[-1])))
-    ledger = workdir / "ledger.jsonl"
-    print("executions in ledger:", len(ledger.read_text().splitlines()) if ledger.exists() else 0)
+    print_resume(client, workdir / "ledger.jsonl")
 
 
 if __name__ == "__main__":
-    step, workdir = sys.argv[1], Path(sys.argv[2])
-    workdir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(step1(workdir) if step == "step1" else step2(workdir, sys.argv[3]))
+    run_steps(step1, step2)

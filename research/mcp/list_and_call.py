@@ -27,7 +27,7 @@ from autogen_ext.tools.mcp import (
 from common import http_server, ledger_lines, stdio_params
 from mcp import ClientSession
 from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamablehttp_client
+from mcp.client.streamable_http import streamable_http_client
 
 
 def show_tools(label: str, tools) -> None:
@@ -77,7 +77,7 @@ async def main() -> None:
         async with stdio_client(stdio_params(ledger)) as (read, write), ClientSession(read, write) as session:
             await with_client(session, "stdio", ledger)
         with http_server(ledger) as url:
-            async with streamablehttp_client(url) as (read, write, _), ClientSession(read, write) as session:
+            async with streamable_http_client(url) as (read, write, _), ClientSession(read, write) as session:
                 await with_client(session, "http", ledger)
             await with_workbench(StreamableHttpServerParams(url=url), "http workbench")
         params = stdio_params(ledger)

@@ -24,7 +24,7 @@ import mcp.types as t
 from common import http_server, ledger_lines
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamablehttp_client
+from mcp.client.streamable_http import streamable_http_client
 
 HERE = Path(__file__).resolve().parent
 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -86,7 +86,7 @@ async def plain_client(session: ClientSession, store: Path, ledger: Path) -> Non
 
 
 async def task_client(url: str, store: Path, ledger: Path) -> None:
-    async with streamablehttp_client(url) as (r, w, _), ClientSession(r, w) as session:
+    async with streamable_http_client(url) as (r, w, _), ClientSession(r, w) as session:
         init = await session.initialize()
         print("  server caps tasks:", init.capabilities.tasks)
         created = await session.experimental.call_tool_as_task(
@@ -104,7 +104,7 @@ async def task_client(url: str, store: Path, ledger: Path) -> None:
             request_of(plain) == task_id,
         )
     print("  (client disconnected) decide approve:", decide(store, ledger, task_id, "approve"))
-    async with streamablehttp_client(url) as (r, w, _), ClientSession(r, w) as session:
+    async with streamable_http_client(url) as (r, w, _), ClientSession(r, w) as session:
         await session.initialize()
         status = await session.experimental.get_task(task_id)
         print("  new session, tasks/get ->", status.status, status.statusMessage)
