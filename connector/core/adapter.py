@@ -207,6 +207,17 @@ def parse_settings(model: type[BaseModel], data: Any, where: str) -> Any:
         raise ConfigError(format_validation_error(exc, prefix=where)) from None
 
 
+# How many client calls one adapter method may chain at worst (see AdapterBridge.budget).
+CALLS_PER_METHOD = {
+    "create_ticket": 4,
+    "find_ticket": 2,
+    "poll": 12,
+    "read_decision": 4,
+    "report": 6,
+    "check": 30,
+}
+
+
 class AdapterBridge:
     """The one way the core reaches an adapter: every I/O method runs in a worker thread (the event
     loop never waits on a ticketing system), bounded by the adapter's ``call_budget``, and is
@@ -224,10 +235,16 @@ class AdapterBridge:
     def decides_locally(self) -> bool:
         return self.adapter.decides_locally
 
+    def budget(self, method: str) -> float:
+        """Seconds one adapter *method* may take: its client calls' worst case times how many
+        calls the method can make (a poll pages and reads per hit; a report looks for its marker,
+        lists transitions and transitions)."""
+        return max(1.0, float(self.adapter.call_budget())) * CALLS_PER_METHOD.get(method, 1)
+
     async def _call(self, method: str, *args: Any) -> Any:
         fn = getattr(self.adapter, method)
         loop = asyncio.get_running_loop()
-        budget = max(1.0, float(self.adapter.call_budget()))
+        budget = self.budget(method)
         started = time.monotonic()
         outcome = "ok"
         try:

@@ -86,17 +86,19 @@ class Outbox:
                 return await self._deliver(item)
         return False
 
-    def _lease_for(self, system: str) -> timedelta:
-        """Longer than the adapter call can take, so nobody else starts while it may still land."""
+    def _lease_for(self, system: str, kind: str) -> timedelta:
+        """Longer than the adapter method can take, so nobody else starts while it may still land
+        (a live holder also renews it; a dead one stops, and the item is retried after this)."""
         bridge = self.ctx.adapters.get(system)
-        budget = bridge.adapter.call_budget() if bridge is not None else 60.0
-        return max(MIN_LEASE, timedelta(seconds=2 * budget + 30))
+        method = "create_ticket" if kind == TICKET_KIND else "report"
+        budget = bridge.budget(method) + bridge.budget("find_ticket") if bridge is not None else 60.0
+        return max(MIN_LEASE, timedelta(seconds=budget + 30))
 
     async def _deliver(self, item: dict[str, Any]) -> bool:
         request = await self.ctx.db(self.ctx.store.get, item["request_id"])
         system = request.ticket.system if request.ticket else request.system
         custom = self.handlers.get(item["kind"])
-        lease = custom[1] if custom else self._lease_for(system)
+        lease = custom[1] if custom else self._lease_for(system, item["kind"])
         token = await self.ctx.db(self.ctx.store.lease_outbox, item, lease, self.ctx.worker_id)
         if token is None:
             return False  # another worker is on it
