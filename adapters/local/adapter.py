@@ -70,6 +70,7 @@ tickets = Table(
     Column("decided_at", DateTime(timezone=True)),
     Column("reason", Text),
     Column("edited_arguments", Text),
+    Column("seal", String(200), nullable=False, default=""),  # written by the connector alone
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -110,6 +111,8 @@ class LocalRouteSettings(RouteSettings):
 
 class LocalDeskAdapter(TicketAdapter):
     kind = "local"
+    decides_locally = True
+    seals_tickets = True
     system_settings = LocalSystemSettings
     route_settings = LocalRouteSettings
 
@@ -177,6 +180,7 @@ class LocalDeskAdapter(TicketAdapter):
                         summary=summary,
                         description=description,
                         status=OPEN,
+                        seal=request.ticket_seal,
                         created_at=now,
                         updated_at=now,
                     )
@@ -226,6 +230,7 @@ class LocalDeskAdapter(TicketAdapter):
             decided_at=aware(row["decided_at"]),
             edited_arguments=edited,
             ticket_id=str(row["seq"]),
+            shown_seal=row["seal"] or None,
         )
 
     def poll(self, pending: Sequence[PendingTicket], cursor: str | None) -> PollResult:

@@ -13,7 +13,7 @@ from autogen_core.tools import BaseTool
 
 from connector.agents.autogen.gate import GatedTool
 from connector.agents.autogen.tools import as_autogen_tool, autogen_tool
-from connector.app.config import ConnectorConfig, line_of, load_config
+from connector.app.config import PACKAGED_DEFAULTS, ConnectorConfig, line_of, load_config
 from connector.app.metrics import Metrics
 from connector.core.adapter import (
     AdapterBridge,
@@ -23,11 +23,22 @@ from connector.core.adapter import (
     parse_settings,
 )
 from connector.core.errors import ConfigError, UserError
+from connector.core.integrity import Sealer
 from connector.core.models import DecisionEvent, utcnow
 from connector.core.policy import routes_for_tool
 from connector.core.registry import ToolRegistry
 from connector.core.service import ApprovalService
 from connector.core.store import Store
+
+
+def key_folder(config: ConnectorConfig) -> Path:
+    """Where the generated seal key lives: beside the config file (never inside the package,
+    whose built-in defaults are used when no file is given: then the working directory)."""
+    source = Path(getattr(config, "_source", "") or ".")
+    if source.resolve() == PACKAGED_DEFAULTS.resolve() or not source.parent.is_dir():
+        return Path.cwd()
+    return source.parent
+
 
 DB_THREADS = 8
 ADAPTER_THREADS = 16
@@ -93,6 +104,8 @@ class Connector:
         db_pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="acr-db")
         adapter_pool = ThreadPoolExecutor(max_workers=ADAPTER_THREADS, thread_name_prefix="acr-adapter")
         bridges = {name: AdapterBridge(a, adapter_pool, metrics) for name, a in adapters.items()}
+        environment = os.environ if env is None else env
+        sealer = Sealer.load(environment, key_folder(config))
         service = ApprovalService(
             config,
             store,
@@ -100,6 +113,7 @@ class Connector:
             registry,
             recorder=metrics,
             db_pool=db_pool,
+            sealer=sealer,
             worker_id=worker_id,
             pool_size=RUN_POOL_SIZE,
         )

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from connector.core.errors import ConfigError, UnavailableError, WebhookRejected
 from connector.core.models import (
+    Actor,
     ApprovalRequest,
     CheckResult,
     DecisionEvent,
@@ -87,6 +88,10 @@ class TicketAdapter(ABC):
 
     kind: ClassVar[str]
     decides_locally: ClassVar[bool] = False  # decisions are made through this process (the desk)
+    # Writes ``request.ticket_seal`` where only the connector writes when creating a ticket, and
+    # reads it back into ``TicketDecision.shown_seal``; the core then refuses any decision whose
+    # ticket does not vouch for the stored call. Every built-in adapter does (contract suite).
+    seals_tickets: ClassVar[bool] = False
     system_settings: ClassVar[type[SystemSettings]] = SystemSettings
     route_settings: ClassVar[type[RouteSettings]] = RouteSettings
 
@@ -132,6 +137,13 @@ class TicketAdapter(ABC):
     def service_identities(self) -> frozenset[str]:
         """Identifiers of the connector's own account: its changes never count as decisions."""
         return frozenset()
+
+    def resolve_identity(self, name: str) -> Actor | None:
+        """The person this spelling names in the ticketing system (an e-mail, a user name, an id;
+        surrounding whitespace and case do not matter where the system ignores them), as the
+        ``Actor`` its decisions would carry; None when the system knows no such person. The core
+        compares requesters and approvers by these ids, never as loose strings."""
+        return None
 
     # --- webhooks ------------------------------------------------------------------------------
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
@@ -214,6 +226,7 @@ CALLS_PER_METHOD = {
     "poll": 12,
     "read_decision": 4,
     "report": 6,
+    "resolve_identity": 2,
     "check": 30,
 }
 
@@ -277,6 +290,9 @@ class AdapterBridge:
 
     async def service_identities(self) -> frozenset[str]:
         return await self._call("service_identities")
+
+    async def resolve_identity(self, name: str) -> Actor | None:
+        return await self._call("resolve_identity", name)
 
     async def check(self, live: bool) -> list[CheckResult]:
         return await self._call("check", live)

@@ -36,6 +36,7 @@ class RequestState(str, Enum):
     EXPIRED = "EXPIRED"
     DENIED = "DENIED"  # refused by policy; never ticketed
     SHADOW = "SHADOW"  # shadow mode: ticket only, decided or not, never runs
+    TAMPERED = "TAMPERED"  # the stored call or its ticket no longer matches what was approved
 
     @property
     def terminal(self) -> bool:
@@ -51,6 +52,7 @@ TERMINAL_STATES = frozenset(
         RequestState.EXPIRED,
         RequestState.DENIED,
         RequestState.SHADOW,
+        RequestState.TAMPERED,
     }
 )
 WAITING_STATES = frozenset({RequestState.SUBMITTED, RequestState.TICKETED})
@@ -106,6 +108,10 @@ class TicketDecision(BaseModel):
     decided_at: datetime | None = None
     edited_arguments: dict[str, Any] | None = None  # explicit approve-with-edits channel only
     ticket_id: str = ""  # the ticket it was read from, as the API answered (its stable id)
+    # the seal the ticket shows (read back from a place the connector wrote at creation, not the
+    # editable description): the core checks it against the stored call before anything runs;
+    # None when the adapter could not read one
+    shown_seal: str | None = None
 
 
 class DecisionEvent(BaseModel):
@@ -143,6 +149,7 @@ class ReportKind(str, Enum):
     UNAUTHORIZED = "unauthorized"  # a non-approver moved the ticket; nothing ran
     SHADOW = "shadow"
     INVALID_EDIT = "invalid_edit"
+    TAMPERED = "tampered"  # the stored call or the ticket's seal does not match: nothing ran
 
 
 class OutcomeReport(BaseModel):
@@ -187,6 +194,11 @@ class Outcome(BaseModel):
             return f"Denied by policy: {self.reason}. Nothing was run."
         if s is RequestState.SHADOW:
             return f"Shadow mode{where}: recorded for review, not run."
+        if s is RequestState.TAMPERED:
+            return (
+                f"Refused{where}: the stored call no longer matches what the approver saw "
+                f"({self.error}). Nothing was run."
+            )
         return f"Approval pending{where}: request {self.request_id} is {s.value.lower()}."
 
 
@@ -221,6 +233,11 @@ class ApprovalRequest(BaseModel):
     idempotent: bool = False
     claimed_by: str | None = None
     lease_until: datetime | None = None
+    seal: str = ""  # keyed MAC over the stored call (connector.core.integrity): edits in the database show
+    # handed to adapters when the ticket is created (never stored): a MAC over the request id and
+    # the arguments' digest, to be written where the connector alone writes and read back as
+    # TicketDecision.shown_seal
+    ticket_seal: str = Field(default="", exclude=True)
 
     @property
     def arguments_to_run(self) -> dict[str, Any]:

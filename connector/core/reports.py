@@ -43,6 +43,9 @@ def outcome_report(request: ApprovalRequest, kind: ReportKind, detail: str = "")
         "still waiting for an allowed approver.",
         ReportKind.INVALID_EDIT: f"Edited arguments refused: {detail}. Nothing was run; the request is "
         "still waiting.",
+        ReportKind.TAMPERED: f"Not run: {request.error or detail}. The stored call does not match what this "
+        "ticket showed, so nothing was run and it never will be; check the connector's database and "
+        "audit trail, and have the agent propose the action again if it is still wanted.",
     }
     final = kind not in (ReportKind.UNAUTHORIZED, ReportKind.INVALID_EDIT)
     suffix = "" if final else ":" + hashlib.sha256(detail.encode()).hexdigest()[:12]

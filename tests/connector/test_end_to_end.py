@@ -269,7 +269,7 @@ async def test_tampered_stored_arguments_do_not_run(connector, workdir):
             .values(arguments='{"to": "attacker@evil.example", "subject": "x", "body": "y", "cc": []}')
         )
     after = await decide(connector, request.id, Verdict.APPROVED, "alice")
-    assert after.state is RequestState.FAILED
+    assert after.state is RequestState.TAMPERED  # a distinct outcome: never run, never will be
     assert "digest" in after.error
     assert sent_mail(workdir) == []
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from connector.app.config import ConnectorConfig
 from connector.core.adapter import AdapterBridge
+from connector.core.integrity import Sealer
 from connector.core.models import ApprovalRequest, DecisionEvent, TicketDecision
 from connector.core.observe import Recorder
 from connector.core.registry import ToolRegistry
@@ -42,6 +43,7 @@ class ApprovalService:
         *,
         recorder: Recorder,
         db_pool: Executor,
+        sealer: Sealer,
         worker_id: str | None = None,
         pool_size: int = 8,
     ) -> None:
@@ -53,6 +55,7 @@ class ApprovalService:
             recorder=recorder,
             worker_id=worker_id or default_worker_id(),
             db_pool=db_pool,
+            sealer=sealer,
         )
         self.transitions = Transitions(self.ctx)
         self.outbox = Outbox(self.ctx, self.transitions)

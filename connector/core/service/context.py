@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from connector.app.config import ConnectorConfig, RouteConfig
 from connector.core.adapter import AdapterBridge
 from connector.core.errors import ConfigError
+from connector.core.integrity import Sealer
 from connector.core.models import ApprovalRequest, Mode
 from connector.core.observe import Recorder
 from connector.core.registry import ToolRegistry
@@ -89,6 +90,7 @@ class ServiceContext:
     recorder: Recorder
     worker_id: str
     db_pool: Executor
+    sealer: Sealer
 
     @property
     def lease(self) -> timedelta:

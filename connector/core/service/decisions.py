@@ -11,6 +11,7 @@ from typing import Any
 
 from connector.app.config import RouteConfig
 from connector.core.errors import UserError
+from connector.core.integrity import call_problem
 from connector.core.models import (
     Actor,
     ApprovalRequest,
@@ -233,6 +234,15 @@ class Decisions:
                 updates["approved_arguments"] = approved
                 updates["approved_digest"] = edit["approved_digest"]
                 events.append(("edited", actor.id, edit))
+        if decision.verdict is Verdict.APPROVED:
+            problem = await self.integrity_problem(request, decision)
+            if problem:
+                return await self._tampered(request, problem, actor.id)
+            if "approved_arguments" in updates:  # the edit becomes the call: seal it as such
+                edited = request.model_copy(
+                    update={k: updates[k] for k in ("approved_arguments", "approved_digest")}
+                )
+                updates["seal"] = self.ctx.sealer.call_seal(edited)
         if request.mode is Mode.SHADOW:
             target = RequestState.SHADOW
         elif decision.verdict is Verdict.APPROVED:
@@ -248,6 +258,27 @@ class Decisions:
         log.info("request %s %s by %s (%s)", request.id, target.value.lower(), who, source)
         if target is RequestState.APPROVED:
             return await self._started(stored, wait)
+        self.outbox.kick(request.id)
+        return stored
+
+    async def integrity_problem(self, request: ApprovalRequest, decision: TicketDecision) -> str | None:
+        """Why this approval cannot vouch for the stored call (fail closed), or None."""
+        problem = call_problem(self.ctx.sealer, request)
+        if problem:
+            return problem
+        bridge = self.ctx.adapter(request.system)
+        if bridge.adapter.seals_tickets:
+            return self.ctx.sealer.ticket_problem(request, decision.shown_seal)
+        return None
+
+    async def _tampered(self, request: ApprovalRequest, reason: str, actor: str) -> ApprovalRequest:
+        stored = await self.ctx.db(
+            self.transitions.tampered, request.id, [RequestState.TICKETED], reason, actor
+        )
+        if stored is None:
+            return await self.ctx.db(self.ctx.store.get, request.id)
+        self.ctx.recorder.decision("tampered")
+        log.error("request %s refused: %s", request.id, reason)
         self.outbox.kick(request.id)
         return stored
 

@@ -9,7 +9,8 @@ import asyncio
 import logging
 
 from connector.core.errors import UserError
-from connector.core.models import ApprovalRequest, RequestState, digest_of, utcnow
+from connector.core.integrity import call_problem
+from connector.core.models import ApprovalRequest, RequestState, utcnow
 from connector.core.redact import redact
 from connector.core.tools import Tool
 
@@ -87,14 +88,15 @@ class Execution:
             return await self._run_claimed(claimed, tool)
 
     async def _run_claimed(self, request: ApprovalRequest, tool: Tool) -> ApprovalRequest:
-        arguments = request.arguments_to_run
-        expected = request.approved_digest or request.arguments_digest
-        if digest_of(arguments) != expected:
-            return await self._finish(
-                request,
-                RequestState.FAILED,
-                error="stored arguments do not match the approved digest (altered after approval); not run",
+        problem = call_problem(self.ctx.sealer, request)
+        if problem:  # altered between approval and run: never run it
+            stored = await self.ctx.db(
+                self.transitions.tampered, request.id, [RequestState.EXECUTING], problem, self.ctx.worker_id
             )
+            self.outbox.kick(request.id)
+            log.error("request %s refused at run time: %s", request.id, problem)
+            return stored or await self.ctx.db(self.ctx.store.get, request.id)
+        arguments = request.arguments_to_run
         try:
             arguments = tool.validate(arguments)
         except UserError as exc:

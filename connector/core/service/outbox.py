@@ -162,8 +162,9 @@ class Outbox:
         grace = adapter.adapter.create_grace()
         if since is not None and (utcnow() - since).total_seconds() < grace:
             raise NotYet("an earlier create may have landed and is not searchable yet; not creating another")
+        sealed = request.model_copy(update={"ticket_seal": self.ctx.sealer.ticket_seal(request)})
         try:
-            return await adapter.create_ticket(request)
+            return await adapter.create_ticket(sealed)
         except AmbiguousCreate:
             await self.ctx.db(self.ctx.store.mark_ambiguous, item["id"])
             raise

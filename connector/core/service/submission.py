@@ -59,6 +59,7 @@ class Submission:
             updated_at=now,
             idempotent=entry.idempotent,
         )
+        request.seal = self.ctx.sealer.call_seal(request)
         submitted: AuditEvent = (
             "submitted",
             request.agent,

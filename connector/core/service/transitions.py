@@ -231,6 +231,23 @@ class Transitions:
             self._final(conn, stored)
             return RequestState.IN_DOUBT
 
+    # --- integrity -------------------------------------------------------------------------------
+    def tampered(
+        self, request_id: str, from_states: Sequence[RequestState], reason: str, actor: str
+    ) -> ApprovalRequest | None:
+        """The stored call, or the ticket that approved it, no longer matches what the approver
+        saw: the request ends TAMPERED (never runs), audited, and the ticket is told."""
+        with self.store.transaction() as conn:
+            if not self.store.transition(
+                conn, request_id, from_states, RequestState.TAMPERED, error=reason, lease_until=None
+            ):
+                return None
+            self.store.audit.append(conn, request_id, "tamper_detected", actor, {"reason": reason})
+            stored = self.store.get(request_id, conn)
+            self._report_if_ticketed(conn, stored, ReportKind.TAMPERED)
+            self._final(conn, stored)
+            return stored
+
     # --- expiry ----------------------------------------------------------------------------------
     def expired(self, request_id: str) -> ApprovalRequest | None:
         """SUBMITTED / TICKETED → EXPIRED; None when the request was no longer waiting."""

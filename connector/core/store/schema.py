@@ -56,6 +56,7 @@ requests_table = Table(
     Column("claimed_by", String(200)),
     Column("lease_until", DateTime(timezone=True)),
     Column("refused_signature", Text),
+    Column("seal", String(64), nullable=False, default=""),
 )
 
 outbox_table = Table(
