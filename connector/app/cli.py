@@ -427,7 +427,7 @@ def check_config(
 def audit_verify() -> None:
     """Recompute the hash chain; exits 1 and names the rows if anything was altered or removed."""
     conn = connector()
-    problems = conn.store.audit.verify(conn.store.engine)
+    problems = asyncio.run(conn.service.verify_audit())
     if problems:
         for problem in problems:
             err.print(f"audit: {problem}")

@@ -194,6 +194,7 @@ class Connector:
             "expired": await self.expire_due(),
             "reported": await self.process_outbox(),
             "pruned": await self.housekeeping(),
+            "sealed": await self.service.seal_audit(),
         }
 
     def close(self) -> None:

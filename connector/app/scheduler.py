@@ -40,6 +40,7 @@ def build_scheduler(connector: Connector) -> AsyncIOScheduler:
         ("outbox", connector.process_outbox, s.outbox_interval),
         ("recovery", connector.recover, s.recovery_interval),
         ("housekeeping", connector.housekeeping, timedelta(hours=1)),
+        ("audit-seal", connector.service.seal_audit, timedelta(minutes=1)),
     ]
     for name, job, interval in jobs:
         scheduler.add_job(

@@ -59,6 +59,10 @@ class Sealer:
             raise ConfigError(f"cannot read the seal key file {path}: {exc.strerror}") from None
         return cls(text.encode("utf-8"), str(path))
 
+    def audit_key(self) -> bytes:
+        """A key of its own for sealing the audit trail (derived; the seal key never leaves)."""
+        return hmac.new(self._key, b"approval-connector audit seals", hashlib.sha256).digest()
+
     def _mac(self, *parts: object) -> str:
         message = canonical_json(list(parts)).encode("utf-8")
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()

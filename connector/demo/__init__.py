@@ -142,7 +142,7 @@ async def _run(env: Any, decision: tuple[str, str] | None, actor: str, client: A
     from connector.app.cli import print_audit
 
     print_audit(connector, request_id)
-    problems = connector.store.audit.verify(connector.store.engine)
+    problems = await connector.service.verify_audit()
     console.print("audit chain intact" if not problems else f"audit chain problems: {problems}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from concurrent.futures import Executor
+from datetime import timedelta
 from typing import Any
 
 from connector.app.config import ConnectorConfig
@@ -140,6 +141,18 @@ class ApprovalService:
         """A clean shutdown: hand the poll leads over, then give runs in progress ``grace``."""
         await self.polling.release()
         return await self.drain(grace)
+
+    async def seal_audit(self) -> int:
+        """Seal the audit heads that moved (one replica at a time); returns how many."""
+        ttl = timedelta(minutes=5)
+        if await self.ctx.db(self.ctx.store.acquire_lease, "audit-seal", self.ctx.worker_id, ttl) is None:
+            return 0
+        store = self.ctx.store
+        return await self.ctx.db(store.audit.seal, store.engine, self.ctx.sealer.audit_key())
+
+    async def verify_audit(self) -> list[str]:
+        store = self.ctx.store
+        return await self.ctx.db(store.audit.verify, store.engine, self.ctx.sealer.audit_key())
 
     async def process_outbox(self, limit: int = 100) -> int:
         return await self.outbox.process(limit)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from connector.core.audit import AuditLog, audit_metadata
 from connector.core.errors import ConfigError
 
+from .audit import AuditLog, audit_table, seal_entries_table, seals_table
 from .cursors import CursorQueries
 from .engine import make_engine
 from .leases import LeaseQueries
@@ -29,7 +29,11 @@ from .schema import (
 )
 
 __all__ = [
+    "AuditLog",
     "Store",
+    "audit_table",
+    "seal_entries_table",
+    "seals_table",
     "aware",
     "cursors_table",
     "deliveries_table",
@@ -60,8 +64,5 @@ class Store(RequestQueries, OutboxQueries, CursorQueries, LeaseQueries):
     def create_schema(self) -> None:
         try:
             metadata.create_all(self.engine)
-            audit_metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
-                self.audit.ensure_head(conn)
         except OperationalError as exc:
             raise ConfigError(f"store.url: database unreachable: {exc.orig}") from None

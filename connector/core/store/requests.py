@@ -230,7 +230,8 @@ def _to_row(request: ApprovalRequest) -> dict[str, Any]:
 
 def _from_row(row: Any) -> ApprovalRequest:
     data = dict(row)
-    data.pop("refused_signature", None)
+    for internal in ("refused_signature", "audit_rseq", "audit_hash", "audit_dirty"):
+        data.pop(internal, None)
     data["arguments"] = json.loads(data["arguments"])
     if data.get("approved_arguments"):
         data["approved_arguments"] = json.loads(data["approved_arguments"])

@@ -57,6 +57,11 @@ requests_table = Table(
     Column("lease_until", DateTime(timezone=True)),
     Column("refused_signature", Text),
     Column("seal", String(64), nullable=False, default=""),
+    # head of this request's audit chain (connector.core.store.audit): rows written, last hash,
+    # and whether the head moved since the last seal
+    Column("audit_rseq", Integer, nullable=False, default=0),
+    Column("audit_hash", String(64), nullable=False, default="0" * 64),
+    Column("audit_dirty", Boolean, nullable=False, default=False, index=True),
 )
 
 outbox_table = Table(
