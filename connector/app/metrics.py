@@ -37,6 +37,15 @@ class _StoreGauges(Collector):
             pending.add_metric([route], count)
         yield pending
         yield states
+        problems = GaugeMetricFamily(
+            "approval_requests_with_problems",
+            "Requests being skipped, by why (tool, ticket, report)",
+            labels=["kind"],
+        )
+        for kind, count in self.store.count_by("problem_kind"):
+            if kind:
+                problems.add_metric([kind], count)
+        yield problems
         backlog = GaugeMetricFamily("approval_outbox_backlog", "Outbox items not yet delivered")
         backlog.add_metric([], self.store.outbox_backlog())
         yield backlog

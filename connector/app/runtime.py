@@ -3,6 +3,7 @@ object applications hold (``connector.gate(tool)``)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,8 @@ def key_folder(config: ConnectorConfig) -> Path:
         return Path.cwd()
     return source.parent
 
+
+log = logging.getLogger("approval_connector")
 
 DB_THREADS = 8
 ADAPTER_THREADS = 16
@@ -186,16 +189,28 @@ class Connector:
         return await self.service.ctx.db(self.store.prune_deliveries, cutoff)
 
     async def run_all_jobs_once(self) -> dict[str, int]:
-        """What one scheduler cycle does, in order (``poll --once``)."""
-        return {
-            "recovered": await self.recover(),
-            "outbox": await self.process_outbox(),
-            "decisions": await self.poll_once(),
-            "expired": await self.expire_due(),
-            "reported": await self.process_outbox(),
-            "pruned": await self.housekeeping(),
-            "sealed": await self.service.seal_audit(),
-        }
+        """What one scheduler cycle does, in order (``poll --once``). A job that fails is logged
+        and the others still run (expiry and reports must not wait on a broken poll); the counts
+        say how many failed under ``failed_jobs``."""
+        jobs = [
+            ("recovered", self.recover),
+            ("outbox", self.process_outbox),
+            ("decisions", self.poll_once),
+            ("expired", self.expire_due),
+            ("reported", self.process_outbox),
+            ("pruned", self.housekeeping),
+            ("sealed", self.service.seal_audit),
+        ]
+        counts: dict[str, int] = {}
+        failed = 0
+        for name, job in jobs:
+            try:
+                counts[name] = await job()
+            except Exception:  # noqa: BLE001 - one job's failure must not stop the cycle
+                log.exception("job %s failed; the other jobs of this cycle still run", name)
+                failed += 1
+        counts["failed_jobs"] = failed
+        return counts
 
     def close(self) -> None:
         for adapter in self.adapters.values():

@@ -233,6 +233,8 @@ class ApprovalRequest(BaseModel):
     idempotent: bool = False
     claimed_by: str | None = None
     lease_until: datetime | None = None
+    problem_kind: str | None = None  # why it is being skipped: tool / ticket / report / decision
+    problem: str | None = None
     seal: str = ""  # keyed MAC over the stored call (connector.core.integrity): edits in the database show
     # handed to adapters when the ticket is created (never stored): a MAC over the request id and
     # the arguments' digest, to be written where the connector alone writes and read back as

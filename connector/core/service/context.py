@@ -102,6 +102,18 @@ class ServiceContext:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.db_pool, partial(fn, *args, **kwargs))
 
+    async def problem(self, request_id: str, kind: str, detail: str) -> None:
+        """Mark a request as skipped for ``kind`` (shown by ``requests show`` and /metrics); the
+        rest of the cycle goes on. Logged the first time only."""
+        try:
+            first = await self.db(self.store.mark_problem, request_id, kind, detail)
+        except Exception as exc:  # noqa: BLE001 - marking is best effort; the skip still happens
+            log.warning("request %s: could not record its problem (%s): %s", request_id, exc, detail)
+            return
+        if first:
+            self.recorder.problem(kind)
+            log.warning("request %s skipped (%s): %s", request_id, kind, detail)
+
     def adapter(self, system: str) -> AdapterBridge:
         try:
             return self.adapters[system]

@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from connector.app.config import RouteConfig
-from connector.core.errors import UserError
+from connector.core.errors import AdapterError, UserError
 from connector.core.integrity import call_problem
 from connector.core.models import (
     Actor,
@@ -121,7 +121,12 @@ class Decisions:
             )
             decision = None
         if decision is None:
-            decision = await self.ctx.adapter(request.system).read_decision(request.ticket, request)
+            try:
+                decision = await self.ctx.adapter(request.system).read_decision(request.ticket, request)
+            except AdapterError as exc:
+                if not exc.transient:  # deleted, hidden from the account, refused: a human must look
+                    await self.ctx.problem(request.id, "ticket", str(exc))
+                raise
             if not from_own_ticket(request, decision, None):
                 reason = f"the ticketing system answered for another ticket than {request.ticket.key}"
                 stray = decision.model_copy(update={"verdict": Verdict.UNKNOWN, "status": "another ticket"})

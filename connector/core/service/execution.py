@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from connector.core.errors import UserError
+from connector.core.errors import ConfigError, UserError
 from connector.core.integrity import call_problem
 from connector.core.models import ApprovalRequest, RequestState, utcnow
 from connector.core.redact import redact
@@ -73,7 +73,11 @@ class Execution:
             request = await self.ctx.db(self.ctx.store.get, request_id)
             if request.state is not RequestState.APPROVED:
                 return request
-            tool = self.ctx.registry.get(request.tool_name)
+            try:
+                tool = self.ctx.registry.get(request.tool_name)
+            except ConfigError as exc:  # configured, but does not import here: skip, say why
+                await self.ctx.problem(request.id, "tool", str(exc))
+                return request
             if tool is None:
                 log.warning(
                     "request %s approved but tool %s is not available in this process; left for "

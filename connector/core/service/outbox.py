@@ -116,6 +116,10 @@ class Outbox:
                 raise ConfigError(f"no handler for outbox items of kind {item['kind']!r} in this process")
             return True
         except (AdapterError, ConfigError, TemplateRenderError, NotYet) as exc:
+            if not isinstance(exc, NotYet) and not getattr(exc, "transient", False):
+                # will not heal by waiting (a template failing on these arguments, a refused field):
+                # mark it for a human; it is still retried, in case the config is fixed
+                await self.ctx.problem(request.id, item["kind"], str(exc))
             await self._failed(item, token, request, attempt, exc, str(exc))
             return False
         except Exception as exc:

@@ -128,9 +128,28 @@ class RequestQueries(StoreBase):
         result = conn.execute(
             update(requests_table)
             .where(c.id == request_id, c.state.in_([s.value for s in from_states]), *only_if)
-            .values(state=to_state.value, updated_at=utcnow(), **values)
+            .values(state=to_state.value, updated_at=utcnow(), problem_kind=None, problem=None, **values)
         )
         return result.rowcount == 1
+
+    def mark_problem(self, request_id: str, kind: str, detail: str) -> bool:
+        """Note why a request is skipped (it stays where it is; the rest of the cycle goes on).
+        True the first time this kind is noted, so it is logged once, not every cycle."""
+        c = requests_table.c
+        with self.transaction() as conn:
+            result = conn.execute(
+                update(requests_table)
+                .where(c.id == request_id, or_(c.problem_kind.is_(None), c.problem_kind != kind))
+                .values(problem_kind=kind, problem=detail[:2000])
+            )
+            if result.rowcount != 1:
+                conn.execute(update(requests_table).where(c.id == request_id).values(problem=detail[:2000]))
+            return result.rowcount == 1
+
+    def problem_of(self, request_id: str) -> tuple[str | None, str | None]:
+        c = requests_table.c
+        row = self._read(select(c.problem_kind, c.problem).where(c.id == request_id)).first()
+        return (row[0], row[1]) if row else (None, None)
 
     def mark_refused(self, conn: Connection, request_id: str, signature: str) -> bool:
         """Remember a refused decision; False if this exact decision was already refused (by this

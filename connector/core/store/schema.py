@@ -62,6 +62,10 @@ requests_table = Table(
     Column("audit_rseq", Integer, nullable=False, default=0),
     Column("audit_hash", String(64), nullable=False, default="0" * 64),
     Column("audit_dirty", Boolean, nullable=False, default=False, index=True),
+    # why this request is being skipped (tool cannot be imported, template fails, ticket unreadable):
+    # shown by `requests show` and /metrics; cleared when the request moves on
+    Column("problem_kind", String(40)),
+    Column("problem", Text),
 )
 
 outbox_table = Table(
