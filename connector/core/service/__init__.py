@@ -15,8 +15,9 @@ from typing import Any
 
 from connector.app.config import ConnectorConfig
 from connector.core.adapter import AdapterBridge
+from connector.core.errors import UserError
 from connector.core.integrity import Sealer
-from connector.core.models import ApprovalRequest, DecisionEvent, TicketDecision
+from connector.core.models import ApprovalRequest, DecisionEvent, RequestState, TicketDecision
 from connector.core.observe import Recorder
 from connector.core.registry import ToolRegistry
 from connector.core.store import Store
@@ -114,6 +115,50 @@ class ApprovalService:
         runs_done = await self.execution.drain(timeout)
         left = None if end is None else max(0.0, end - loop.time())
         return await self.outbox.kicks.wait(left) and runs_done
+
+    async def resolve(
+        self,
+        request_id: str,
+        outcome: str,
+        actor: str,
+        *,
+        text: str = "",
+        rerun: bool = False,
+    ) -> ApprovalRequest:
+        """A human settles an IN_DOUBT request after checking the target system: ``ran`` (with the
+        result if known), ``did-not-run`` (optionally ``rerun``: back to APPROVED, run here), or
+        ``failed`` (with the reason)."""
+        if not actor.strip():
+            raise UserError("say who checked (--as NAME)")
+        request = await self.ctx.db(self.ctx.store.get, request_id)
+        if request.state is not RequestState.IN_DOUBT:
+            raise UserError(
+                f"request {request_id[:12]} is {request.state.value}, not IN_DOUBT; nothing to resolve"
+            )
+        details = {"outcome": outcome, "rerun": rerun, "text": text}
+        if outcome == "ran":
+            target, result, error = RequestState.SUCCEEDED, text or None, None
+        elif outcome == "did-not-run":
+            target = RequestState.APPROVED if rerun else RequestState.FAILED
+            result, error = (
+                None,
+                (None if rerun else f"did not run (confirmed by {actor}){': ' + text if text else ''}"),
+            )
+        elif outcome == "failed":
+            if not text.strip():
+                raise UserError("say why it failed (--failed REASON)")
+            target, result, error = RequestState.FAILED, None, f"failed (confirmed by {actor}): {text}"
+        else:
+            raise UserError(f"unknown outcome {outcome!r}: ran, did-not-run or failed")
+        stored = await self.ctx.db(
+            self.transitions.resolved, request_id, target, actor.strip(), details, result, error
+        )
+        if stored is None:
+            return await self.ctx.db(self.ctx.store.get, request_id)
+        self.outbox.kick(request_id)
+        if target is RequestState.APPROVED:
+            return await self.execution.run(request_id)
+        return stored
 
     async def expire(self, request_id: str) -> ApprovalRequest:
         return await self.expiry.expire(request_id)

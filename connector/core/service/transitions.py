@@ -231,6 +231,39 @@ class Transitions:
             self._final(conn, stored)
             return RequestState.IN_DOUBT
 
+    # --- a human settles what happened -----------------------------------------------------------
+    def resolved(
+        self,
+        request_id: str,
+        target: RequestState,
+        actor: str,
+        details: dict[str, Any],
+        result: str | None = None,
+        error: str | None = None,
+    ) -> ApprovalRequest | None:
+        """IN_DOUBT → SUCCEEDED (it did run), FAILED (it did not, or failed), or APPROVED (it did
+        not run: run it again). Audited with who said so, and reported on the ticket."""
+        with self.store.transaction() as conn:
+            values: dict[str, Any] = {"claimed_by": None, "lease_until": None}
+            if target is not RequestState.APPROVED:
+                values.update(result=result, error=error)
+            if not self.store.transition(conn, request_id, [RequestState.IN_DOUBT], target, **values):
+                return None
+            self.store.audit.append(conn, request_id, "resolved", actor, details)
+            stored = self.store.get(request_id, conn)
+            if target is not RequestState.APPROVED:
+                kind = ReportKind.SUCCEEDED if target is RequestState.SUCCEEDED else ReportKind.FAILED
+                report = outcome_report(stored, kind).model_copy(
+                    update={
+                        "report_id": f"{request_id}:resolved-{kind.value}",
+                        "text": _resolved_text(stored, actor),
+                    }
+                )
+                if self.ctx.wants_ticket(stored):
+                    self.enqueue_report(conn, report)
+                self._final(conn, stored)
+            return stored
+
     # --- integrity -------------------------------------------------------------------------------
     def tampered(
         self, request_id: str, from_states: Sequence[RequestState], reason: str, actor: str
@@ -269,3 +302,12 @@ class Transitions:
                 self.enqueue_report(conn, outcome_report(stored, ReportKind.EXPIRED))
             self._final(conn, stored)
             return stored
+
+
+def _resolved_text(request: ApprovalRequest, actor: str) -> str:
+    if request.state is RequestState.SUCCEEDED:
+        return (
+            f"{actor} checked and confirmed that {request.tool_name} did run (it was in doubt after the "
+            f"connector lost track of the run). Result: {request.result or '(not recorded)'}"
+        )
+    return f"{actor} checked: {request.tool_name} {request.error}. It will not be run again."

@@ -1,0 +1,66 @@
+"""A run cut short is IN_DOUBT until a human says what happened: it ran, it did not (and maybe
+run it again), or it failed. Audited with who said so, and said on the ticket."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from connector.core.errors import UserError
+from connector.core.models import RequestState, Verdict
+from connector.demo.tools import send_email
+from tests.conftest import EMAIL, sent_mail
+
+
+async def crashed(connector):
+    connector.register_tool(send_email)
+    request = await connector.service.submit("send_email", EMAIL, {"agent": "a"})
+    connector.adapters["desk"].decide(request.ticket.key, Verdict.APPROVED, "alice")
+    desk = connector.bridges["desk"]
+    decision = await desk.read_decision(request.ticket, request)
+    connector.register_tool(send_email)
+    await connector.service.decisions.apply(request, decision, "poll", wait=False)
+    # the run never started in this test: claim it as a worker that then died
+    connector.store.claim(request.id, "dead-worker", timedelta(seconds=-1))
+    assert await connector.recover() == 1
+    after = connector.store.get(request.id)
+    assert after.state is RequestState.IN_DOUBT
+    return after
+
+
+def comments(connector, request):
+    return [c["body"] for c in connector.adapters["desk"].ticket(request.ticket.key)["comments"]]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "text", "rerun", "state", "mails", "said"),
+    [
+        ("ran", "sent as <abc@x>", False, RequestState.SUCCEEDED, 0, "confirmed that send_email did run"),
+        ("did-not-run", "", False, RequestState.FAILED, 0, "did not run (confirmed by ops.lead)"),
+        ("did-not-run", "", True, RequestState.SUCCEEDED, 1, "Executed send_email"),
+        ("failed", "bounced at the relay", False, RequestState.FAILED, 0, "bounced at the relay"),
+    ],
+)
+async def test_a_human_resolves_an_in_doubt_run(connector, workdir, outcome, text, rerun, state, mails, said):
+    request = await crashed(connector)
+    after = await connector.service.resolve(request.id, outcome, "ops.lead", text=text, rerun=rerun)
+    await connector.process_outbox()
+    assert after.state is state
+    assert len(sent_mail(workdir)) == mails
+    assert any(said in c for c in comments(connector, request))
+    rows = [
+        r for r in connector.store.audit.rows(connector.store.engine, request.id) if r["event"] == "resolved"
+    ]
+    assert len(rows) == 1 and rows[0]["actor"] == "ops.lead" and rows[0]["details"]["outcome"] == outcome
+    with pytest.raises(UserError, match="not IN_DOUBT"):  # once settled, it stays settled
+        await connector.service.resolve(request.id, "ran", "ops.lead")
+
+
+async def test_resolving_needs_a_name_and_a_reason(connector):
+    request = await crashed(connector)
+    with pytest.raises(UserError, match="who checked"):
+        await connector.service.resolve(request.id, "ran", " ")
+    with pytest.raises(UserError, match="why it failed"):
+        await connector.service.resolve(request.id, "failed", "ops.lead")
+    assert connector.store.get(request.id).state is RequestState.IN_DOUBT
