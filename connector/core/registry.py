@@ -11,8 +11,8 @@ from typing import Any
 from autogen_core.tools import BaseTool, FunctionTool
 from pydantic import BaseModel, ValidationError
 
-from connector.app.config import ConnectorConfig
 from connector.core.errors import ConfigError, UserError
+from connector.core.settings import ConnectorConfig
 
 
 @dataclass
