@@ -8,40 +8,30 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from connector.core.durations import Duration, duration_between, parse_duration  # noqa: F401 - re-exported
 from connector.core.errors import ConfigError
 from connector.core.models import Mode
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
-
-
-def parse_duration(value: Any) -> timedelta:
-    """'90s', '15m', '24h', '7d' or a number of seconds."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like 30s, 15m, 24h or 7d")
-    if isinstance(value, int | float):
-        return timedelta(seconds=float(value))
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 15m, 24h, 7d)")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+# Allowed ranges: a zero or negative value would break an invariant (a zero lease declares healthy
+# runs in doubt; a negative retention forgets every delivery id), a huge one only hides a typo.
+Interval = duration_between("100ms", "1d")  # how often a scheduler job runs
+Lease = duration_between("1s", "1d")
+Retention = duration_between("1h", "365d")
+Deadline = duration_between("1m", "365d")
+Grace = duration_between("100ms", "1h")
 
 
 class _Strict(BaseModel):
@@ -53,16 +43,16 @@ class StoreConfig(_Strict):
 
 
 class SchedulerConfig(_Strict):
-    poll_interval: Duration = timedelta(seconds=30)
-    expiry_interval: Duration = timedelta(seconds=60)
-    outbox_interval: Duration = timedelta(seconds=10)
-    recovery_interval: Duration = timedelta(seconds=30)
-    lease: Duration = Field(
+    poll_interval: Interval = timedelta(seconds=30)
+    expiry_interval: Interval = timedelta(seconds=60)
+    outbox_interval: Interval = timedelta(seconds=10)
+    recovery_interval: Interval = timedelta(seconds=30)
+    lease: Lease = Field(
         default=timedelta(minutes=5),
         description="How long an executor's claim lasts without a heartbeat before the run is "
         "declared in doubt (or re-run, for idempotent tools).",
     )
-    delivery_retention: Duration = Field(
+    delivery_retention: Retention = Field(
         default=timedelta(days=7),
         description="how long webhook delivery ids are kept to recognise redeliveries",
     )
@@ -74,10 +64,14 @@ class ServerConfig(_Strict):
     public_url: str = Field(
         default="", description="URL the ticketing systems use to reach /webhooks/<system>"
     )
-    shutdown_grace: Duration = Field(
+    shutdown_grace: Grace = Field(
         default=timedelta(seconds=30),
         description="On SIGTERM, how long to wait for runs in progress before exiting",
     )
+
+
+_DOTTED = r"[^\W\d]\w*(?:\.[^\W\d]\w*)*"  # identifiers joined by dots: no relative, no empty parts
+_IMPORT_PATH = re.compile(rf"{_DOTTED}:{_DOTTED}")
 
 
 class ToolConfig(_Strict):
@@ -87,7 +81,7 @@ class ToolConfig(_Strict):
     @field_validator("import_path")
     @classmethod
     def _looks_like_import(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^[\w.]+:[\w.]+$", value):
+        if value is not None and not _IMPORT_PATH.fullmatch(value):
             raise ValueError(f"{value!r} is not an import path like 'myapp.tools:send_email'")
         return value
 
@@ -127,6 +121,8 @@ class Condition(_Strict):
                 re.compile(str(self.value))
             except re.error as exc:
                 raise ValueError(f"invalid regular expression {self.value!r}: {exc}") from None
+            except RecursionError:  # the parser of re recurses per group
+                raise ValueError("regular expression nested too deeply") from None
         return self
 
 
@@ -137,7 +133,7 @@ class RouteConfig(_Strict):
     mode: Mode = Mode.GATE
     when: list[Condition] = Field(default_factory=list)
     approvers: list[str] = Field(default_factory=list)
-    deadline: Duration = timedelta(hours=24)
+    deadline: Deadline = timedelta(hours=24)
     record_auto: bool = Field(default=False, description="in auto mode, also open a ticket as a record")
     ticket: dict[str, Any] = Field(default_factory=dict)
     decision: dict[str, Any] = Field(default_factory=dict)
@@ -146,9 +142,11 @@ class RouteConfig(_Strict):
     @model_validator(mode="after")
     def _approvers_required(self) -> RouteConfig:
         if self.mode in (Mode.GATE, Mode.SHADOW) and not self.approvers:
-            raise ValueError(
-                "approvers: list who may approve (user names, ids, 'group:NAME'), "
-                "or ['*'] for anyone the ticketing system lets transition the ticket"
+            raise invalid(
+                ("approvers",),
+                "list who may approve (user names, ids, 'group:NAME'), "
+                "or ['*'] for anyone the ticketing system lets transition the ticket",
+                self.approvers,
             )
         return self
 
@@ -178,16 +176,27 @@ class ConnectorConfig(_Strict):
     tools: dict[str, ToolConfig] = Field(default_factory=dict)
     routes: list[RouteConfig] = Field(default_factory=list)
 
+    _source: str = PrivateAttr(default="<config>")  # set by the loader: the file ...
+    _data: Any = PrivateAttr(default=None)  # ... and what it held, with the line of every key
+
+    def where(self, *loc: str | int) -> str:
+        """'file:line' of a key path (``where("tools", "x", "import")``), for errors found after
+        loading; the file alone when the line is unknown."""
+        line = line_of_key(self._data, loc) if self._data is not None else None
+        return f"{self._source}:{line}" if line else self._source
+
     @model_validator(mode="after")
     def _cross_check(self) -> ConnectorConfig:
-        names = [r.name for r in self.routes]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"route names must be unique: {', '.join(dupes)}")
+        first: dict[str, int] = {}
         for i, route in enumerate(self.routes):
+            if route.name in first:
+                message = f"route names must be unique: {route.name} is also routes[{first[route.name]}]"
+                raise invalid(("routes", i, "name"), message, route.name)
+            first[route.name] = i
             if route.system not in self.systems:
                 known = ", ".join(sorted(self.systems)) or "none"
-                raise ValueError(f"routes[{i}].system: unknown system {route.system!r} (configured: {known})")
+                message = f"unknown system {route.system!r} (configured: {known})"
+                raise invalid(("routes", i, "system"), message, route.system)
         return self
 
     def route(self, name: str) -> RouteConfig:
@@ -199,6 +208,13 @@ class ConnectorConfig(_Strict):
 
 
 # --- errors that name the key path and the line --------------------------------------------
+
+
+def invalid(loc: tuple[str | int, ...], message: str, value: Any) -> ValidationError:
+    """An error for a key below the model being validated (a cross-check names the exact key, so
+    the line is found), raised from a model validator."""
+    error = PydanticCustomError("config", "{message}", {"message": message})
+    return ValidationError.from_exception_data("config", [InitErrorDetails(type=error, loc=loc, input=value)])
 
 
 def line_of_key(data: Any, loc: tuple[Any, ...]) -> int | None:
@@ -222,13 +238,30 @@ def line_of_key(data: Any, loc: tuple[Any, ...]) -> int | None:
 
 
 def _loc_text(loc: tuple[Any, ...]) -> str:
+    """``routes[0].ticket.summary``; a key that is empty or not printable is shown quoted, so an
+    error stays one line and a terminal escape in a key is never sent raw."""
     text = ""
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
+        elif not str(part) or not str(part).isprintable():
+            text += f"[{str(part)!r}]"
         else:
             text += ("." if text else "") + str(part)
     return text
+
+
+_NOT_A_MAPPING = {"model_type", "model_attributes_type", "dict_type"}
+
+
+def _message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    message = "expected a mapping of keys" if err["type"] in _NOT_A_MAPPING else err["msg"]
+    message = message.removeprefix("Value error, ")
+    if err.get("input", ...) is None and err["type"] != "missing":
+        message += ", got null"
+    return message
 
 
 def format_validation_error(
@@ -248,8 +281,6 @@ def format_validation_error(
                 where = f"{source}:{line}: " if source else f"line {line}: "
         elif source:
             where = f"{source}: "
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown key"
+        message = _message(err)
         lines.append(f"{where}{path}: {message}" if path else f"{where}{message}")
     return "; ".join(lines)
