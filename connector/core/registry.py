@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -68,10 +71,15 @@ class ToolRegistry:
         configured = self._config.tools.get(name) if self._config else None
         if configured is None or configured.import_path is None:
             return None
-        obj = import_object(configured.import_path, where=f"tools.{name}.import")
-        tool = as_tool(obj, name=name)
+        where = f"{self._config.where('tools', name, 'import')}: tools.{name}.import"
+        obj = import_object(configured.import_path, where=where)
+        check_importable_tool(obj, f"{where}: {configured.import_path!r}")
+        try:
+            tool = as_tool(obj, name=name)
+        except Exception as exc:  # noqa: BLE001 - AutoGen reads the user's signature: say why it failed
+            raise ConfigError(f"{where}: {configured.import_path!r} cannot be made a tool: {exc!r}") from None
         if tool.name != name:
-            raise ConfigError(f"tools.{name}.import: {configured.import_path} is a tool named {tool.name!r}")
+            raise ConfigError(f"{where}: {configured.import_path} is a tool named {tool.name!r}")
         entry = RegisteredTool(tool, configured.idempotent)
         self._tools[name] = entry
         return entry
@@ -95,9 +103,44 @@ def import_object(path: str, where: str) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"{where}: cannot import module {module_name!r}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - the user's module failed while it was imported
+        raise ConfigError(f"{where}: importing {module_name!r} failed: {exc!r}") from None
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise ConfigError(f"{where}: module {module_name!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
     return obj
+
+
+def check_importable_tool(obj: Any, where: str) -> None:
+    """A tool named by an import path must be an AutoGen BaseTool or a function of the user's,
+    with annotated parameters (AutoGen builds the tool's schema from them): never a builtin such
+    as ``eval``, a class, a module, or a function of the standard library."""
+    if isinstance(obj, BaseTool):
+        return
+    function = obj.func if isinstance(obj, functools.partial) else obj
+    function = getattr(function, "__func__", function)  # a bound method's function
+    if not inspect.isfunction(function):
+        raise ConfigError(f"{where} resolves to {_describe(obj)}, not a function or an AutoGen BaseTool")
+    module = (getattr(function, "__module__", None) or "").partition(".")[0]
+    if module in sys.stdlib_module_names:
+        raise ConfigError(f"{where} resolves to {function.__qualname__} of the standard library, not a tool")
+    for parameter in inspect.signature(obj).parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            stars = "*" if parameter.kind is parameter.VAR_POSITIONAL else "**"
+            raise ConfigError(
+                f"{where}: a tool cannot take {stars}{parameter.name} (its schema names each argument)"
+            )
+        if parameter.annotation is parameter.empty:
+            raise ConfigError(f"{where}: parameter {parameter.name!r} has no type annotation")
+
+
+def _describe(obj: Any) -> str:
+    if inspect.ismodule(obj):
+        return f"the module {obj.__name__}"
+    if inspect.isclass(obj):
+        return f"the class {obj.__qualname__}"
+    if inspect.isbuiltin(obj) or inspect.isroutine(obj):
+        return f"the builtin {getattr(obj, '__qualname__', obj)!s}"
+    return f"a {type(obj).__name__} object"
