@@ -118,11 +118,19 @@ def load_config(path: str | os.PathLike | None = None) -> ConnectorConfig:
     resolved = resolve_config_path(path)
     source_path = resolved or PACKAGED_DEFAULTS
     try:
-        text = source_path.read_text(encoding="utf-8")
+        raw = source_path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {source_path}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {source_path}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        byte = raw[exc.start : exc.start + 1].hex()
+        raise ConfigError(
+            f"{source_path}:{line}: not UTF-8 text (byte 0x{byte}); save the file as UTF-8"
+        ) from None
     config = parse_config(text, str(source_path))
     env_url = os.environ.get(DB_URL_ENV)
     if env_url:

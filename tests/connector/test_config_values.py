@@ -347,3 +347,11 @@ def test_a_users_own_function_still_imports(tmp_path):
         connector.registry.require("notify")  # raises ConfigError if the import is refused
     finally:
         connector.close()
+
+
+def test_a_file_not_in_utf8_is_one_line_not_a_traceback(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(STORE.encode() + "systems:\n  desk: {type: local, key_prefix: CAFÉ}\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as caught:
+        Connector.from_config(path, env=ENV)
+    assert str(caught.value) == f"{path}:3: not UTF-8 text (byte 0xc9); save the file as UTF-8"
