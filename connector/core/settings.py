@@ -105,6 +105,9 @@ ConditionOp = Literal[
 ]
 
 
+_NEEDS_A_VALUE = {"gt", "ge", "lt", "le", "contains", "not_contains", "startswith", "endswith", "matches"}
+
+
 class Condition(_Strict):
     """A declarative test on one argument (dotted path for nested values); no code, no eval."""
 
@@ -114,6 +117,8 @@ class Condition(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Condition:
+        if self.op in _NEEDS_A_VALUE and self.value is None:  # str(None) would compare as "None"
+            raise invalid(("value",), f"op {self.op!r} needs a value", None)
         if self.op in ("in", "not_in") and not isinstance(self.value, list):
             raise ValueError(f"op {self.op!r} needs a list value")
         if self.op == "matches":

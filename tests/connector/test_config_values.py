@@ -215,6 +215,14 @@ NULLS = [
         "c.yaml:3: routes[0].ticket.summary: Input should be a valid string, got null",
     ),
     ("tools:\n  send_email: null\n", "c.yaml:3: tools.send_email: expected a mapping of keys, got null"),
+    (
+        DESK_ROUTE.replace("}", ", when: [{arg: to, op: endswith, value: null}]}"),
+        "c.yaml:3: routes[0].when[0].value: op 'endswith' needs a value, got null",
+    ),
+    (
+        DESK_ROUTE.replace("}", ", when: [{arg: to, op: matches}]}"),
+        "c.yaml:3: routes[0].when[0].value: op 'matches' needs a value, got null",
+    ),
 ]
 
 NOT_A_TOOL = ", not a function or an AutoGen BaseTool"
