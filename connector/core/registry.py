@@ -73,13 +73,16 @@ class ToolRegistry:
             return None
         where = f"{self._config.where('tools', name, 'import')}: tools.{name}.import"
         obj = import_object(configured.import_path, where=where)
-        check_importable_tool(obj, f"{where}: {configured.import_path!r}")
+        where = f"{where}: {configured.import_path!r}"
+        check_importable_tool(obj, where)
         try:
             tool = as_tool(obj, name=name)
-        except Exception as exc:  # noqa: BLE001 - AutoGen reads the user's signature: say why it failed
-            raise ConfigError(f"{where}: {configured.import_path!r} cannot be made a tool: {exc!r}") from None
+        except TypeError:  # nothing that makes tools knows this object
+            raise ConfigError(f"{where} resolves to {describe(obj)}, {NOT_A_TOOL}") from None
+        except Exception as exc:  # noqa: BLE001 - the framework read the user's signature and failed
+            raise ConfigError(f"{where} cannot be made a tool: {exc!r}") from None
         if tool.name != name:
-            raise ConfigError(f"{where}: {configured.import_path} is a tool named {tool.name!r}")
+            raise ConfigError(f"{where} is a tool named {tool.name!r}")
         entry = RegisteredTool(tool, configured.idempotent)
         self._tools[name] = entry
         return entry
@@ -113,16 +116,22 @@ def import_object(path: str, where: str) -> Any:
     return obj
 
 
+NOT_A_TOOL = "not a function or a tool"
+
+
 def check_importable_tool(obj: Any, where: str) -> None:
-    """A tool named by an import path must be an AutoGen BaseTool or a function of the user's,
-    with annotated parameters (AutoGen builds the tool's schema from them): never a builtin such
-    as ``eval``, a class, a module, or a function of the standard library."""
-    if isinstance(obj, BaseTool):
-        return
+    """What an import path names must be a tool object (left to the converters to recognise) or
+    a function of the user's with annotated parameters (its schema is built from them): never a
+    module, a class, a builtin such as ``eval``, or a function of the standard library. Knows no
+    agent framework, so it can live with the framework-neutral tool code."""
+    if inspect.ismodule(obj) or inspect.isclass(obj) or inspect.isbuiltin(obj):
+        raise ConfigError(f"{where} resolves to {describe(obj)}, {NOT_A_TOOL}")
     function = obj.func if isinstance(obj, functools.partial) else obj
     function = getattr(function, "__func__", function)  # a bound method's function
+    if inspect.isroutine(function) and not inspect.isfunction(function):  # str.upper, a C method
+        raise ConfigError(f"{where} resolves to {describe(obj)}, {NOT_A_TOOL}")
     if not inspect.isfunction(function):
-        raise ConfigError(f"{where} resolves to {_describe(obj)}, not a function or an AutoGen BaseTool")
+        return  # an object: a framework's tool, or something no converter accepts
     module = (getattr(function, "__module__", None) or "").partition(".")[0]
     if module in sys.stdlib_module_names:
         raise ConfigError(f"{where} resolves to {function.__qualname__} of the standard library, not a tool")
@@ -136,11 +145,12 @@ def check_importable_tool(obj: Any, where: str) -> None:
             raise ConfigError(f"{where}: parameter {parameter.name!r} has no type annotation")
 
 
-def _describe(obj: Any) -> str:
+def describe(obj: Any) -> str:
+    """What an imported object is, for an error message."""
     if inspect.ismodule(obj):
         return f"the module {obj.__name__}"
     if inspect.isclass(obj):
         return f"the class {obj.__qualname__}"
-    if inspect.isbuiltin(obj) or inspect.isroutine(obj):
+    if inspect.isroutine(obj):
         return f"the builtin {getattr(obj, '__qualname__', obj)!s}"
     return f"a {type(obj).__name__} object"

@@ -225,7 +225,7 @@ NULLS = [
     ),
 ]
 
-NOT_A_TOOL = ", not a function or an AutoGen BaseTool"
+NOT_A_TOOL = ", not a function or a tool"
 TOOLS = [
     (
         "tools:\n  x: {import: 'builtins:eval'}\n",
@@ -248,6 +248,10 @@ TOOLS = [
     (
         "tools:\n  x: {import: 'connector.demo.tools:MAILBOX_ENV'}\n",
         "c.yaml:3: tools.x.import: 'connector.demo.tools:MAILBOX_ENV' resolves to a str object" + NOT_A_TOOL,
+    ),
+    (
+        "tools:\n  upper: {import: 'builtins:str.upper'}\n",
+        "c.yaml:3: tools.upper.import: 'builtins:str.upper' resolves to the builtin str.upper" + NOT_A_TOOL,
     ),
     (
         "tools:\n  join: {import: 'os.path:join'}\n",
@@ -344,15 +348,19 @@ def test_durations_at_their_bounds_are_accepted(tmp_path):
         connector.close()
 
 
-def test_a_users_own_function_still_imports(tmp_path):
+def test_a_users_own_function_or_tool_object_still_imports(tmp_path):
     (tmp_path / "user_modules" / "fuzz_good_tools.py").write_text(
-        "async def notify(to: str, text: str) -> str:\n    '''Notify someone.'''\n    return to\n"
+        "from autogen_core.tools import FunctionTool\n\n\n"
+        "async def notify(to: str, text: str) -> str:\n    return to\n\n\n"
+        "page = FunctionTool(notify, description='Page someone.', name='page')\n"
     )
     path = tmp_path / "c.yaml"
-    path.write_text(STORE + "tools:\n  notify: {import: 'fuzz_good_tools:notify'}\n")
+    tools = "tools:\n  notify: {import: 'fuzz_good_tools:notify'}\n  page: {import: 'fuzz_good_tools:page'}\n"
+    path.write_text(STORE + tools)
     connector = Connector.from_config(path, env=ENV)
     try:
         connector.registry.require("notify")  # raises ConfigError if the import is refused
+        connector.registry.require("page")
     finally:
         connector.close()
 
