@@ -80,8 +80,10 @@ def assert_clean_answer(text: str | bytes, scratch: Path) -> None:
     code, printed = check_config(text, scratch)
     assert code in (0, 1, 2), printed
     assert "Traceback" not in printed, printed
-    if code == 2:
+    if code == 2:  # a config error: one line
         assert printed.startswith("error: ") and printed.count("\n") == 1, printed
+    if code == 1:  # checks that failed, listed in the table, not an internal error turned into 1
+        assert "problem(s) in" in printed and "error: " not in printed, printed
 
 
 # --- strategies ------------------------------------------------------------------------------
