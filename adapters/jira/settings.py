@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connector.core.adapter import RouteSettings, SystemSettings
-from connector.core.http import RetrySettings
+from connector.core.http import ConnectTimeout, ReadTimeout, RetrySettings
 
 DEFAULT_LABEL = "approval-connector"
 
@@ -44,8 +44,8 @@ class JiraWebhook(_Strict):
 
 
 class JiraTimeouts(_Strict):
-    connect: float = Field(default=5.0, gt=0)
-    read: float = Field(default=30.0, gt=0)
+    connect: ConnectTimeout = 5.0
+    read: ReadTimeout = 30.0
 
 
 class JiraSystemSettings(SystemSettings):

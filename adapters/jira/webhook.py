@@ -46,7 +46,7 @@ def delivery_id(headers: Mapping[str, str]) -> str | None:
 def _load(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # nested 100,000 deep: not Jira's
         raise WebhookRejected("body is not JSON", status=400) from None
     if not isinstance(data, dict) or not isinstance(data.get("webhookEvent"), str):
         raise WebhookRejected("not a Jira webhook payload (no webhookEvent)", status=400)

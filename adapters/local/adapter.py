@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from sqlalchemy import (
     Column,
     DateTime,
@@ -40,7 +40,7 @@ from connector.core.models import (
     utcnow,
 )
 from connector.core.store import aware
-from connector.core.templates import argument_rows, render, ticket_context, validate_template
+from connector.core.templates import argument_rows, render, template_problem, ticket_context
 
 SERVICE_ACCOUNT = "approval-connector"
 
@@ -97,6 +97,14 @@ class LocalTicketSettings(RouteSettings):
     summary: str = "Approve {{ tool }} requested by {{ request.agent or 'an agent' }}"
     description: str = ""
 
+    @field_validator("summary", "description")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        problem = template_problem(value)
+        if problem:
+            raise ValueError(f"invalid template: {problem}")
+        return value
+
 
 class _NothingToSet(RouteSettings):
     """The desk's decisions (approve / reject) and outcomes (done / failed / closed) are fixed;
@@ -129,10 +137,6 @@ class LocalDeskAdapter(TicketAdapter):
         self.engine = context.engine
         self.prefix = settings.key_prefix
         _meta.create_all(self.engine)
-        for route_name, route in self.routes.items():
-            validate_template(route.ticket.summary, f"routes.{route_name}.ticket.summary")
-            if route.ticket.description:
-                validate_template(route.ticket.description, f"routes.{route_name}.ticket.description")
 
     # --- keys -------------------------------------------------------------------------------------
     def key_of(self, seq: int) -> str:

@@ -7,14 +7,15 @@ values through ``AdapterContext.secret`` when it needs them, so a config file ca
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connector.core.adapter import RouteSettings, SystemSettings
-from connector.core.http import RetrySettings
+from connector.core.durations import seconds_between
+from connector.core.http import ConnectTimeout, ReadTimeout, RetrySettings
 from connector.core.models import ReportKind
-from connector.core.templates import validate_template
+from connector.core.templates import template_problem
 
 _FIELD = re.compile(r"^[a-z][a-z0-9_]*$")
 _TABLE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -22,7 +23,17 @@ _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Characters that would change the meaning of an encoded query if they were in a value.
 _QUERY_UNSAFE = re.compile(r"[\^,\r\n]")
 
+TokenMargin = seconds_between("0s", "1h")
+SignatureAge = seconds_between("0s", "1d")  # 0: no limit
+PollOverlap = seconds_between("1s", "1h")
+
 DEFAULT_SHORT_DESCRIPTION = "[agent] {{ tool }} needs approval"
+
+
+def _check_template(name: str, source: str) -> None:
+    problem = template_problem(source)
+    if problem:
+        raise ValueError(f"{name}: invalid template: {problem}")
 
 
 class _Model(BaseModel):
@@ -59,7 +70,7 @@ class OAuthAuth(_Model):
     user_env: str | None = None
     password_env: str | None = None
     token_path: str = "/oauth_token.do"
-    refresh_margin_seconds: float = Field(default=60.0, ge=0, description="renew this long before expiry")
+    refresh_margin_seconds: TokenMargin = Field(default=60.0, description="renew this long before expiry")
 
     @field_validator("client_id_env", "client_secret_env", "user_env", "password_env")
     @classmethod
@@ -89,8 +100,8 @@ class WebhookSettings(_Model):
     secret_env: str
     signature_header: str = "X-SN-Webhook-Signature"
     timestamp_header: str = "X-SN-Webhook-Timestamp"
-    max_age_seconds: float = Field(
-        default=300.0, ge=0, description="refuse deliveries signed longer ago than this (0: no limit)"
+    max_age_seconds: SignatureAge = Field(
+        default=300.0, description="refuse deliveries signed longer ago than this (0: no limit)"
     )
     secret_property: str = Field(
         default="x_approval_connector.webhook_secret",
@@ -104,8 +115,8 @@ class WebhookSettings(_Model):
 
 
 class Timeouts(_Model):
-    connect: float = Field(default=10.0, gt=0)
-    read: float = Field(default=75.0, gt=0, description="the instance cancels Table API calls after 60 s")
+    connect: ConnectTimeout = 10.0
+    read: ReadTimeout = Field(default=75.0, description="the instance cancels Table API calls after 60 s")
 
 
 class ServiceNowSystemSettings(SystemSettings):
@@ -118,8 +129,8 @@ class ServiceNowSystemSettings(SystemSettings):
     timeouts: Timeouts = Field(default_factory=Timeouts)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     page_size: int = Field(default=100, ge=1, le=10000)
-    poll_overlap_seconds: float = Field(
-        default=60.0, ge=1, description="re-read this much before the cursor (1 s timestamps, late commits)"
+    poll_overlap_seconds: PollOverlap = Field(
+        default=60.0, description="re-read this much before the cursor (1 s timestamps, late commits)"
     )
 
     @field_validator("instance_url")
@@ -167,7 +178,7 @@ class TicketSettings(_Model):
                 raise ValueError(f"{name!r} is not a ServiceNow column name")
             if name in _RESERVED_FIELDS or name.startswith("sys_"):
                 raise ValueError(f"{name!r} is written by the connector or the platform, not by a mapping")
-            validate_template(str(template), f"ticket.fields.{name}")
+            _check_template(name, str(template))
         return {name: str(template) for name, template in value.items()}
 
     @model_validator(mode="after")
@@ -255,8 +266,12 @@ class Transition(_Model):
 
     @field_validator("path", mode="before")
     @classmethod
-    def _strings(cls, value: list[str | int]) -> list[str]:
-        return [str(v) for v in value]
+    def _strings(cls, value: Any) -> Any:
+        """State values are strings in the Table API; a number (``-1``) is taken as its string.
+        Anything else (null, a mapping, a bare string) is left for the type check to refuse."""
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
 
     @field_validator("fields")
     @classmethod
@@ -264,7 +279,7 @@ class Transition(_Model):
         for name, template in value.items():
             if not _FIELD.match(name) or name in _RESERVED_FIELDS or name.startswith("sys_"):
                 raise ValueError(f"{name!r} cannot be set by an outcome transition")
-            validate_template(str(template), f"outcome.transitions.*.fields.{name}")
+            _check_template(name, str(template))
         return {name: str(template) for name, template in value.items()}
 
 

@@ -44,7 +44,7 @@ def verify(
     if not given or not stamp:
         raise WebhookRejected("missing signature or timestamp header", status=401)
     stamp = stamp.strip()
-    if not stamp.isdigit() or len(stamp) > 12:
+    if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 12:  # "²" is a digit too
         raise WebhookRejected("malformed signature timestamp", status=401)
     expected = sign(secret, stamp, body)
     if not hmac.compare_digest(expected.encode("ascii"), given.strip().encode("utf-8", "replace")):

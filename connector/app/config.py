@@ -1,213 +1,74 @@
-"""The YAML configuration: pydantic models, errors that name the key path and the line, secrets
-only by environment variable name."""
+"""Loading the YAML configuration: the file is found (``--config``, ``$APPROVAL_CONNECTOR_CONFIG``,
+``./config/connector.yaml``, packaged defaults), read with the line of every key remembered, and
+validated against the schema in ``connector.core.settings`` (re-exported here, so
+``from connector.app.config import RouteConfig`` keeps working). Secrets only by variable name."""
 
 from __future__ import annotations
 
 import os
-import re
-from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import ValidationError
 
 from connector.core.errors import ConfigError
-from connector.core.models import Mode
+from connector.core.settings import (  # noqa: F401 - re-exported: the schema's historical home
+    Condition,
+    ConditionOp,
+    ConnectorConfig,
+    Duration,
+    RouteConfig,
+    SchedulerConfig,
+    ServerConfig,
+    StoreConfig,
+    SystemConfig,
+    ToolConfig,
+    format_validation_error,
+    parse_duration,
+)
 
 CONFIG_ENV = "APPROVAL_CONNECTOR_CONFIG"
 DB_URL_ENV = "APPROVAL_CONNECTOR_DB_URL"
 DEFAULT_CONFIG_PATH = Path("config/connector.yaml")
 PACKAGED_DEFAULTS = Path(__file__).with_name("defaults.yaml")
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
-
-
-def parse_duration(value: Any) -> timedelta:
-    """'90s', '15m', '24h', '7d' or a number of seconds."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like 30s, 15m, 24h or 7d")
-    if isinstance(value, int | float):
-        return timedelta(seconds=float(value))
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 15m, 24h, 7d)")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class StoreConfig(_Strict):
-    url: str = "sqlite:///approval-connector.db"
-
-
-class SchedulerConfig(_Strict):
-    poll_interval: Duration = timedelta(seconds=30)
-    expiry_interval: Duration = timedelta(seconds=60)
-    outbox_interval: Duration = timedelta(seconds=10)
-    recovery_interval: Duration = timedelta(seconds=30)
-    lease: Duration = Field(
-        default=timedelta(minutes=5),
-        description="How long an executor's claim lasts without a heartbeat before the run is "
-        "declared in doubt (or re-run, for idempotent tools).",
-    )
-    delivery_retention: Duration = Field(
-        default=timedelta(days=7),
-        description="how long webhook delivery ids are kept to recognise redeliveries",
-    )
-
-
-class ServerConfig(_Strict):
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65535)
-    public_url: str = Field(
-        default="", description="URL the ticketing systems use to reach /webhooks/<system>"
-    )
-    shutdown_grace: Duration = Field(
-        default=timedelta(seconds=30),
-        description="On SIGTERM, how long to wait for runs in progress before exiting",
-    )
-
-
-class ToolConfig(_Strict):
-    import_path: str | None = Field(default=None, alias="import")
-    idempotent: bool = False
-
-    @field_validator("import_path")
-    @classmethod
-    def _looks_like_import(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^[\w.]+:[\w.]+$", value):
-            raise ValueError(f"{value!r} is not an import path like 'myapp.tools:send_email'")
-        return value
-
-
-ConditionOp = Literal[
-    "eq",
-    "ne",
-    "gt",
-    "ge",
-    "lt",
-    "le",
-    "in",
-    "not_in",
-    "contains",
-    "not_contains",
-    "startswith",
-    "endswith",
-    "matches",
-    "exists",
-    "not_exists",
-]
-
-
-class Condition(_Strict):
-    """A declarative test on one argument (dotted path for nested values); no code, no eval."""
-
-    arg: str
-    op: ConditionOp = "eq"
-    value: Any = None
-
-    @model_validator(mode="after")
-    def _check(self) -> Condition:
-        if self.op in ("in", "not_in") and not isinstance(self.value, list):
-            raise ValueError(f"op {self.op!r} needs a list value")
-        if self.op == "matches":
-            try:
-                re.compile(str(self.value))
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {self.value!r}: {exc}") from None
-        return self
-
-
-class RouteConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
-    tools: list[str] = Field(min_length=1)
-    system: str
-    mode: Mode = Mode.GATE
-    when: list[Condition] = Field(default_factory=list)
-    approvers: list[str] = Field(default_factory=list)
-    deadline: Duration = timedelta(hours=24)
-    record_auto: bool = Field(default=False, description="in auto mode, also open a ticket as a record")
-    ticket: dict[str, Any] = Field(default_factory=dict)
-    decision: dict[str, Any] = Field(default_factory=dict)
-    outcome: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _approvers_required(self) -> RouteConfig:
-        if self.mode in (Mode.GATE, Mode.SHADOW) and not self.approvers:
-            raise ValueError(
-                "approvers: list who may approve (user names, ids, 'group:NAME'), "
-                "or ['*'] for anyone the ticketing system lets transition the ticket"
-            )
-        return self
-
-    def adapter_part(self) -> dict[str, Any]:
-        return {"ticket": self.ticket, "decision": self.decision, "outcome": self.outcome}
-
-
-class SystemConfig(BaseModel):
-    """``type`` picks the adapter; the other keys are validated by that adapter's own model."""
-
-    model_config = ConfigDict(extra="allow")
-    type: str
-
-    def adapter_part(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
-
-
-def _default_systems() -> dict[str, SystemConfig]:
-    return {"desk": SystemConfig(type="local")}
-
-
-class ConnectorConfig(_Strict):
-    store: StoreConfig = Field(default_factory=StoreConfig)
-    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
-    server: ServerConfig = Field(default_factory=ServerConfig)
-    systems: dict[str, SystemConfig] = Field(default_factory=_default_systems)
-    tools: dict[str, ToolConfig] = Field(default_factory=dict)
-    routes: list[RouteConfig] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _cross_check(self) -> ConnectorConfig:
-        names = [r.name for r in self.routes]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"route names must be unique: {', '.join(dupes)}")
-        for i, route in enumerate(self.routes):
-            if route.system not in self.systems:
-                known = ", ".join(sorted(self.systems)) or "none"
-                raise ValueError(f"routes[{i}].system: unknown system {route.system!r} (configured: {known})")
-        return self
-
-    def route(self, name: str) -> RouteConfig:
-        for route in self.routes:
-            if route.name == name:
-                return route
-        known = ", ".join(r.name for r in self.routes) or "none"
-        raise ConfigError(f"unknown route {name!r} (configured: {known})")
-
+# Bounds checked before anything recursive runs (PyYAML's composer and constructor, pydantic, the
+# templates that walk custom-field values): a file nested thousands deep, or aliases that expand
+# to billions of values, gets one line instead of a RecursionError or a hang.
+MAX_DEPTH = 50
+MAX_VALUES = 100_000
 
 # --- loading with line numbers ---------------------------------------------------------------
 
 
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that remembers the line of every mapping key and sequence item."""
+    """SafeLoader that remembers the line of every mapping key and sequence item, and refuses a
+    document nested deeper than MAX_DEPTH before its (recursive) composer goes deeper."""
+
+    def __init__(self, text: str, source: str) -> None:
+        super().__init__(text)
+        self.source = source
+        self.depth = 0
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 - PyYAML's name
+        """Flow nesting (``[[[...``) is refused as the scanner meets it: it would otherwise scan the
+        whole run ahead (a ``[`` may start a key), in time quadratic in its length."""
+        if self.flow_level >= MAX_DEPTH:
+            raise ConfigError(f"{self.source}:{self.line + 1}: nested deeper than {MAX_DEPTH} levels")
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if not self.check_event(yaml.CollectionStartEvent):
+            return super().compose_node(parent, index)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            line = self.peek_event().start_mark.line + 1
+            raise ConfigError(f"{self.source}:{line}: nested deeper than {MAX_DEPTH} levels")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
@@ -240,55 +101,6 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
-def _line_of(data: Any, loc: tuple[Any, ...]) -> int | None:
-    line = None
-    node = data
-    for part in loc:
-        if isinstance(node, _LinedDict) and str(part) in node:
-            line = node.lines.get(str(part), line)
-            node = node[str(part)]
-        elif isinstance(node, _LinedList) and isinstance(part, int) and part < len(node):
-            line = node.lines[part]
-            node = node[part]
-        else:
-            break
-    return line
-
-
-def _loc_text(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += ("." if text else "") + str(part)
-    return text
-
-
-def format_validation_error(
-    exc: ValidationError, prefix: str = "", data: Any = None, source: str = ""
-) -> str:
-    """One line per problem: 'file:line: key.path: message'."""
-    lines = []
-    for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not str(p).startswith("function-after"))
-        path = _loc_text(loc)
-        if prefix:
-            path = f"{prefix}.{path}" if path else prefix
-        where = ""
-        if data is not None:
-            line = _line_of(data, loc)
-            if line:
-                where = f"{source}:{line}: " if source else f"line {line}: "
-        elif source:
-            where = f"{source}: "
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown key"
-        lines.append(f"{where}{path}: {message}" if path else f"{where}{message}")
-    return "; ".join(lines)
-
-
 def resolve_config_path(explicit: str | os.PathLike | None) -> Path | None:
     """--config, then $APPROVAL_CONNECTOR_CONFIG, then ./config/connector.yaml; None means the
     packaged defaults (local desk, SQLite, demo tools)."""
@@ -306,11 +118,19 @@ def load_config(path: str | os.PathLike | None = None) -> ConnectorConfig:
     resolved = resolve_config_path(path)
     source_path = resolved or PACKAGED_DEFAULTS
     try:
-        text = source_path.read_text(encoding="utf-8")
+        raw = source_path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {source_path}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {source_path}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        byte = raw[exc.start : exc.start + 1].hex()
+        raise ConfigError(
+            f"{source_path}:{line}: not UTF-8 text (byte 0x{byte}); save the file as UTF-8"
+        ) from None
     config = parse_config(text, str(source_path))
     env_url = os.environ.get(DB_URL_ENV)
     if env_url:
@@ -320,12 +140,9 @@ def load_config(path: str | os.PathLike | None = None) -> ConnectorConfig:
 
 def parse_config(text: str, source: str = "<config>") -> ConnectorConfig:
     try:
-        data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        data = _load_yaml(text, source)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+        raise ConfigError(f"{_yaml_where(exc, text, source)}: invalid YAML: {_yaml_problem(exc)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -334,14 +151,80 @@ def parse_config(text: str, source: str = "<config>") -> ConnectorConfig:
         config = ConnectorConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, data=data, source=source)) from None
-    config._source = source  # type: ignore[attr-defined]
-    config._data = data  # type: ignore[attr-defined]
+    config._source = source
+    config._data = data
     return config
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    """The document, its nesting depth checked while it is composed and its size with aliases
+    expanded checked before the constructor builds it."""
+    loader = _LineLoader(text, source)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expanded(node, source)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_expanded(root: yaml.Node, source: str) -> None:
+    """Depth and number of values once aliases are expanded (an alias is a reference to a node
+    already read, so ``&a [*a]`` is a cycle and nine aliases of nine aliases are 387 million
+    values). Iterative, with the result per node remembered: linear in the file's size."""
+    done: dict[int, tuple[int, int]] = {}  # id(node) -> (values, depth), both capped
+    entered: set[int] = set()
+    stack: list[yaml.Node] = [root]
+    while stack:
+        node = stack[-1]
+        children = _children(node)
+        if id(node) not in entered:
+            entered.add(id(node))
+            for child in children:
+                if id(child) in entered and id(child) not in done:
+                    line = child.start_mark.line + 1
+                    raise ConfigError(f"{source}:{line}: an alias refers to a value that contains it")
+                if id(child) not in done:
+                    stack.append(child)
+            continue
+        stack.pop()
+        values = min(MAX_VALUES + 1, 1 + sum(done[id(c)][0] for c in children))
+        depth = 1 + max((done[id(c)][1] for c in children), default=0)
+        if values > MAX_VALUES:
+            raise ConfigError(f"{source}: the aliases expand to more than {MAX_VALUES} values")
+        if depth > MAX_DEPTH + 1:
+            line = node.start_mark.line + 1
+            raise ConfigError(
+                f"{source}:{line}: nested deeper than {MAX_DEPTH} levels once aliases are expanded"
+            )
+        done[id(node)] = (values, depth)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _yaml_where(exc: yaml.YAMLError, text: str, source: str) -> str:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is not None:
+        return f"{source}:{mark.line + 1}"
+    position = getattr(exc, "position", None)  # ReaderError: a character YAML does not allow
+    if isinstance(position, int):
+        return f"{source}:{text.count(chr(10), 0, position) + 1}"
+    return source
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return " ".join(problem.split())
 
 
 def line_of(config: ConnectorConfig, loc: tuple[Any, ...]) -> str:
     """'file:line' for a key path of a loaded config, used by adapter errors."""
-    data = getattr(config, "_data", None)
-    source = getattr(config, "_source", "<config>")
-    line = _line_of(data, loc) if data is not None else None
-    return f"{source}:{line}" if line else source
+    return config.where(*loc)

@@ -52,7 +52,12 @@ def build_adapters(config: ConnectorConfig, context: AdapterContext) -> dict[str
     adapters: dict[str, TicketAdapter] = {}
     for name, system in config.systems.items():
         where = f"{line_of(config, ('systems', name))}: systems.{name}"
-        cls = load_adapter_class(system.type)
+        try:
+            cls = load_adapter_class(system.type)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{line_of(config, ('systems', name, 'type'))}: systems.{name}.type: {exc}"
+            ) from None
         settings = parse_settings(cls.system_settings, system.adapter_part(), where)
         routes = {}
         for index, route in enumerate(config.routes):

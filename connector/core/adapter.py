@@ -211,7 +211,7 @@ def parse_settings(model: type[BaseModel], data: Any, where: str) -> Any:
     """Validate adapter settings with errors that name the key path."""
     from pydantic import ValidationError
 
-    from connector.app.config import format_validation_error
+    from connector.core.settings import format_validation_error
 
     try:
         return model.model_validate(data or {})

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import requests
 from pydantic import BaseModel, ConfigDict, Field
 
+from connector.core.durations import seconds_between
 from connector.core.errors import (
     AdapterError,
     AuthError,
@@ -154,15 +155,22 @@ class RetryPolicy:
 NO_RETRY = RetryPolicy(attempts=1)
 
 
+# Timeouts of one HTTP call, in seconds (``timeouts: {connect: 5, read: 30}``).
+ConnectTimeout = seconds_between("10ms", "5m")
+ReadTimeout = seconds_between("10ms", "10m")
+_Backoff = seconds_between("0s", "1m")
+_LongWait = seconds_between("0s", "5m")
+
+
 class RetrySettings(BaseModel):
     """The ``retry:`` block of a system's settings (same keys for every HTTP adapter)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    attempts: int = Field(default=4, ge=1)
-    base_delay: float = Field(default=0.5, ge=0)
-    max_delay: float = Field(default=8.0, ge=0)
-    max_inline_wait: float = Field(default=15.0, ge=0)
+    attempts: int = Field(default=4, ge=1, le=20)
+    base_delay: _Backoff = 0.5
+    max_delay: _LongWait = 8.0
+    max_inline_wait: _LongWait = 15.0
 
     def policy(self) -> RetryPolicy:
         return RetryPolicy(self.attempts, self.base_delay, self.max_delay, self.max_inline_wait)

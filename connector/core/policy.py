@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from connector.app.config import Condition, ConnectorConfig, RouteConfig
 from connector.core.errors import ConfigError
 from connector.core.models import Mode
+from connector.core.settings import Condition, ConnectorConfig, RouteConfig
 
 _MISSING = object()
 

@@ -4,11 +4,14 @@ framework-neutral ``Tool``s through the converters the application hands in."""
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
+import sys
 from typing import Any
 
-from connector.app.config import ConnectorConfig
 from connector.core.errors import ConfigError, UserError
+from connector.core.settings import ConnectorConfig
 from connector.core.tools import Tool, ToolConverter, convert, function_tool
 
 # kept for callers that knew the old name
@@ -42,16 +45,18 @@ class ToolRegistry:
         configured = self._config.tools.get(name) if self._config else None
         if configured is None or configured.import_path is None:
             return None
-        where = f"tools.{name}.import"
+        where = f"{self._config.where('tools', name, 'import')}: tools.{name}.import"
         obj = import_object(configured.import_path, where=where)
+        where = f"{where}: {configured.import_path!r}"
+        check_importable_tool(obj, where)
         try:
             entry = self.as_tool(obj, name=name)
-        except TypeError:
-            raise ConfigError(
-                f"{where}: {configured.import_path} is a {type(obj).__name__}, not a function or tool"
-            ) from None
+        except TypeError:  # nothing that makes tools knows this object
+            raise ConfigError(f"{where} resolves to {describe(obj)}, {NOT_A_TOOL}") from None
+        except Exception as exc:  # noqa: BLE001 - the framework read the user's signature and failed
+            raise ConfigError(f"{where} cannot be made a tool: {exc!r}") from None
         if entry.name != name:
-            raise ConfigError(f"{where}: {configured.import_path} is a tool named {entry.name!r}")
+            raise ConfigError(f"{where} is a tool named {entry.name!r}")
         entry.idempotent = configured.idempotent
         self._tools[name] = entry
         return entry
@@ -75,9 +80,51 @@ def import_object(path: str, where: str) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"{where}: cannot import module {module_name!r}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - the user's module failed while it was imported
+        raise ConfigError(f"{where}: importing {module_name!r} failed: {exc!r}") from None
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise ConfigError(f"{where}: module {module_name!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
     return obj
+
+
+NOT_A_TOOL = "not a function or a tool"
+
+
+def check_importable_tool(obj: Any, where: str) -> None:
+    """What an import path names must be a tool object (left to the converters to recognise) or
+    a function of the user's with annotated parameters (its schema is built from them): never a
+    module, a class, a builtin such as ``eval``, or a function of the standard library. Knows no
+    agent framework, so it can live with the framework-neutral tool code."""
+    if inspect.ismodule(obj) or inspect.isclass(obj) or inspect.isbuiltin(obj):
+        raise ConfigError(f"{where} resolves to {describe(obj)}, {NOT_A_TOOL}")
+    function = obj.func if isinstance(obj, functools.partial) else obj
+    function = getattr(function, "__func__", function)  # a bound method's function
+    if inspect.isroutine(function) and not inspect.isfunction(function):  # str.upper, a C method
+        raise ConfigError(f"{where} resolves to {describe(obj)}, {NOT_A_TOOL}")
+    if not inspect.isfunction(function):
+        return  # an object: a framework's tool, or something no converter accepts
+    module = (getattr(function, "__module__", None) or "").partition(".")[0]
+    if module in sys.stdlib_module_names:
+        raise ConfigError(f"{where} resolves to {function.__qualname__} of the standard library, not a tool")
+    for parameter in inspect.signature(obj).parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            stars = "*" if parameter.kind is parameter.VAR_POSITIONAL else "**"
+            raise ConfigError(
+                f"{where}: a tool cannot take {stars}{parameter.name} (its schema names each argument)"
+            )
+        if parameter.annotation is parameter.empty:
+            raise ConfigError(f"{where}: parameter {parameter.name!r} has no type annotation")
+
+
+def describe(obj: Any) -> str:
+    """What an imported object is, for an error message."""
+    if inspect.ismodule(obj):
+        return f"the module {obj.__name__}"
+    if inspect.isclass(obj):
+        return f"the class {obj.__qualname__}"
+    if inspect.isroutine(obj):
+        return f"the builtin {getattr(obj, '__qualname__', obj)!s}"
+    return f"a {type(obj).__name__} object"

@@ -26,10 +26,21 @@ def _compile(source: str):  # noqa: ANN202 - jinja2 Template
 
 def validate_template(source: str, where: str) -> None:
     """Raise ConfigError naming ``where`` if the template does not parse."""
+    problem = template_problem(source)
+    if problem:
+        raise ConfigError(f"{where}: invalid template: {problem}")
+
+
+def template_problem(source: str) -> str | None:
+    """Why the template does not parse, or None (for settings validators: a ValueError there gets
+    the key path and the line)."""
     try:
         _compile(source)
     except TemplateError as exc:
-        raise ConfigError(f"{where}: invalid template: {exc}") from None
+        return str(exc)
+    except RecursionError:  # Jinja's parser recurses per bracket: a hundred levels are enough
+        return "nested too deeply"
+    return None
 
 
 def render(source: str, context: dict[str, Any]) -> str:
@@ -37,6 +48,8 @@ def render(source: str, context: dict[str, Any]) -> str:
         return _compile(source).render(**context)
     except TemplateError as exc:
         raise TemplateRenderError(f"template {source!r} failed: {exc}") from None
+    except RecursionError:
+        raise TemplateRenderError(f"template {source[:60]!r}... is nested too deeply") from None
 
 
 def ticket_context(request: ApprovalRequest) -> dict[str, Any]:

@@ -49,7 +49,7 @@ def test_packaged_defaults_validate():
     [
         (
             "routes:\n  - name: r\n    tools: [t]\n    system: desk\n",
-            "<c>:2: routes[0]: approvers: list who may approve",
+            "<c>:2: routes[0].approvers: list who may approve",
         ),
         (
             "routes:\n  - name: r\n    tools: []\n    system: desk\n    approvers: ['*']\n",

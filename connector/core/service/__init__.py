@@ -13,13 +13,13 @@ from concurrent.futures import Executor
 from datetime import timedelta
 from typing import Any
 
-from connector.app.config import ConnectorConfig
 from connector.core.adapter import AdapterBridge
 from connector.core.errors import UserError
 from connector.core.integrity import Sealer
 from connector.core.models import ApprovalRequest, DecisionEvent, RequestState, TicketDecision
 from connector.core.observe import Recorder
 from connector.core.registry import ToolRegistry
+from connector.core.settings import ConnectorConfig
 from connector.core.store import Store
 
 from .context import ServiceContext, default_worker_id, new_request_id

@@ -15,13 +15,13 @@ from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-from connector.app.config import ConnectorConfig, RouteConfig
 from connector.core.adapter import AdapterBridge
 from connector.core.errors import ConfigError
 from connector.core.integrity import Sealer
 from connector.core.models import ApprovalRequest, Mode
 from connector.core.observe import Recorder
 from connector.core.registry import ToolRegistry
+from connector.core.settings import ConnectorConfig, RouteConfig
 from connector.core.store import Store
 
 T = TypeVar("T")

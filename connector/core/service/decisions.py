@@ -9,7 +9,6 @@ import asyncio
 import logging
 from typing import Any
 
-from connector.app.config import RouteConfig
 from connector.core.errors import AdapterError, UserError
 from connector.core.integrity import call_problem
 from connector.core.models import (
@@ -25,6 +24,7 @@ from connector.core.models import (
     utcnow,
 )
 from connector.core.reports import outcome_report
+from connector.core.settings import RouteConfig
 
 from .context import ServiceContext
 from .execution import Execution

@@ -53,6 +53,7 @@ def test_good_signature_passes(hooked: ServiceNowAdapter) -> None:
         lambda h, b: ({k: v for k, v in h.items() if "Timestamp" not in k}, b),  # no timestamp
         lambda h, b: ({**h, "X-SN-Webhook-Timestamp": str(NOW + 1)}, b),  # timestamp swapped
         lambda h, b: ({**h, "X-SN-Webhook-Timestamp": "soon"}, b),
+        lambda h, b: ({**h, "X-SN-Webhook-Timestamp": "²"}, b),  # a digit to isdigit(): was a 500
         lambda h, b: ({**h, "X-SN-Webhook-Signature": "sha256=" + "A" * 44}, b),
         lambda h, b: ({**h, "X-SN-Webhook-Signature": "sha256=é"}, b),
         lambda h, b: (signed(b, stamp=NOW - 3600), b),  # replayed an hour later

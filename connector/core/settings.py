@@ -1,0 +1,291 @@
+"""The configuration schema (pydantic models), shared by the core and the application layer.
+
+Loading the YAML file (with the line of every key) is ``connector.app.config``'s job; this module
+only describes what a valid configuration is, so the core can use it without the application layer.
+Errors name the key path, and the line when the data carries a ``lines`` attribute."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from connector.core.durations import Duration, duration_between, parse_duration  # noqa: F401 - re-exported
+from connector.core.errors import ConfigError
+from connector.core.models import Mode
+
+# Allowed ranges: a zero or negative value would break an invariant (a zero lease declares healthy
+# runs in doubt; a negative retention forgets every delivery id), a huge one only hides a typo.
+Interval = duration_between("100ms", "1d")  # how often a scheduler job runs
+Lease = duration_between("1s", "1d")
+Retention = duration_between("1h", "365d")
+Deadline = duration_between("1m", "365d")
+Grace = duration_between("100ms", "1h")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class StoreConfig(_Strict):
+    url: str = "sqlite:///approval-connector.db"
+
+
+class SchedulerConfig(_Strict):
+    poll_interval: Interval = timedelta(seconds=30)
+    expiry_interval: Interval = timedelta(seconds=60)
+    outbox_interval: Interval = timedelta(seconds=10)
+    recovery_interval: Interval = timedelta(seconds=30)
+    lease: Lease = Field(
+        default=timedelta(minutes=5),
+        description="How long an executor's claim lasts without a heartbeat before the run is "
+        "declared in doubt (or re-run, for idempotent tools).",
+    )
+    delivery_retention: Retention = Field(
+        default=timedelta(days=7),
+        description="how long webhook delivery ids are kept to recognise redeliveries",
+    )
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str = Field(
+        default="", description="URL the ticketing systems use to reach /webhooks/<system>"
+    )
+    shutdown_grace: Grace = Field(
+        default=timedelta(seconds=30),
+        description="On SIGTERM, how long to wait for runs in progress before exiting",
+    )
+
+
+_DOTTED = r"[^\W\d]\w*(?:\.[^\W\d]\w*)*"  # identifiers joined by dots: no relative, no empty parts
+_IMPORT_PATH = re.compile(rf"{_DOTTED}:{_DOTTED}")
+
+
+class ToolConfig(_Strict):
+    import_path: str | None = Field(default=None, alias="import")
+    idempotent: bool = False
+
+    @field_validator("import_path")
+    @classmethod
+    def _looks_like_import(cls, value: str | None) -> str | None:
+        if value is not None and not _IMPORT_PATH.fullmatch(value):
+            raise ValueError(f"{value!r} is not an import path like 'myapp.tools:send_email'")
+        return value
+
+
+ConditionOp = Literal[
+    "eq",
+    "ne",
+    "gt",
+    "ge",
+    "lt",
+    "le",
+    "in",
+    "not_in",
+    "contains",
+    "not_contains",
+    "startswith",
+    "endswith",
+    "matches",
+    "exists",
+    "not_exists",
+]
+
+
+_NEEDS_A_VALUE = {"gt", "ge", "lt", "le", "contains", "not_contains", "startswith", "endswith", "matches"}
+
+
+class Condition(_Strict):
+    """A declarative test on one argument (dotted path for nested values); no code, no eval."""
+
+    arg: str
+    op: ConditionOp = "eq"
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Condition:
+        if self.op in _NEEDS_A_VALUE and self.value is None:  # str(None) would compare as "None"
+            raise invalid(("value",), f"op {self.op!r} needs a value", None)
+        if self.op in ("in", "not_in") and not isinstance(self.value, list):
+            raise ValueError(f"op {self.op!r} needs a list value")
+        if self.op == "matches":
+            try:
+                re.compile(str(self.value))
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {self.value!r}: {exc}") from None
+            except RecursionError:  # the parser of re recurses per group
+                raise ValueError("regular expression nested too deeply") from None
+        return self
+
+
+class RouteConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    tools: list[str] = Field(min_length=1)
+    system: str
+    mode: Mode = Mode.GATE
+    when: list[Condition] = Field(default_factory=list)
+    approvers: list[str] = Field(default_factory=list)
+    deadline: Deadline = timedelta(hours=24)
+    record_auto: bool = Field(default=False, description="in auto mode, also open a ticket as a record")
+    ticket: dict[str, Any] = Field(default_factory=dict)
+    decision: dict[str, Any] = Field(default_factory=dict)
+    outcome: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _approvers_required(self) -> RouteConfig:
+        if self.mode in (Mode.GATE, Mode.SHADOW) and not self.approvers:
+            raise invalid(
+                ("approvers",),
+                "list who may approve (user names, ids, 'group:NAME'), "
+                "or ['*'] for anyone the ticketing system lets transition the ticket",
+                self.approvers,
+            )
+        return self
+
+    def adapter_part(self) -> dict[str, Any]:
+        return {"ticket": self.ticket, "decision": self.decision, "outcome": self.outcome}
+
+
+class SystemConfig(BaseModel):
+    """``type`` picks the adapter; the other keys are validated by that adapter's own model."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+
+    def adapter_part(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+def _default_systems() -> dict[str, SystemConfig]:
+    return {"desk": SystemConfig(type="local")}
+
+
+class ConnectorConfig(_Strict):
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    systems: dict[str, SystemConfig] = Field(default_factory=_default_systems)
+    tools: dict[str, ToolConfig] = Field(default_factory=dict)
+    routes: list[RouteConfig] = Field(default_factory=list)
+
+    _source: str = PrivateAttr(default="<config>")  # set by the loader: the file ...
+    _data: Any = PrivateAttr(default=None)  # ... and what it held, with the line of every key
+
+    def where(self, *loc: str | int) -> str:
+        """'file:line' of a key path (``where("tools", "x", "import")``), for errors found after
+        loading; the file alone when the line is unknown."""
+        line = line_of_key(self._data, loc) if self._data is not None else None
+        return f"{self._source}:{line}" if line else self._source
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> ConnectorConfig:
+        first: dict[str, int] = {}
+        for i, route in enumerate(self.routes):
+            if route.name in first:
+                message = f"route names must be unique: {route.name} is also routes[{first[route.name]}]"
+                raise invalid(("routes", i, "name"), message, route.name)
+            first[route.name] = i
+            if route.system not in self.systems:
+                known = ", ".join(sorted(self.systems)) or "none"
+                message = f"unknown system {route.system!r} (configured: {known})"
+                raise invalid(("routes", i, "system"), message, route.system)
+        return self
+
+    def route(self, name: str) -> RouteConfig:
+        for route in self.routes:
+            if route.name == name:
+                return route
+        known = ", ".join(r.name for r in self.routes) or "none"
+        raise ConfigError(f"unknown route {name!r} (configured: {known})")
+
+
+# --- errors that name the key path and the line --------------------------------------------
+
+
+def invalid(loc: tuple[str | int, ...], message: str, value: Any) -> ValidationError:
+    """An error for a key below the model being validated (a cross-check names the exact key, so
+    the line is found), raised from a model validator."""
+    error = PydanticCustomError("config", "{message}", {"message": message})
+    return ValidationError.from_exception_data("config", [InitErrorDetails(type=error, loc=loc, input=value)])
+
+
+def line_of_key(data: Any, loc: tuple[Any, ...]) -> int | None:
+    """The line of the deepest key of ``loc`` found in ``data`` (mappings and lists that carry a
+    ``lines`` attribute, as the YAML loader makes them), or None."""
+    line = None
+    node = data
+    for part in loc:
+        lines = getattr(node, "lines", None)
+        if isinstance(node, dict) and isinstance(lines, dict) and str(part) in node:
+            line = lines.get(str(part), line)
+            node = node[str(part)]
+        elif isinstance(node, list) and isinstance(lines, list) and isinstance(part, int):
+            if part >= len(node):
+                break
+            line = lines[part]
+            node = node[part]
+        else:
+            break
+    return line
+
+
+def _loc_text(loc: tuple[Any, ...]) -> str:
+    """``routes[0].ticket.summary``; a key that is empty or not printable is shown quoted, so an
+    error stays one line and a terminal escape in a key is never sent raw."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not str(part) or not str(part).isprintable():
+            text += f"[{str(part)!r}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text
+
+
+_NOT_A_MAPPING = {"model_type", "model_attributes_type", "dict_type"}
+
+
+def _message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    message = "expected a mapping of keys" if err["type"] in _NOT_A_MAPPING else err["msg"]
+    message = message.removeprefix("Value error, ")
+    if err.get("input", ...) is None and err["type"] != "missing":
+        message += ", got null"
+    return message
+
+
+def format_validation_error(
+    exc: ValidationError, prefix: str = "", data: Any = None, source: str = ""
+) -> str:
+    """One line per problem: 'file:line: key.path: message'."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not str(p).startswith("function-after"))
+        path = _loc_text(loc)
+        if prefix:
+            path = f"{prefix}.{path}" if path else prefix
+        where = ""
+        if data is not None:
+            line = line_of_key(data, loc)
+            if line:
+                where = f"{source}:{line}: " if source else f"line {line}: "
+        elif source:
+            where = f"{source}: "
+        message = _message(err)
+        lines.append(f"{where}{path}: {message}" if path else f"{where}{message}")
+    return "; ".join(lines)
