@@ -45,7 +45,6 @@ log = logging.getLogger("approval_connector")
 
 DB_THREADS = 8
 ADAPTER_THREADS = 16
-RUN_POOL_SIZE = 8
 
 
 def build_adapters(config: ConnectorConfig, context: AdapterContext) -> dict[str, TicketAdapter]:
@@ -109,7 +108,8 @@ class Connector:
         adapters = build_adapters(config, context)
         registry = ToolRegistry(config, converters=[autogen_tool])
         # Worker threads: the event loop never waits on the database or a ticketing system.
-        db_pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="acr-db")
+        pool_size = config.scheduler.pool_size
+        db_pool = ThreadPoolExecutor(max_workers=DB_THREADS + pool_size, thread_name_prefix="acr-db")
         adapter_pool = ThreadPoolExecutor(max_workers=ADAPTER_THREADS, thread_name_prefix="acr-adapter")
         bridges = {name: AdapterBridge(a, adapter_pool, metrics) for name, a in adapters.items()}
         environment = os.environ if env is None else env
@@ -123,7 +123,7 @@ class Connector:
             db_pool=db_pool,
             sealer=sealer,
             worker_id=worker_id,
-            pool_size=RUN_POOL_SIZE,
+            pool_size=pool_size,
         )
         return cls(config, store, adapters, registry, service, metrics, [db_pool, adapter_pool])
 
@@ -189,9 +189,11 @@ class Connector:
         return await self.service.recover_stale_claims()
 
     async def housekeeping(self) -> int:
-        """Drop webhook delivery ids past their retention (the table would otherwise only grow)."""
+        """Drop webhook delivery ids and delivered outbox rows past their retention (the tables
+        would otherwise only grow)."""
         cutoff = utcnow() - self.config.scheduler.delivery_retention
-        return await self.service.ctx.db(self.store.prune_deliveries, cutoff)
+        db = self.service.ctx.db
+        return await db(self.store.prune_deliveries, cutoff) + await db(self.store.prune_outbox, cutoff)
 
     async def run_all_jobs_once(self) -> dict[str, int]:
         """What one scheduler cycle does, in order (``poll --once``). A job that fails is logged

@@ -54,7 +54,14 @@ class SchedulerConfig(_Strict):
     )
     delivery_retention: Retention = Field(
         default=timedelta(days=7),
-        description="how long webhook delivery ids are kept to recognise redeliveries",
+        description="how long webhook delivery ids and delivered outbox rows are kept",
+    )
+    pool_size: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="how many approved calls run at once in this process (async tools as tasks, sync "
+        "tools in threads); decision intake never waits for them",
     )
 
 

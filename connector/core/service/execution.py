@@ -51,8 +51,8 @@ class Execution:
 
     async def run_approved(self, wait: bool = True) -> int:
         """Start every approved request nobody claimed (e.g. the deciding process stopped first)."""
-        approved = await self.ctx.db(self.ctx.store.list, [RequestState.APPROVED])
-        tasks = [self.start(r.id) for r in approved]
+        approved = await self.ctx.db(self.ctx.store.approved_ids)
+        tasks = [self.start(request_id) for request_id in approved]
         if not wait or not tasks:
             return len(tasks)
         results = await asyncio.gather(*tasks, return_exceptions=True)

@@ -118,3 +118,12 @@ class OutboxQueries(StoreBase):
     def outbox_backlog(self) -> int:
         query = select(func.count()).select_from(outbox_table).where(outbox_table.c.delivered_at.is_(None))
         return int(self._read(query).scalar() or 0)
+
+    def prune_outbox(self, older_than: datetime) -> int:
+        """Forget delivered work older than the retention (the table would otherwise only grow)."""
+        c = outbox_table.c
+        with self.transaction() as conn:
+            result = conn.execute(
+                outbox_table.delete().where(c.delivered_at.is_not(None), c.delivered_at < older_than)
+            )
+            return int(result.rowcount or 0)

@@ -38,9 +38,11 @@ class RequestQueries(StoreBase):
         rows = self._read(select(requests_table).where(c.id == ident)).mappings().all()
         if not rows:
             rows = self._read(select(requests_table).where(c.ticket_key == ident)).mappings().all()
-        if not rows and len(ident) >= 6:
-            pattern = ident.replace("%", "").replace("_", "") + "%"
-            rows = self._read(select(requests_table).where(c.id.like(pattern)).limit(2)).mappings().all()
+        if not rows and len(ident) >= 6 and ident.isalnum():
+            # a prefix as a range on the primary key (LIKE would scan: SQLite's is case-insensitive)
+            upper = ident[:-1] + chr(ord(ident[-1]) + 1)
+            prefix = select(requests_table).where(c.id >= ident, c.id < upper).order_by(c.id).limit(2)
+            rows = self._read(prefix).mappings().all()
         if not rows:
             raise NotFoundInStore(f"no request or ticket matches {ident!r}")
         if len(rows) > 1:
@@ -101,6 +103,41 @@ class RequestQueries(StoreBase):
             query = query.where(c.system == system)
         if limit:
             query = query.limit(limit)
+        return [_from_row(r) for r in self._read(query).mappings().all()]
+
+    def approved_ids(self, limit: int = 500) -> list[str]:
+        """Approved requests nobody claimed yet, oldest first (ids only: the pool claims each)."""
+        c = requests_table.c
+        query = (
+            select(c.id)
+            .where(c.state == RequestState.APPROVED.value)
+            .order_by(c.created_at, c.id)
+            .limit(limit)
+        )
+        return [row[0] for row in self._read(query).all()]
+
+    def page(
+        self,
+        *,
+        states: Iterable[RequestState] | None = None,
+        route: str | None = None,
+        system: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[ApprovalRequest]:
+        """One page of requests, newest first, filtered and sliced in SQL (the list of a million
+        requests reads only the rows it shows)."""
+        c = requests_table.c
+        query = select(requests_table).order_by(c.created_at.desc(), c.id.desc()).limit(limit).offset(offset)
+        if states is not None:
+            query = query.where(c.state.in_([s.value for s in states]))
+        if route is not None:
+            query = query.where(c.route == route)
+        if system is not None:
+            query = query.where(c.system == system)
+        if since is not None:
+            query = query.where(c.created_at >= since)
         return [_from_row(r) for r in self._read(query).mappings().all()]
 
     def count_by(self, *columns: str) -> list[tuple[Any, ...]]:

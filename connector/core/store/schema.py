@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Index,
     Integer,
     MetaData,
     String,
@@ -38,12 +39,12 @@ requests_table = Table(
     Column("requester", String(200), nullable=False, default=""),
     Column("rationale", Text, nullable=False, default=""),
     Column("call_id", String(200), nullable=False, default=""),
-    Column("state", String(20), nullable=False, index=True),
+    Column("state", String(20), nullable=False),
     Column("deadline", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("ticket_system", String(200)),
-    Column("ticket_key", String(200), index=True),
+    Column("ticket_key", String(200)),
     Column("ticket_id", String(200)),
     Column("ticket_url", Text),
     Column("approver", String(200)),
@@ -66,6 +67,14 @@ requests_table = Table(
     # shown by `requests show` and /metrics; cleared when the request moves on
     Column("problem_kind", String(40)),
     Column("problem", Text),
+    # the hot queries: waiting per system (poll), due deadlines (expiry), stale claims (recovery),
+    # approved work (the pool), ticket look-ups (webhooks), pages of the list, metrics by route
+    Index("ix_requests_state_system", "state", "system", "created_at"),
+    Index("ix_requests_state_deadline", "state", "deadline"),
+    Index("ix_requests_state_lease", "state", "lease_until"),
+    Index("ix_requests_ticket", "ticket_system", "ticket_key"),
+    Index("ix_requests_created", "created_at", "id"),
+    Index("ix_requests_route_state", "route", "state"),
 )
 
 outbox_table = Table(
@@ -76,7 +85,7 @@ outbox_table = Table(
     Column("kind", String(30), nullable=False),
     Column("payload", Text, nullable=False, default="{}"),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
     Column("delivered_at", DateTime(timezone=True)),
     Column("last_error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -87,6 +96,7 @@ outbox_table = Table(
     # ticket creation: when a create's answer was first lost (the ticket may exist, not yet
     # searchable); shared by every replica, so none creates a second ticket meanwhile
     Column("ambiguous_since", DateTime(timezone=True)),
+    Index("ix_outbox_due", "delivered_at", "next_attempt_at"),
 )
 
 cursors_table = Table(
@@ -114,7 +124,7 @@ deliveries_table = Table(
     metadata,
     Column("system", String(200), primary_key=True),
     Column("delivery_id", String(300), primary_key=True),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, index=True),
     UniqueConstraint("system", "delivery_id"),
 )
 
