@@ -114,6 +114,9 @@ class Connector:
         bridges = {name: AdapterBridge(a, adapter_pool, metrics) for name, a in adapters.items()}
         environment = os.environ if env is None else env
         sealer = Sealer.load(environment, key_folder(config))
+        sealed = store.seal_legacy(sealer.call_seal)
+        if sealed:
+            log.warning("sealed %d requests stored by an earlier version (once, with this key)", sealed)
         service = ApprovalService(
             config,
             store,

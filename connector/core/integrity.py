@@ -78,6 +78,7 @@ class Sealer:
             request.route,
             request.approved_arguments,
             request.approved_digest,
+            request.ticket_sealed,
         )
 
     def call_intact(self, request: ApprovalRequest, seal: str | None) -> bool:

@@ -235,6 +235,7 @@ class ApprovalRequest(BaseModel):
     lease_until: datetime | None = None
     problem_kind: str | None = None  # why it is being skipped: tool / ticket / report / decision
     problem: str | None = None
+    ticket_sealed: bool = True  # False only for requests stored before tickets carried seals
     seal: str = ""  # keyed MAC over the stored call (connector.core.integrity): edits in the database show
     # handed to adapters when the ticket is created (never stored): a MAC over the request id and
     # the arguments' digest, to be written where the connector alone writes and read back as

@@ -272,7 +272,7 @@ class Decisions:
         if problem:
             return problem
         bridge = self.ctx.adapter(request.system)
-        if bridge.adapter.seals_tickets:
+        if bridge.adapter.seals_tickets and request.ticket_sealed:  # tickets from before seals: none
             return self.ctx.sealer.ticket_problem(request, decision.shown_seal)
         return None
 

@@ -62,7 +62,12 @@ class Store(RequestQueries, OutboxQueries, CursorQueries, LeaseQueries):
         return store
 
     def create_schema(self) -> None:
+        """Bring the schema up to date (migrations; an empty database is built at once)."""
+        from . import migrations
+
         try:
-            metadata.create_all(self.engine)
+            migrations.upgrade(self.engine, metadata)
         except OperationalError as exc:
             raise ConfigError(f"store.url: database unreachable: {exc.orig}") from None
+        except RuntimeError as exc:  # a migration refused (e.g. an audit trail that does not verify)
+            raise ConfigError(f"store: the schema upgrade stopped: {exc}") from None

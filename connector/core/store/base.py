@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
+from .engine import WRITE
 from .schema import _Buffered
 
 
@@ -18,7 +19,8 @@ class StoreBase:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        """A writing transaction (on SQLite it takes the write lock at once: see engine.py)."""
+        with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
             yield conn
 
     def _read(self, query: Any) -> Any:

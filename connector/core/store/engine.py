@@ -10,8 +10,13 @@ from sqlalchemy.exc import ArgumentError
 
 from connector.core.errors import ConfigError
 
+WRITE = "acr_write"  # execution option: this transaction writes (SQLite: take the write lock first)
+
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling begins lazily and leaves DDL outside transactions;
+    # SQLAlchemy's recipe: let the driver autocommit and emit BEGIN ourselves (_on_sqlite_begin).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
@@ -19,11 +24,20 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _on_sqlite_begin(conn: Any) -> None:
+    """A writing transaction takes the write lock at BEGIN (waiting up to busy_timeout): one that
+    read first and wrote later could not upgrade its lock while another writer committed, and
+    would fail at once instead of waiting its turn."""
+    immediate = conn.get_execution_options().get(WRITE)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def make_engine(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
             event.listen(engine, "connect", _on_sqlite_connect)
+            event.listen(engine, "begin", _on_sqlite_begin)
         else:
             if url.startswith("postgresql://"):
                 url = "postgresql+psycopg://" + url.removeprefix("postgresql://")

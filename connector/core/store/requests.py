@@ -4,7 +4,7 @@ made of; only ``connector.core.service.transitions`` calls the methods that chan
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +15,7 @@ from connector.core.errors import NotFoundInStore, UserError
 from connector.core.models import ApprovalRequest, PendingTicket, RequestState, TicketRef, utcnow
 
 from .base import StoreBase
-from .schema import aware, requests_table
+from .schema import aware, meta_table, requests_table
 
 
 class RequestQueries(StoreBase):
@@ -182,6 +182,21 @@ class RequestQueries(StoreBase):
             if result.rowcount != 1:
                 conn.execute(update(requests_table).where(c.id == request_id).values(problem=detail[:2000]))
             return result.rowcount == 1
+
+    def seal_legacy(self, seal: Callable[[ApprovalRequest], str]) -> int:
+        """Seal the requests a migration found unsealed, once, at the first start with the key
+        (the marker is removed in the same transaction, so a seal set back to 'legacy' later is
+        plain tampering and fails closed)."""
+        c, m = requests_table.c, meta_table.c
+        with self.transaction() as conn:
+            if conn.execute(select(m.value).where(m.key == "legacy_seal")).first() is None:
+                return 0
+            rows = conn.execute(select(requests_table).where(c.seal == "legacy")).mappings().all()
+            for row in rows:
+                request = _from_row(row)
+                conn.execute(update(requests_table).where(c.id == request.id).values(seal=seal(request)))
+            conn.execute(meta_table.delete().where(m.key == "legacy_seal"))
+            return len(rows)
 
     def problem_of(self, request_id: str) -> tuple[str | None, str | None]:
         c = requests_table.c

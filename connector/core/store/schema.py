@@ -16,7 +16,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.engine import Connection
 
@@ -58,6 +57,7 @@ requests_table = Table(
     Column("lease_until", DateTime(timezone=True)),
     Column("refused_signature", Text),
     Column("seal", String(64), nullable=False, default=""),
+    Column("ticket_sealed", Boolean, nullable=False, default=True),
     # head of this request's audit chain (connector.core.store.audit): rows written, last hash,
     # and whether the head moved since the last seal
     Column("audit_rseq", Integer, nullable=False, default=0),
@@ -108,6 +108,14 @@ cursors_table = Table(
     Column("last_error", Text),
 )
 
+meta_table = Table(
+    "store_meta",
+    metadata,
+    # facts about this database itself (e.g. work a migration left for the first start with the key)
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 leases_table = Table(
     "leases",
     metadata,
@@ -125,7 +133,6 @@ deliveries_table = Table(
     Column("system", String(200), primary_key=True),
     Column("delivery_id", String(300), primary_key=True),
     Column("received_at", DateTime(timezone=True), nullable=False, index=True),
-    UniqueConstraint("system", "delivery_id"),
 )
 
 
