@@ -126,7 +126,7 @@ class Execution:
         result: str | None = None,
         error: str | None = None,
     ) -> ApprovalRequest:
-        stored = await self.ctx.db(self.transitions.finished, request.id, state, result, error)
+        stored = await self.ctx.db(self.transitions.finished, request, state, result, error)
         self.outbox.kick(request.id)  # say it on the ticket now, not at the next outbox cycle
         if stored.state is state:
             self.ctx.recorder.run(state.value.lower())

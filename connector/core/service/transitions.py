@@ -64,8 +64,7 @@ class Transitions:
     def submitted(self, request: ApprovalRequest, events: Sequence[AuditEvent], open_ticket: bool) -> None:
         """Store a new request (durable first) with its audit rows; queue its ticket if wanted."""
         with self.store.transaction() as conn:
-            self.store.insert_request(conn, request)
-            self._audit(conn, request.id, events)
+            self.store.insert_request(conn, request, events)
             if open_ticket:
                 self.store.enqueue(conn, ticket_item_id(request.id), request.id, TICKET_KIND, {})
 
@@ -152,42 +151,51 @@ class Transitions:
         return self.store.claim(request_id, self.ctx.worker_id, lease)
 
     def finished(
-        self, request_id: str, state: RequestState, result: str | None, error: str | None
+        self,
+        request: ApprovalRequest,
+        state: RequestState,
+        result: str | None,
+        error: str | None,
     ) -> ApprovalRequest:
-        """EXECUTING → SUCCEEDED / FAILED, only under this worker's own claim. A run that lost its
-        claim meanwhile (declared in doubt elsewhere) still records what happened and says so on
-        the ticket, without moving the ticket."""
+        """EXECUTING → SUCCEEDED / FAILED, only under this worker's own claim (``request`` is the
+        claimed request as this worker holds it). A run that lost its claim meanwhile (declared in
+        doubt elsewhere) still records what happened and says so on the ticket, without moving it."""
         kind = ReportKind.SUCCEEDED if state is RequestState.SUCCEEDED else ReportKind.FAILED
         details = {"result": (result or "")[:2000], **({"error": error} if error else {})}
+        me = self.ctx.worker_id
         with self.store.transaction() as conn:
             moved = self.store.transition(
                 conn,
-                request_id,
+                request.id,
                 [RequestState.EXECUTING],
                 state,
-                only_if=[requests_table.c.claimed_by == self.ctx.worker_id],
+                held_by=me,
                 result=result,
                 error=error,
                 lease_until=None,
+                audit=[(state.value.lower(), me, details)],
             )
-            stored = self.store.get(request_id, conn)
             if not moved:
-                log.error("request %s: finished after losing its claim; recording the result", request_id)
+                stored = self.store.get(request.id, conn)
+                log.error("request %s: finished after losing its claim; recording the result", request.id)
                 self.store.audit.append(
                     conn,
-                    request_id,
+                    request.id,
                     "finished_after_claim_lost",
-                    self.ctx.worker_id,
+                    me,
                     {"outcome": state.value.lower(), **details},
                 )
                 late = stored.model_copy(update={"result": result, "error": error})
                 report = outcome_report(late, kind).model_copy(
-                    update={"report_id": f"{request_id}:late-{kind.value}", "final": False}
+                    update={"report_id": f"{request.id}:late-{kind.value}", "final": False}
                 )
                 if self.ctx.wants_ticket(stored):
                     self.enqueue_report(conn, report)
                 return stored
-            self.store.audit.append(conn, request_id, state.value.lower(), self.ctx.worker_id, details)
+            # what the row now holds, without reading it back (this worker held the claim)
+            stored = request.model_copy(
+                update={"state": state, "result": result, "error": error, "lease_until": None}
+            )
             self._report_if_ticketed(conn, stored, kind)
             self._final(conn, stored)
             return stored

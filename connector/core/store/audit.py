@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     func,
     insert,
     or_,
@@ -91,6 +92,47 @@ def _at_text(value: datetime) -> str:
 AuditEvent = tuple[str, str, dict[str, Any]]  # (event, actor, details)
 
 
+def chain_rows(
+    request_id: str, first_rseq: int, prev: str, events: Sequence[AuditEvent]
+) -> tuple[list[dict[str, Any]], str]:
+    """The audit rows for ``events``, chained from ``prev`` starting at ``first_rseq``; and the
+    new head hash."""
+    at = _at_text(utcnow())
+    rows = []
+    for offset, (event, actor, details) in enumerate(events):
+        rseq = first_rseq + offset
+        text = canonical_json(details or {})
+        digest = row_hash(prev, rseq, request_id, at, event, actor or "", text)
+        rows.append(
+            {
+                "request_id": request_id,
+                "rseq": rseq,
+                "at": at,
+                "event": event,
+                "actor": actor or "",
+                "details": text,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    return rows, prev
+
+
+# Statements of the hot path, built once (building them per call costs more than running them).
+_r = requests_table.c
+_BUMP_HEAD = (
+    update(requests_table)
+    .where(_r.id == bindparam("b_id"))
+    .values(audit_rseq=_r.audit_rseq + bindparam("b_n"), audit_dirty=True)
+    .returning(_r.audit_rseq, _r.audit_hash)
+)
+_SET_HEAD_HASH = (
+    update(requests_table).where(_r.id == bindparam("b_id")).values(audit_hash=bindparam("b_hash"))
+)
+_INSERT_ROWS = insert(audit_table)
+
+
 class AuditLog:
     def __init__(self) -> None:
         self.table = audit_table
@@ -112,38 +154,21 @@ class AuditLog:
         lock orders writers of the same request; others are not touched). Returns the last rseq."""
         if not events:
             return 0
-        r = requests_table.c
-        head = conn.execute(
-            update(requests_table)
-            .where(r.id == request_id)
-            .values(audit_rseq=r.audit_rseq + len(events), audit_dirty=True)
-            .returning(r.audit_rseq, r.audit_hash)
-        ).first()
+        head = conn.execute(_BUMP_HEAD, {"b_id": request_id, "b_n": len(events)}).first()
         if head is None:
             raise LookupError(f"no request {request_id!r} to audit")
-        last, prev = int(head[0]), head[1] or GENESIS
-        at = _at_text(utcnow())
-        rows = []
-        for offset, (event, actor, details) in enumerate(events):
-            rseq = last - len(events) + 1 + offset
-            text = canonical_json(details or {})
-            digest = row_hash(prev, rseq, request_id, at, event, actor or "", text)
-            rows.append(
-                {
-                    "request_id": request_id,
-                    "rseq": rseq,
-                    "at": at,
-                    "event": event,
-                    "actor": actor or "",
-                    "details": text,
-                    "prev_hash": prev,
-                    "hash": digest,
-                }
-            )
-            prev = digest
-        conn.execute(insert(audit_table), rows)
-        conn.execute(update(requests_table).where(r.id == request_id).values(audit_hash=prev))
-        return last
+        self.write_rows(conn, request_id, int(head[0]), head[1], events)
+        return int(head[0])
+
+    @staticmethod
+    def write_rows(
+        conn: Connection, request_id: str, last: int, prev: str | None, events: Sequence[AuditEvent]
+    ) -> None:
+        """Insert the rows of a head already moved to ``last`` (from ``prev``), and record the new
+        head hash: the state change that bumped the head did it in the same statement."""
+        rows, digest = chain_rows(request_id, last - len(events) + 1, prev or GENESIS, events)
+        conn.execute(_INSERT_ROWS, rows)
+        conn.execute(_SET_HEAD_HASH, {"b_id": request_id, "b_hash": digest})
 
     # --- reading ---------------------------------------------------------------------------------
     def rows(self, engine: Engine, request_id: str | None = None) -> Iterator[dict[str, Any]]:

@@ -8,19 +8,55 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from connector.core.errors import NotFoundInStore, UserError
 from connector.core.models import ApprovalRequest, PendingTicket, RequestState, TicketRef, utcnow
 
+from .audit import GENESIS, AuditEvent, audit_table, chain_rows
 from .base import StoreBase
 from .schema import aware, meta_table, requests_table
 
+_INSERT_REQUEST = insert(requests_table)
+_transition_statements: dict[tuple[Any, ...], Any] = {}
+
+
+def _transition_statement(
+    from_states: tuple[str, ...], keys: tuple[str, ...], claimed: bool, audited: bool
+) -> Any:
+    """The conditional UPDATE of one kind of transition, built once and cached: the values come
+    as parameters, so each call only binds them."""
+    key = (from_states, keys, claimed, audited)
+    statement = _transition_statements.get(key)
+    if statement is None:
+        c = requests_table.c
+        where = [c.id == bindparam("b_id"), c.state.in_(from_states)]
+        if claimed:
+            where.append(c.claimed_by == bindparam("b_held_by"))
+        values: dict[str, Any] = {k: bindparam(f"v_{k}") for k in keys}
+        if audited:
+            values.update(audit_rseq=c.audit_rseq + bindparam("b_n"), audit_dirty=True)
+        statement = update(requests_table).where(*where).values(**values)
+        if audited:
+            statement = statement.returning(c.audit_rseq, c.audit_hash)
+        _transition_statements[key] = statement
+    return statement
+
 
 class RequestQueries(StoreBase):
-    def insert_request(self, conn: Connection, request: ApprovalRequest) -> None:
-        conn.execute(insert(requests_table).values(**_to_row(request)))
+    def insert_request(
+        self, conn: Connection, request: ApprovalRequest, audit: Sequence[AuditEvent] = ()
+    ) -> None:
+        """Store a new request with its first audit rows (its chain starts here)."""
+        row = _to_row(request)
+        rows: list[dict[str, Any]] = []
+        if audit:
+            rows, head = chain_rows(request.id, 1, GENESIS, audit)
+            row.update(audit_rseq=len(rows), audit_hash=head, audit_dirty=True)
+        conn.execute(_INSERT_REQUEST, [row])
+        if rows:
+            conn.execute(insert(audit_table), rows)
 
     def get(self, request_id: str, conn: Connection | None = None) -> ApprovalRequest:
         query = select(requests_table).where(requests_table.c.id == request_id)
@@ -153,21 +189,44 @@ class RequestQueries(StoreBase):
         to_state: RequestState,
         *,
         only_if: Sequence[Any] = (),
+        held_by: str | None = None,
+        audit: Sequence[AuditEvent] = (),
         **values: Any,
     ) -> bool:
-        """Atomically move a request; False if it was not in ``from_states`` or an ``only_if``
-        condition (e.g. still claimed by this worker) no longer holds: the caller lost a race."""
-        c = requests_table.c
+        """Atomically move a request, with its audit rows; False if it was not in ``from_states``,
+        no longer claimed by ``held_by`` (when given) or an ``only_if`` condition no longer
+        holds: the caller lost a race, and nothing was written."""
         values = {
-            k: (json.dumps(v) if k in ("approved_arguments",) and v is not None else v)
+            k: (json.dumps(v) if k == "approved_arguments" and v is not None else v)
             for k, v in values.items()
         }
-        result = conn.execute(
-            update(requests_table)
-            .where(c.id == request_id, c.state.in_([s.value for s in from_states]), *only_if)
-            .values(state=to_state.value, updated_at=utcnow(), problem_kind=None, problem=None, **values)
-        )
-        return result.rowcount == 1
+        values.update(state=to_state.value, updated_at=utcnow(), problem_kind=None, problem=None)
+        states = tuple(s.value for s in from_states)
+        if only_if:  # rare paths (recovery): built for the occasion
+            c = requests_table.c
+            where = [c.id == request_id, c.state.in_(states), *only_if]
+            if held_by is not None:
+                where.append(c.claimed_by == held_by)
+            statement: Any = update(requests_table).where(*where).values(**values)
+            if audit:
+                statement = statement.values(
+                    audit_rseq=c.audit_rseq + len(audit), audit_dirty=True
+                ).returning(c.audit_rseq, c.audit_hash)
+            result = conn.execute(statement)
+        else:
+            statement = _transition_statement(
+                states, tuple(sorted(values)), held_by is not None, bool(audit)
+            )
+            params = {f"v_{k}": v for k, v in values.items()}
+            params.update(b_id=request_id, b_held_by=held_by, b_n=len(audit))
+            result = conn.execute(statement, params)
+        if not audit:
+            return result.rowcount == 1
+        head = result.first()
+        if head is None:
+            return False
+        self.audit.write_rows(conn, request_id, int(head[0]), head[1], audit)  # type: ignore[attr-defined]
+        return True
 
     def mark_problem(self, request_id: str, kind: str, detail: str) -> bool:
         """Note why a request is skipped (it stays where it is; the rest of the cycle goes on).
@@ -243,19 +302,15 @@ class RequestQueries(StoreBase):
     def claim(self, request_id: str, worker: str, lease: timedelta) -> bool:
         """APPROVED → EXECUTING for exactly one worker."""
         with self.transaction() as conn:
-            won = self.transition(
+            return self.transition(
                 conn,
                 request_id,
                 [RequestState.APPROVED],
                 RequestState.EXECUTING,
                 claimed_by=worker,
                 lease_until=utcnow() + lease,
+                audit=[("claimed", worker, {"lease_seconds": lease.total_seconds()})],
             )
-            if won:
-                self.audit.append(
-                    conn, request_id, "claimed", worker, {"lease_seconds": lease.total_seconds()}
-                )
-            return won
 
     def extend_lease(self, request_id: str, worker: str, lease: timedelta) -> bool:
         c = requests_table.c
