@@ -139,7 +139,7 @@ async def _run(env: Any, decision: tuple[str, str] | None, actor: str, client: A
     )
     console.print(f"agent: {resumed.messages[-1].to_text()}")
     console.rule("5. Audit trail of this request")
-    from connector.app.cli import print_audit
+    from connector.app.cli.output import print_audit
 
     print_audit(connector, request_id)
     problems = connector.store.audit.verify(connector.store.engine)
@@ -154,7 +154,7 @@ def _decision(
     request: Any,
 ) -> tuple[Verdict, str, dict[str, Any] | None]:
     if decision is None:
-        from connector.app.cli import prompt_edit
+        from connector.app.cli.desk import prompt_edit
 
         while True:
             choice = click.prompt(
@@ -174,7 +174,7 @@ def _decision(
         return Verdict.APPROVED, "", None
     if kind == "reject":
         return Verdict.REJECTED, value, None
-    from connector.app.cli import parse_edit
+    from connector.app.cli.edits import parse_edit
 
     edited = parse_edit(value, arguments)
     connector.registry.require(request.tool_name).validate(edited)

@@ -19,7 +19,7 @@ class LocalDemo:
         self.connector = connector
 
     def _desk(self, request: ApprovalRequest) -> Any:
-        from connector.app.cli import desk_for
+        from connector.app.cli.desk import desk_for
 
         return desk_for(self.connector, request)
 
@@ -31,7 +31,7 @@ class LocalDemo:
     async def decide(
         self, request: ApprovalRequest, verdict: Verdict, actor: str, reason: str, edited: dict | None
     ) -> None:
-        from connector.app.cli import decide
+        from connector.app.cli.desk import decide
 
         await decide(self.connector, request, verdict, actor, reason, edited)
 

@@ -1,0 +1,159 @@
+"""Deciding on the local desk from the terminal: ``approve``, ``reject`` and the ``review`` loop.
+The CLI acts as the human on the desk's ticket; the service then reads that decision back like
+any other system's, and an approved call runs here, once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import click
+import typer
+
+from connector.app.cli.edits import parse_edit
+from connector.app.cli.output import err, out, print_request, show_outcome, value_text
+from connector.app.cli.session import connector, default_actor
+from connector.app.runtime import Connector
+from connector.core.errors import UserError
+from connector.core.models import ApprovalRequest, RequestState, Verdict
+
+
+def desk_for(conn: Connector, request: ApprovalRequest) -> Any:
+    adapter = conn.adapters.get(request.system)
+    if adapter is None or not hasattr(adapter, "decide"):
+        kind = type(adapter).__name__ if adapter else "an unconfigured system"
+        raise UserError(
+            f"request {request.id[:12]} is decided in {request.system} ({kind}), not on the local desk"
+        )
+    return adapter
+
+
+async def decide(
+    conn: Connector,
+    request: ApprovalRequest,
+    verdict: Verdict,
+    actor: str,
+    reason: str = "",
+    edited: dict[str, Any] | None = None,
+) -> ApprovalRequest:
+    """Decide on the local desk as a human would, then let the service read it back and act."""
+    if request.state is not RequestState.TICKETED or request.ticket is None:
+        raise UserError(
+            f"request {request.id[:12]} is {request.state.value}; only pending requests can be decided"
+        )
+    if edited is not None:
+        conn.registry.require(request.tool_name).validate(edited)
+    desk = desk_for(conn, request)
+    desk.decide(request.ticket.key, verdict, actor, reason, edited)
+    after = await conn.service.refresh(request.id)
+    await conn.process_outbox()
+    return conn.store.get(after.id)
+
+
+def approve(
+    request_id: str = typer.Argument(..., help="Request id (or unique prefix) or ticket key."),
+    as_: str = typer.Option(None, "--as", help="Who approves (default: your login name)."),
+    edit: str | None = typer.Option(None, "--edit", help="JSON object of argument changes to approve."),
+) -> None:
+    """Approve a pending request on the local desk; the call runs here, once."""
+    conn = connector()
+    request = conn.store.resolve(request_id)
+    edited = parse_edit(edit, request.arguments) if edit is not None else None
+    after = asyncio.run(decide(conn, request, Verdict.APPROVED, as_ or default_actor(), "", edited))
+    show_outcome(after)
+    if after.state is RequestState.TICKETED:
+        raise typer.Exit(1)
+
+
+def reject(
+    request_id: str = typer.Argument(..., help="Request id (or unique prefix) or ticket key."),
+    reason: str = typer.Option(..., "--reason", "-r", help="Why (the agent hears it)."),
+    as_: str = typer.Option(None, "--as", help="Who rejects (default: your login name)."),
+) -> None:
+    """Reject a pending request on the local desk; nothing runs."""
+    if not reason.strip():
+        raise UserError("--reason must not be empty")
+    conn = connector()
+    request = conn.store.resolve(request_id)
+    after = asyncio.run(decide(conn, request, Verdict.REJECTED, as_ or default_actor(), reason))
+    show_outcome(after)
+
+
+def prompt_edit(conn: Connector, request: ApprovalRequest) -> dict[str, Any] | None:
+    """Ask for each argument's new value (Enter keeps it); None if the result is invalid."""
+    out.print("Edit the arguments: press Enter to keep a value; non-text values as JSON.")
+    edited: dict[str, Any] = {}
+    fields = list(conn.registry.require(request.tool_name).args_model.model_fields)
+    order = [f for f in fields if f in request.arguments] + [a for a in request.arguments if a not in fields]
+    for name in order:
+        value = request.arguments[name]
+        current = value_text(value)
+        answer = click.prompt(f"  {name}", default=current, show_default=len(current) < 60)
+        if isinstance(value, str):
+            edited[name] = answer
+        else:
+            try:
+                edited[name] = json.loads(answer)
+            except json.JSONDecodeError:
+                err.print(f"{name}: not valid JSON; edit cancelled")
+                return None
+    try:
+        conn.registry.require(request.tool_name).validate(edited)
+    except UserError as exc:
+        err.print(f"edit refused: {exc}")
+        return None
+    return edited
+
+
+async def review_one(conn: Connector, request: ApprovalRequest, actor: str) -> str:
+    """Show one request and take a decision: 'approved', 'rejected', 'skipped' or 'quit'."""
+    print_request(request)
+    while True:
+        choice = click.prompt(
+            "[a]pprove, [r]eject, [e]dit and approve, [s]kip, [q]uit",
+            type=click.Choice(["a", "r", "e", "s", "q"]),
+            show_choices=False,
+        )
+        if choice == "s":
+            return "skipped"
+        if choice == "q":
+            return "quit"
+        if choice == "a":
+            after = await decide(conn, request, Verdict.APPROVED, actor)
+        elif choice == "r":
+            reason = click.prompt("Reason (the agent hears it)")
+            after = await decide(conn, request, Verdict.REJECTED, actor, reason)
+        else:
+            edited = prompt_edit(conn, request)
+            if edited is None:
+                continue
+            after = await decide(conn, request, Verdict.APPROVED, actor, "", edited)
+        show_outcome(after)
+        return "approved" if choice in ("a", "e") else "rejected"
+
+
+def desk_pending(conn: Connector) -> list[ApprovalRequest]:
+    desks = {name for name, adapter in conn.adapters.items() if hasattr(adapter, "decide")}
+    return [r for r in conn.store.list([RequestState.TICKETED]) if r.system in desks]
+
+
+def review(as_: str = typer.Option(None, "--as", help="Who decides (default: your login name).")) -> None:
+    """Interactive loop over requests waiting on the local desk."""
+    conn = connector()
+    actor = as_ or default_actor()
+
+    async def loop() -> None:
+        seen: set[str] = set()
+        while True:
+            pending = [r for r in desk_pending(conn) if r.id not in seen]
+            if not pending:
+                out.print("No requests waiting on the local desk.")
+                return
+            out.print(f"\n{len(pending)} waiting. Reviewing as {actor}.\n")
+            answer = await review_one(conn, pending[0], actor)
+            seen.add(pending[0].id)
+            if answer == "quit":
+                return
+
+    asyncio.run(loop())
