@@ -110,6 +110,7 @@ class LocalRouteSettings(RouteSettings):
 
 class LocalDeskAdapter(TicketAdapter):
     kind = "local"
+    decides_locally = True  # approve / reject / review on the command line call decide() below
     system_settings = LocalSystemSettings
     route_settings = LocalRouteSettings
 

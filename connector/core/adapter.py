@@ -76,6 +76,8 @@ class TicketAdapter(ABC):
     thread) and raise connector.errors.AdapterError subclasses for every failure."""
 
     kind: ClassVar[str]
+    decides_locally: ClassVar[bool] = False
+    """True when humans decide its tickets through this process (``decide()``, as the CLI does)."""
     system_settings: ClassVar[type[SystemSettings]] = SystemSettings
     route_settings: ClassVar[type[RouteSettings]] = RouteSettings
 

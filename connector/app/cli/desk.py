@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, Protocol, cast
 
 import click
 import typer
@@ -19,14 +19,28 @@ from connector.core.errors import UserError
 from connector.core.models import ApprovalRequest, RequestState, Verdict
 
 
-def desk_for(conn: Connector, request: ApprovalRequest) -> Any:
+class LocalDesk(Protocol):
+    """What an adapter declaring ``decides_locally`` offers: a human's decision, taken here."""
+
+    def decide(
+        self,
+        key: str,
+        verdict: Verdict,
+        actor: str,
+        reason: str = "",
+        edited_arguments: dict[str, Any] | None = None,
+    ) -> None: ...
+
+
+def desk_for(conn: Connector, request: ApprovalRequest) -> LocalDesk:
+    """The desk a request waits on; a clear error when it waits in a system decided elsewhere."""
     adapter = conn.adapters.get(request.system)
-    if adapter is None or not hasattr(adapter, "decide"):
+    if adapter is None or not adapter.decides_locally:
         kind = type(adapter).__name__ if adapter else "an unconfigured system"
         raise UserError(
             f"request {request.id[:12]} is decided in {request.system} ({kind}), not on the local desk"
         )
-    return adapter
+    return cast(LocalDesk, adapter)
 
 
 async def decide(
@@ -134,7 +148,7 @@ async def review_one(conn: Connector, request: ApprovalRequest, actor: str) -> s
 
 
 def desk_pending(conn: Connector) -> list[ApprovalRequest]:
-    desks = {name for name, adapter in conn.adapters.items() if hasattr(adapter, "decide")}
+    desks = {name for name, adapter in conn.adapters.items() if adapter.decides_locally}
     return [r for r in conn.store.list([RequestState.TICKETED]) if r.system in desks]
 
 
