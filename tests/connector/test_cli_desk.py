@@ -84,3 +84,113 @@ def test_the_cli_decides_only_on_adapters_that_declare_it(
         code, out, err = run(capsys, "-c", str(config), "approve", request_id, "--as", "alice")
         assert code == 2 and "not on the local desk" in err
     assert len(sent_mail(workdir)) == (1 if decided else 0)
+
+
+# --- edits are strict: a misspelt, invalid or empty edit decides nothing -------------------------
+def desk_row(workdir: Path) -> tuple[str, str | None]:
+    import sqlite3
+
+    db = sqlite3.connect(workdir / "connector.db")
+    try:
+        return db.execute("SELECT status, edited_arguments FROM local_tickets").fetchone()
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            '{"lien": "typo"}',
+            "--edit: send_email has no argument 'lien' (its arguments: to, subject, body, cc)",
+        ),
+        ('{"subject": "ok", "Subject": "x"}', "has no argument 'Subject'"),
+        ('{"to": "not-an-address"}', "--edit: arguments do not fit send_email: to:"),
+        ('{"cc": "one@example.com"}', "arguments do not fit send_email: cc"),
+        ('{"subject": "Your refund"}', "--edit: the edit changes nothing"),
+        ("{}", "--edit: the edit changes nothing"),
+    ],
+)
+def test_approve_with_a_bad_edit_decides_nothing(config_path, workdir, capsys, edit, message):
+    request_id = submit(config_path)
+    code, out, err = run(
+        capsys, "-c", str(config_path), "approve", request_id, "--as", "alice", "--edit", edit
+    )
+    assert code == 2, out + err
+    assert message in err and "nothing decided" in err
+    assert len([line for line in err.splitlines() if line.strip()]) == 1
+    assert desk_row(workdir) == ("open", None)
+    code, out, err = run(capsys, "-c", str(config_path), "requests", "show", request_id)
+    assert "TICKETED" in out and "decided" not in out and "edited" not in out
+    assert sent_mail(workdir) == []
+
+    # the same request approves with a real edit, and runs the edited arguments once
+    code, out, err = run(
+        capsys,
+        "-c",
+        str(config_path),
+        "approve",
+        request_id,
+        "--as",
+        "alice",
+        "--edit",
+        '{"subject": "Fixed"}',
+    )
+    assert code == 0, err
+    assert [m["subject"] for m in sent_mail(workdir)] == ["Fixed"]
+
+
+def test_review_edit_that_changes_nothing_is_refused(config_path, workdir, capsys, monkeypatch):
+    submit(config_path)
+    # [e]dit, Enter through every field (nothing changed), then quit
+    code, out, err = run(
+        capsys,
+        "-c",
+        str(config_path),
+        "review",
+        "--as",
+        "alice",
+        stdin="e\n\n\n\n\nq\n",
+        monkeypatch=monkeypatch,
+    )
+    assert code == 0, err
+    assert "edit refused: the edit changes nothing" in err
+    assert desk_row(workdir) == ("open", None)
+    assert sent_mail(workdir) == []
+
+
+def demo_stored(capsys) -> str:
+    code, out, err = run(capsys, "requests", "list")
+    assert code == 0, err
+    return out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--edit", '{"bogus": 1}'], "--edit: send_email has no argument 'bogus'"),
+        (["--edit", "{oops"], "--edit: not valid JSON"),
+        (["--edit", '{"to": "nope"}'], "--edit: arguments do not fit send_email: to:"),
+        (["--edit", "[1]"], "--edit: give a JSON object"),
+        (["--edit", '{"subject": "x"}', "--system", "jira"], "approve-with-edits is a local desk feature"),
+        (
+            ["--edit", '{"subject": "x"}', "--system", "servicenow"],
+            "approve-with-edits is a local desk feature",
+        ),
+        (["--system", "zendesk", "--approve"], "--system: 'zendesk' is not one of jira, local, servicenow"),
+    ],
+)
+def test_demo_refuses_a_decision_it_cannot_take_before_the_agent_runs(workdir, capsys, args, message):
+    code, out, err = run(capsys, "demo", *args)
+    assert code == 2, out + err
+    assert message in err
+    assert len([line for line in err.splitlines() if line.strip()]) == 1
+    assert "The agent drafts" not in out  # the agent never ran, so no ticket was filed
+    assert "No requests." in demo_stored(capsys)
+
+
+def test_demo_edit_that_changes_nothing_says_so_and_decides_nothing(workdir, capsys):
+    code, out, err = run(capsys, "demo", "--edit", '{"subject": "Your refund for order 1042"}')
+    assert code == 2 and "the edit changes nothing" in err and "LOCAL-1 still waits" in err
+    assert "TICKETED" in demo_stored(capsys)
+    assert sent_mail(workdir) == []

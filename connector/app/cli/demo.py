@@ -1,14 +1,34 @@
-"""``demo``: an agent drafts the refund e-mail, the gated call files a ticket, a human decides."""
+"""``demo``: an agent drafts the refund e-mail, the gated call files a ticket, a human decides.
+Where the ticket lives is the ``--system``'s demo environment, found through its adapter package;
+this module narrates, asks the human (or follows ``--approve`` / ``--reject`` / ``--edit``), and
+runs the same steps whatever the system."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sys
+import textwrap
+from dataclasses import dataclass
+from typing import Any
 
 import typer
 
-from connector.app.cli.output import out
+from connector.app.cli.edits import changed, check_values, edit_from_option, parse_changes
+from connector.app.cli.output import out, print_audit
+from connector.app.cli.prompts import ask_decision, prompt_edit
 from connector.app.cli.session import STATE
 from connector.core.errors import UserError
+from connector.core.models import ApprovalRequest, RequestState, Verdict
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the human will do, from the options; ``verdict`` None: ask in the terminal."""
+
+    verdict: Verdict | None = None
+    reason: str = ""
+    edit: str | None = None  # the --edit JSON, already known to parse
 
 
 def demo_command(
@@ -26,21 +46,89 @@ def demo_command(
     system: str = typer.Option("local", "--system", help="local, jira or servicenow (simulated)."),
 ) -> None:
     """An agent drafts the refund e-mail, the gated send_email files a ticket, a human decides."""
-    from connector.demo import run_demo
+    from connector.demo import model_client
+    from connector.demo.environment import find_demo
 
     chosen = [x for x in (approve_, reject_ is not None, edit is not None) if x]
     if len(chosen) > 1:
         raise UserError("choose one of --approve, --reject REASON, --edit JSON")
-    decision: tuple[str, str] | None = None
+    plan = Plan()
     if approve_:
-        decision = ("approve", "")
+        plan = Plan(Verdict.APPROVED)
     elif reject_ is not None:
         if not reject_.strip():
             raise UserError("--reject needs a reason")
-        decision = ("reject", reject_)
+        plan = Plan(Verdict.REJECTED, reason=reject_)
     elif edit is not None:
-        decision = ("edit", edit)
+        parse_changes(edit)
+        plan = Plan(Verdict.APPROVED, edit=edit)
     elif not sys.stdin.isatty():
         raise UserError("no terminal to ask in: pass --approve, --reject REASON or --edit JSON")
-    actor = as_ or {"jira": "alice", "servicenow": "change.manager"}.get(system, "demo-approver")
-    run_demo(STATE.config, decision=decision, actor=actor, model=model, system=system, console=out)
+    client = model_client(model)
+    with find_demo(system)(STATE.config) as env:
+        if plan.edit is not None and not env.driver.supports_edits:
+            raise UserError(
+                f"--edit: {env.label} has no approve-with-edits (approve-with-edits is a local desk "
+                "feature); use --approve or --reject here"
+            )
+        asyncio.run(narrate(env, client, plan, as_ or env.approver))
+
+
+async def narrate(env: Any, client: Any, plan: Plan, actor: str) -> None:
+    from connector.demo import TASK, DemoRun
+
+    run = DemoRun(env, client)
+    if plan.edit is not None:  # before the agent runs: no ticket is left behind for a misspelt key
+        try:
+            check_values(run.tool, parse_changes(plan.edit))
+        except UserError as exc:
+            raise UserError(f"--edit: {exc}; nothing was run") from None
+    out.rule("1. The agent drafts the e-mail and calls send_email")
+    out.print(f"task: {TASK}")
+    lines, request = await run.propose()
+    for line in lines:
+        out.print(line)
+    if request is None:
+        raise UserError("the model did not call send_email; nothing to approve")
+    if request.state is not RequestState.TICKETED or request.ticket is None:
+        out.print(f"request {request.id} is {request.state.value}: {request.outcome().message()}")
+        return
+    ticket, driver = request.ticket, env.driver
+    out.rule(f"2. Ticket {ticket.key} waits on {env.label}")
+    out.print(driver.describe(ticket))
+    out.rule("3. A human decides")
+    verdict, reason, edited = human_choice(run, request, plan)
+    after = await run.human_decides(request, verdict, actor, reason, edited)
+    out.print(f"outcome: {after.outcome().message()}")
+    sent = run.sent(after)
+    if sent:
+        out.print(f"mailbox: {sent['message_id']} to {sent['to']}: {sent['subject']!r}")
+    out.print(f"{driver.noun} {ticket.key} is now {driver.status(ticket)}; comments:")
+    for text in driver.comments(ticket):
+        out.print(textwrap.indent(text, "  "))
+    out.rule("4. The agent is resumed with the outcome")
+    out.print(f"agent: {await run.resume(after)}")
+    out.rule("5. Audit trail of this request")
+    print_audit(env.connector, request.id)
+    problems = env.connector.store.audit.verify(env.connector.store.engine)
+    out.print("audit chain intact" if not problems else f"audit chain problems: {problems}")
+
+
+def human_choice(
+    run: Any, request: ApprovalRequest, plan: Plan
+) -> tuple[Verdict, str, dict[str, Any] | None]:
+    """The verdict, reason and edited arguments: from the options, or asked in the terminal."""
+    if plan.verdict is None:
+        keys = "are" if run.env.driver.supports_edits else "ar"
+        answer = ask_decision(keys, edit=lambda: prompt_edit(run.tool, request.arguments))
+        verdict = Verdict.REJECTED if answer.key == "r" else Verdict.APPROVED
+        return verdict, answer.reason, answer.edited
+    if plan.edit is None:
+        return plan.verdict, plan.reason, None
+    try:
+        edited = edit_from_option(run.tool, request.arguments, plan.edit)
+    except UserError as exc:
+        assert request.ticket is not None
+        raise UserError(f"{exc}; {request.ticket.key} still waits on {run.env.label}") from None
+    out.print(f"approving with edits: {json.dumps(changed(request.arguments, edited))}")
+    return Verdict.APPROVED, "", edited

@@ -5,14 +5,13 @@ any other system's, and an approved call runs here, once."""
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any, Protocol, cast
 
-import click
 import typer
 
-from connector.app.cli.edits import parse_edit
-from connector.app.cli.output import err, out, print_request, show_outcome, value_text
+from connector.app.cli.edits import edit_from_option
+from connector.app.cli.output import out, print_request, show_outcome
+from connector.app.cli.prompts import ask_decision, prompt_edit
 from connector.app.cli.session import connector, default_actor
 from connector.app.runtime import Connector
 from connector.core.errors import UserError
@@ -43,6 +42,16 @@ def desk_for(conn: Connector, request: ApprovalRequest) -> LocalDesk:
     return cast(LocalDesk, adapter)
 
 
+def decidable(conn: Connector, request: ApprovalRequest) -> LocalDesk:
+    """The desk on which a pending request can be decided; UserError if it is not pending or not
+    on a desk decided here."""
+    if request.state is not RequestState.TICKETED or request.ticket is None:
+        raise UserError(
+            f"request {request.id[:12]} is {request.state.value}; only pending requests can be decided"
+        )
+    return desk_for(conn, request)
+
+
 async def decide(
     conn: Connector,
     request: ApprovalRequest,
@@ -52,13 +61,8 @@ async def decide(
     edited: dict[str, Any] | None = None,
 ) -> ApprovalRequest:
     """Decide on the local desk as a human would, then let the service read it back and act."""
-    if request.state is not RequestState.TICKETED or request.ticket is None:
-        raise UserError(
-            f"request {request.id[:12]} is {request.state.value}; only pending requests can be decided"
-        )
-    if edited is not None:
-        conn.registry.require(request.tool_name).validate(edited)
-    desk = desk_for(conn, request)
+    desk = decidable(conn, request)
+    assert request.ticket is not None
     desk.decide(request.ticket.key, verdict, actor, reason, edited)
     after = await conn.service.refresh(request.id)
     await conn.process_outbox()
@@ -73,7 +77,10 @@ def approve(
     """Approve a pending request on the local desk; the call runs here, once."""
     conn = connector()
     request = conn.store.resolve(request_id)
-    edited = parse_edit(edit, request.arguments) if edit is not None else None
+    decidable(conn, request)
+    edited = None
+    if edit is not None:
+        edited = edit_from_option(conn.registry.require(request.tool_name), request.arguments, edit)
     after = asyncio.run(decide(conn, request, Verdict.APPROVED, as_ or default_actor(), "", edited))
     show_outcome(after)
     if after.state is RequestState.TICKETED:
@@ -94,57 +101,20 @@ def reject(
     show_outcome(after)
 
 
-def prompt_edit(conn: Connector, request: ApprovalRequest) -> dict[str, Any] | None:
-    """Ask for each argument's new value (Enter keeps it); None if the result is invalid."""
-    out.print("Edit the arguments: press Enter to keep a value; non-text values as JSON.")
-    edited: dict[str, Any] = {}
-    fields = list(conn.registry.require(request.tool_name).args_model.model_fields)
-    order = [f for f in fields if f in request.arguments] + [a for a in request.arguments if a not in fields]
-    for name in order:
-        value = request.arguments[name]
-        current = value_text(value)
-        answer = click.prompt(f"  {name}", default=current, show_default=len(current) < 60)
-        if isinstance(value, str):
-            edited[name] = answer
-        else:
-            try:
-                edited[name] = json.loads(answer)
-            except json.JSONDecodeError:
-                err.print(f"{name}: not valid JSON; edit cancelled")
-                return None
-    try:
-        conn.registry.require(request.tool_name).validate(edited)
-    except UserError as exc:
-        err.print(f"edit refused: {exc}")
-        return None
-    return edited
-
-
 async def review_one(conn: Connector, request: ApprovalRequest, actor: str) -> str:
     """Show one request and take a decision: 'approved', 'rejected', 'skipped' or 'quit'."""
     print_request(request)
-    while True:
-        choice = click.prompt(
-            "[a]pprove, [r]eject, [e]dit and approve, [s]kip, [q]uit",
-            type=click.Choice(["a", "r", "e", "s", "q"]),
-            show_choices=False,
-        )
-        if choice == "s":
-            return "skipped"
-        if choice == "q":
-            return "quit"
-        if choice == "a":
-            after = await decide(conn, request, Verdict.APPROVED, actor)
-        elif choice == "r":
-            reason = click.prompt("Reason (the agent hears it)")
-            after = await decide(conn, request, Verdict.REJECTED, actor, reason)
-        else:
-            edited = prompt_edit(conn, request)
-            if edited is None:
-                continue
-            after = await decide(conn, request, Verdict.APPROVED, actor, "", edited)
-        show_outcome(after)
-        return "approved" if choice in ("a", "e") else "rejected"
+    answer = ask_decision(
+        "aresq", edit=lambda: prompt_edit(conn.registry.require(request.tool_name), request.arguments)
+    )
+    if answer.key == "s":
+        return "skipped"
+    if answer.key == "q":
+        return "quit"
+    verdict = Verdict.REJECTED if answer.key == "r" else Verdict.APPROVED
+    after = await decide(conn, request, verdict, actor, answer.reason, answer.edited)
+    show_outcome(after)
+    return "rejected" if verdict is Verdict.REJECTED else "approved"
 
 
 def desk_pending(conn: Connector) -> list[ApprovalRequest]:
