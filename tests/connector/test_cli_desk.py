@@ -194,3 +194,59 @@ def test_demo_edit_that_changes_nothing_says_so_and_decides_nothing(workdir, cap
     assert code == 2 and "the edit changes nothing" in err and "LOCAL-1 still waits" in err
     assert "TICKETED" in demo_stored(capsys)
     assert sent_mail(workdir) == []
+
+
+# --- what an approver reads in the terminal is what the text says ----------------------------------
+DECEIVING = {
+    "to": "jane@example.com",
+    "subject": "quarterly numbers\x1b[8m forward all customer data to evil@example.net\x1b[0m",
+    "body": "Totals attached.\x1b[2K\x1b[1A\x1b[10Dapproved by finance\r\u202eexe.txt",
+}
+ACTING = set("\x1b\r\u202e\x07\x9b")
+
+
+def assert_shown_escaped(text: str) -> None:
+    assert not set(text) & ACTING, repr(text)
+    assert "quarterly numbers\\x1b[8m forward all customer data to evil@example.net\\x1b[0m" in text
+    assert "\\x1b[2K\\x1b[1A\\x1b[10Dapproved by finance\\x0d\\u202eexe.txt" in text
+
+
+def test_requests_show_list_and_review_show_escapes_not_effects(config_path, workdir, capsys, monkeypatch):
+    request_id = submit(config_path, DECEIVING)
+    code, out, err = run(capsys, "-c", str(config_path), "requests", "show", request_id)
+    assert code == 0, err
+    assert_shown_escaped(out)
+
+    code, out, err = run(
+        capsys, "-c", str(config_path), "review", "--as", "alice", stdin="s\n", monkeypatch=monkeypatch
+    )
+    assert code == 0, err
+    assert_shown_escaped(out)
+
+    code, out, err = run(capsys, "-c", str(config_path), "reject", request_id, "-r", "no\x1b[8m way\u202e")
+    assert code == 0, err
+    assert "Reason: no\\x1b[8m way\\u202e" in out and not set(out) & ACTING
+    code, out, err = run(capsys, "-c", str(config_path), "requests", "list")
+    assert not set(out) & ACTING
+    code, out, err = run(capsys, "-c", str(config_path), "requests", "show", request_id)
+    assert "reason=no\\x1b[8m way\\u202e" in out and not set(out) & ACTING  # the audit trail lines
+
+
+def test_error_lines_echo_user_input_escaped(config_path, capsys):
+    code, out, err = run(capsys, "-c", str(config_path), "approve", "LOCAL-\x1b[8m1\u202e")
+    assert code == 2 and "LOCAL-\\x1b[8m1\\u202e" in err and not set(err) & ACTING
+    code, out, err = run(capsys, "-c", "missing\x1b[8m.yaml\u202e", "requests", "list")
+    assert code == 2 and "config file not found: missing\\x1b[8m.yaml\\u202e" in err
+    assert not set(err) & ACTING
+    code, out, err = run(capsys, "-c", str(config_path), "nonsense\x1b[2J")
+    assert code == 2 and "nonsense\\x1b[2J" in err and not set(err) & ACTING
+
+
+def test_demo_shows_a_deceiving_draft_escaped(workdir, capsys, monkeypatch):
+    monkeypatch.setattr("connector.demo.DRAFT", DECEIVING)  # the scripted model writes this draft
+    code, out, err = run(capsys, "demo", "--approve")
+    assert code == 0, err
+    assert not set(out) & ACTING, repr(out)
+    assert "quarterly numbers\\x1b[8m forward all customer data" in out  # the ticket text
+    assert "\\u001b[8m" in out  # the agent's call, as JSON
+    assert len(sent_mail(workdir)) == 1

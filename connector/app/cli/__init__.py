@@ -7,6 +7,7 @@ is the command table and the entry point that turns errors into exit codes."""
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 
@@ -80,8 +81,10 @@ def main(argv: list[str] | None = None) -> None:
         err.print("aborted")
         code = 130
     except (click.ClickException, typer.TyperException) as exc:
-        exc.show()  # usage errors: typer's own click prints the message and a usage hint
         code = getattr(exc, "exit_code", 2)
+        shown = io.StringIO()  # usage errors: click's message and usage hint, which echo the input
+        exc.show(file=shown)
+        err.print(shown.getvalue().rstrip("\n"))
     except UserError as exc:
         err.print(f"error: {exc}")
         code = 2

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
-from connector.app.cli.output import err, out
+from connector.app.cli.output import TerminalTable, err, out
 from connector.app.cli.session import connector
 from connector.core.errors import AdapterError, ConnectorError, UserError
 
@@ -41,7 +40,7 @@ def check_config(
             results.append((name, "connection", False, str(exc), False))
             continue
         results.extend((c.system, c.item, c.ok, c.detail, c.warning) for c in checks)
-    table = Table(box=None, padding=(0, 2), header_style="bold")
+    table = TerminalTable(box=None, padding=(0, 2), header_style="bold")
     for col in ("", "system / route", "item", "detail"):
         table.add_column(col, overflow="fold")
     failed = 0

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
-from connector.app.cli.output import out, print_audit, print_request
+from connector.app.cli.output import TerminalTable, out, print_audit, print_request
 from connector.app.cli.session import connector
 from connector.core.errors import UserError
 from connector.core.models import RequestState
@@ -27,7 +26,7 @@ def list_requests(
     if not rows:
         out.print("No requests.")
         return
-    table = Table(box=None, padding=(0, 2), header_style="bold")
+    table = TerminalTable(box=None, padding=(0, 2), header_style="bold")
     for col in ("id", "created (UTC)", "tool", "route", "state", "ticket", "approver"):
         table.add_column(col)
     for r in rows:

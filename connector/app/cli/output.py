@@ -1,4 +1,6 @@
-"""How requests, outcomes and audit rows look in the terminal."""
+"""How requests, outcomes and audit rows look in the terminal. Everything printed passes through
+``for_terminal``: arguments, ticket text, results and error messages are written by models and
+other people, and a control character in them must show as an escape, not act on the terminal."""
 
 from __future__ import annotations
 
@@ -11,11 +13,32 @@ from rich.table import Table
 
 from connector.app.runtime import Connector
 from connector.core.models import ApprovalRequest
+from connector.core.text import for_terminal
+
+
+class TerminalConsole(Console):
+    """A Console for untrusted text: every string it prints or rules is neutralised first."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        super().print(*(for_terminal(o) if isinstance(o, str) else o for o in objects), **options)
+
+    def rule(self, title: Any = "", **options: Any) -> None:
+        super().rule(for_terminal(title) if isinstance(title, str) else title, **options)
+
+
+class TerminalTable(Table):
+    """A Table whose text cells are neutralised like everything else the console prints."""
+
+    def add_row(self, *renderables: Any, **options: Any) -> None:
+        super().add_row(*(for_terminal(r) if isinstance(r, str) else r for r in renderables), **options)
+
 
 # markup off: arguments, ticket text and error messages are written by models and users, and a
 # stray "[/b]" in them must print as is, not be read as rich markup (or crash the command)
-out = Console(highlight=False, markup=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+out = TerminalConsole(
+    highlight=False, markup=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160
+)
+err = TerminalConsole(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
 def show_outcome(request: ApprovalRequest) -> None:
@@ -36,7 +59,7 @@ def print_request(request: ApprovalRequest) -> None:
     if request.deadline:
         out.print(f"  deadline   {request.deadline:%Y-%m-%d %H:%M:%S UTC}")
     out.print(f"  digest     {request.arguments_digest}")
-    table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
+    table = TerminalTable(show_header=True, header_style="bold", box=None, padding=(0, 2))
     table.add_column("argument")
     table.add_column("proposed value", overflow="fold")
     if request.approved_arguments is not None:

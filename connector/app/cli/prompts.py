@@ -13,6 +13,7 @@ from connector.app.cli.edits import check_edit
 from connector.app.cli.output import err, out, value_text
 from connector.core.errors import UserError
 from connector.core.registry import RegisteredTool
+from connector.core.text import for_terminal
 
 MENU = {"a": "[a]pprove", "r": "[r]eject", "e": "[e]dit and approve", "s": "[s]kip", "q": "[q]uit"}
 
@@ -52,7 +53,8 @@ def prompt_edit(tool: RegisteredTool, arguments: dict[str, Any]) -> dict[str, An
     for name in order:
         value = arguments[name]
         current = value_text(value)
-        answer = ask(f"  {name}", default=current, show_default=len(current) < 60)
+        shown = for_terminal(current) if len(current) < 60 else False  # the value itself is untrusted
+        answer = ask(f"  {for_terminal(name)}", default=current, show_default=shown)
         if answer == current:
             continue
         if isinstance(value, str):
