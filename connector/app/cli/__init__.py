@@ -19,6 +19,7 @@ from connector.app.cli.check import check_config
 from connector.app.cli.demo import demo_command
 from connector.app.cli.desk import approve, decide, reject, review
 from connector.app.cli.inspection import list_requests, show_request
+from connector.app.cli.interrupts import Interrupted
 from connector.app.cli.jobs import poll, serve
 from connector.app.cli.output import err
 from connector.app.cli.session import STATE, close
@@ -77,6 +78,9 @@ def _options(
 def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, prog_name="approval-connector", standalone_mode=False)
+    except Interrupted as exc:
+        err.print(str(exc))
+        code = 130
     except (click.exceptions.Abort, typer.Abort):
         err.print("aborted")
         code = 130
@@ -95,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         err.print(f"error: {exc}")
         code = 1
     except KeyboardInterrupt:
+        err.print("interrupted")
         code = 130
     finally:
         close()

@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from connector.app.cli.edits import changed, check_values, edit_from_option, parse_changes
+from connector.app.cli.interrupts import Interrupted, finishing
 from connector.app.cli.output import out, print_audit
 from connector.app.cli.prompts import ask_decision, prompt_edit
 from connector.app.cli.session import STATE
@@ -98,7 +99,10 @@ async def narrate(env: Any, client: Any, plan: Plan, actor: str) -> None:
     out.print(driver.describe(ticket))
     out.rule("3. A human decides")
     verdict, reason, edited = human_choice(run, request, plan)
-    after = await run.human_decides(request, verdict, actor, reason, edited)
+    with finishing(f"the decision on {ticket.key}") as interrupted:
+        after = await run.human_decides(request, verdict, actor, reason, edited)
+    if interrupted():
+        raise Interrupted(f"interrupted after the decision on {ticket.key}: {after.outcome().message()}")
     out.print(f"outcome: {after.outcome().message()}")
     sent = run.sent(after)
     if sent:
@@ -120,7 +124,8 @@ def human_choice(
     """The verdict, reason and edited arguments: from the options, or asked in the terminal."""
     if plan.verdict is None:
         keys = "are" if run.env.driver.supports_edits else "ar"
-        answer = ask_decision(keys, edit=lambda: prompt_edit(run.tool, request.arguments))
+        assert request.ticket is not None
+        answer = ask_decision(request.ticket.key, keys, edit=lambda: prompt_edit(run.tool, request.arguments))
         verdict = Verdict.REJECTED if answer.key == "r" else Verdict.APPROVED
         return verdict, answer.reason, answer.edited
     if plan.edit is None:

@@ -10,6 +10,7 @@ from typing import Any, Protocol, cast
 import typer
 
 from connector.app.cli.edits import edit_from_option
+from connector.app.cli.interrupts import Interrupted, finishing
 from connector.app.cli.output import out, print_request, show_outcome
 from connector.app.cli.prompts import ask_decision, prompt_edit
 from connector.app.cli.session import connector, default_actor
@@ -63,10 +64,15 @@ async def decide(
     """Decide on the local desk as a human would, then let the service read it back and act."""
     desk = decidable(conn, request)
     assert request.ticket is not None
-    desk.decide(request.ticket.key, verdict, actor, reason, edited)
-    after = await conn.service.refresh(request.id)
-    await conn.process_outbox()
-    return conn.store.get(after.id)
+    key = request.ticket.key
+    with finishing(f"the decision on {key}") as interrupted:
+        desk.decide(key, verdict, actor, reason, edited)
+        after = await conn.service.refresh(request.id)
+        await conn.process_outbox()
+        after = conn.store.get(after.id)
+    if interrupted():
+        raise Interrupted(f"interrupted after the decision on {key}: {after.outcome().message()}")
+    return after
 
 
 def approve(
@@ -105,7 +111,9 @@ async def review_one(conn: Connector, request: ApprovalRequest, actor: str) -> s
     """Show one request and take a decision: 'approved', 'rejected', 'skipped' or 'quit'."""
     print_request(request)
     answer = ask_decision(
-        "aresq", edit=lambda: prompt_edit(conn.registry.require(request.tool_name), request.arguments)
+        request.ticket.key if request.ticket else request.id[:12],
+        "aresq",
+        edit=lambda: prompt_edit(conn.registry.require(request.tool_name), request.arguments),
     )
     if answer.key == "s":
         return "skipped"

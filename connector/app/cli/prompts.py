@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from connector.app.cli.edits import check_edit
+from connector.app.cli.interrupts import Interrupted, interruptible
 from connector.app.cli.output import err, out, value_text
 from connector.core.errors import UserError
 from connector.core.registry import RegisteredTool
@@ -26,12 +27,25 @@ class Answer:
 
 
 def ask(text: str, **options: Any) -> Any:
-    return click.prompt(text, **options)
+    """click.prompt, with Ctrl-C (or the end of input) stopping the command at once."""
+    try:
+        with interruptible():
+            return click.prompt(text, **options)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        raise Interrupted("interrupted") from None
 
 
-def ask_decision(keys: str, edit: Callable[[], dict[str, Any] | None]) -> Answer:
-    """Offer the menu entries ``keys`` (e.g. "ares q" minus what does not apply) until one is
-    chosen; ``edit`` asks for the edited arguments (None: refused, ask again)."""
+def ask_decision(ticket: str, keys: str, edit: Callable[[], dict[str, Any] | None]) -> Answer:
+    """Offer the menu entries ``keys`` (e.g. "ares q" minus what does not apply) for ``ticket``
+    until one is chosen; ``edit`` asks for the edited arguments (None: refused, ask again).
+    Interrupted, saying nothing was decided, if the human stops at any of its questions."""
+    try:
+        return _ask_decision(keys, edit)
+    except Interrupted:
+        raise Interrupted(f"interrupted: nothing was decided on {ticket}") from None
+
+
+def _ask_decision(keys: str, edit: Callable[[], dict[str, Any] | None]) -> Answer:
     while True:
         key = ask(", ".join(MENU[k] for k in keys), type=click.Choice(list(keys)), show_choices=False)
         if key == "r":
