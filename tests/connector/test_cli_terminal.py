@@ -44,22 +44,13 @@ def interrupt_then_answer(child, answer: str = "a") -> tuple[str, bool]:
     return child.before, stopped
 
 
-def desk_status(workdir: Path) -> str:
+def stored(workdir: Path, query: str) -> str:
+    """One value from the connector's SQLite file, read as a third party would."""
     import sqlite3
 
     db = sqlite3.connect(workdir / "connector.db")
     try:
-        return db.execute("SELECT status FROM local_tickets").fetchone()[0]
-    finally:
-        db.close()
-
-
-def request_state(workdir: Path) -> str:
-    import sqlite3
-
-    db = sqlite3.connect(workdir / "connector.db")
-    try:
-        return db.execute("SELECT state FROM approval_requests").fetchone()[0]
+        return db.execute(query).fetchone()[0]
     finally:
         db.close()
 
@@ -71,7 +62,8 @@ def test_ctrl_c_at_the_review_prompt_decides_nothing(config_path, workdir):
     assert stopped and child.exitstatus == 130, output
     assert "interrupted: nothing was decided on LOCAL-1" in output
     assert "Traceback" not in output
-    assert desk_status(workdir) == "open" and request_state(workdir) == "TICKETED"
+    assert stored(workdir, "SELECT status FROM local_tickets") == "open"
+    assert stored(workdir, "SELECT state FROM approval_requests") == "TICKETED"
     assert cli("-c", str(config_path), "poll", "--once", cwd=workdir).returncode == 0
     assert sent_mail(workdir) == []
 

@@ -5,22 +5,27 @@ runs the same steps whatever the system."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import textwrap
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from connector.app.cli.edits import changed, check_values, edit_from_option, parse_changes
-from connector.app.cli.interrupts import Interrupted, finishing
+from connector.app.cli.interrupts import Interrupted, finishing, run_interruptible
 from connector.app.cli.output import out, print_audit
 from connector.app.cli.prompts import ask_decision, prompt_edit
 from connector.app.cli.session import STATE
 from connector.core.errors import UserError
 from connector.core.models import ApprovalRequest, RequestState, Verdict
+
+if TYPE_CHECKING:  # imported when the demo runs: they bring AutoGen's agents and the adapters
+    from autogen_core.models import ChatCompletionClient
+
+    from connector.demo import DemoRun
+    from connector.demo.environment import DemoEnvironment
 
 
 @dataclass(frozen=True)
@@ -72,10 +77,10 @@ def demo_command(
                 f"--edit: {env.label} has no approve-with-edits (approve-with-edits is a local desk "
                 "feature); use --approve or --reject here"
             )
-        asyncio.run(narrate(env, client, plan, as_ or env.approver))
+        run_interruptible(narrate(env, client, plan, as_ or env.approver))
 
 
-async def narrate(env: Any, client: Any, plan: Plan, actor: str) -> None:
+async def narrate(env: DemoEnvironment, client: ChatCompletionClient, plan: Plan, actor: str) -> None:
     from connector.demo import TASK, DemoRun
 
     run = DemoRun(env, client)
@@ -119,7 +124,7 @@ async def narrate(env: Any, client: Any, plan: Plan, actor: str) -> None:
 
 
 def human_choice(
-    run: Any, request: ApprovalRequest, plan: Plan
+    run: DemoRun, request: ApprovalRequest, plan: Plan
 ) -> tuple[Verdict, str, dict[str, Any] | None]:
     """The verdict, reason and edited arguments: from the options, or asked in the terminal."""
     if plan.verdict is None:

@@ -4,13 +4,12 @@ any other system's, and an approved call runs here, once."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Protocol, cast
 
 import typer
 
 from connector.app.cli.edits import edit_from_option
-from connector.app.cli.interrupts import Interrupted, finishing
+from connector.app.cli.interrupts import Interrupted, finishing, run_interruptible
 from connector.app.cli.output import out, print_request, show_outcome
 from connector.app.cli.prompts import ask_decision, prompt_edit
 from connector.app.cli.session import connector, default_actor
@@ -87,7 +86,7 @@ def approve(
     edited = None
     if edit is not None:
         edited = edit_from_option(conn.registry.require(request.tool_name), request.arguments, edit)
-    after = asyncio.run(decide(conn, request, Verdict.APPROVED, as_ or default_actor(), "", edited))
+    after = run_interruptible(decide(conn, request, Verdict.APPROVED, as_ or default_actor(), "", edited))
     show_outcome(after)
     if after.state is RequestState.TICKETED:
         raise typer.Exit(1)
@@ -103,7 +102,7 @@ def reject(
         raise UserError("--reason must not be empty")
     conn = connector()
     request = conn.store.resolve(request_id)
-    after = asyncio.run(decide(conn, request, Verdict.REJECTED, as_ or default_actor(), reason))
+    after = run_interruptible(decide(conn, request, Verdict.REJECTED, as_ or default_actor(), reason))
     show_outcome(after)
 
 
@@ -148,4 +147,4 @@ def review(as_: str = typer.Option(None, "--as", help="Who decides (default: you
             if answer == "quit":
                 return
 
-    asyncio.run(loop())
+    run_interruptible(loop())

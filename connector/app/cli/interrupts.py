@@ -9,12 +9,15 @@ leaving a ticket approved on the desk while its request still waited."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class Interrupted(Exception):
@@ -25,17 +28,31 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 @contextmanager
 def interruptible() -> Iterator[None]:
-    """Ctrl-C raises KeyboardInterrupt at once, even inside a running event loop (for prompts)."""
+    """Ctrl-C raises KeyboardInterrupt at once, wherever the main thread is. Around ``asyncio.run``
+    this also keeps asyncio from installing its own handler (it does so only over the default
+    one), whose cancellation would wait for the next ``await``; around a prompt inside a running
+    loop it puts the immediate behaviour back."""
     if not _main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous = signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def run_interruptible(coroutine: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` for the commands that decide: Ctrl-C stops them at once (KeyboardInterrupt)
+    except inside ``finishing``."""
+    with interruptible():
+        return asyncio.run(coroutine)
 
 
 @contextmanager

@@ -36,7 +36,7 @@ def ask(text: str, **options: Any) -> Any:
 
 
 def ask_decision(ticket: str, keys: str, edit: Callable[[], dict[str, Any] | None]) -> Answer:
-    """Offer the menu entries ``keys`` (e.g. "ares q" minus what does not apply) for ``ticket``
+    """Offer the menu entries ``keys`` (e.g. "aresq", less what does not apply) for ``ticket``
     until one is chosen; ``edit`` asks for the edited arguments (None: refused, ask again).
     Interrupted, saying nothing was decided, if the human stops at any of its questions."""
     try:
