@@ -8,6 +8,7 @@ from typing import Any
 
 from connector.core.models import ApprovalRequest
 from connector.core.templates import argument_rows, render, ticket_context
+from connector.core.text import is_hidden, one_line, visible
 
 # Characters with a meaning in wiki markup. A backslash escapes each of them; a literal backslash
 # becomes an entity because "\\" is a forced line break.
@@ -34,6 +35,8 @@ def escape_wiki(text: Any) -> str:
             out.append("    ")
         elif ord(char) < 32:
             out.append(" ")
+        elif is_hidden(char):  # DEL, C1 (CSI, OSC...), bidi overrides, zero-width: shown as escapes
+            out.append(visible(char).replace("\\", "&#92;"))
         else:
             out.append(char)
     return "".join(out)
@@ -117,9 +120,9 @@ def build_description(request: ApprovalRequest, template: str | None) -> str:
 
 
 def build_summary(request: ApprovalRequest, template: str) -> str:
-    """Single line, at most 255 characters (Jira refuses longer or multi-line summaries)."""
-    text = render(template, ticket_context(request))
-    text = re.sub(r"\s+", " ", text).strip()
+    """Single line, at most 255 characters (Jira refuses longer or multi-line summaries), with
+    control, bidi and zero-width characters shown as escapes (the summary is not wiki markup)."""
+    text = one_line(render(template, ticket_context(request)))
     if len(text) > MAX_SUMMARY:
         text = text[: MAX_SUMMARY - 1] + "…"
     return text or f"Approval request {request.id}"

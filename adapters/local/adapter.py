@@ -119,7 +119,7 @@ class LocalRouteSettings(RouteSettings):
 
 class LocalDeskAdapter(TicketAdapter):
     kind = "local"
-    decides_locally = True
+    decides_locally = True  # approve / reject / review on the command line call decide() below
     seals_tickets = True
     system_settings = LocalSystemSettings
     route_settings = LocalRouteSettings
@@ -351,6 +351,19 @@ class LocalDeskAdapter(TicketAdapter):
                 raise ConflictError(
                     f"ticket {key} is already {row[0]}; only open tickets can be decided", system=self.name
                 )
+
+    def comment(self, key: str, actor: str, text: str) -> None:
+        """A person's comment on a ticket (the connector's own comments come from report())."""
+        if not actor.strip():
+            raise UserError("say who comments (--as NAME)")
+        seq = self._seq_of(key)
+        with self.engine.begin() as conn:
+            row = conn.execute(select(tickets.c.system).where(tickets.c.seq == seq)).first()
+            if row is None or row[0] != self.name:
+                raise NotFoundError(f"no ticket {key} on the local desk {self.name}", system=self.name)
+            conn.execute(
+                insert(comments).values(ticket_seq=seq, author=actor.strip(), body=text, created_at=utcnow())
+            )
 
     def check(self, live: bool) -> list[CheckResult]:
         with self.engine.connect() as conn:

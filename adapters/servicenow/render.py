@@ -1,6 +1,7 @@
 """Record text built from model-written arguments. Anything a model wrote is neutralised before
 it reaches the instance: ``[code]`` blocks (raw HTML in journals and some fields), ``javascript:``
-values (evaluated by the platform in some places), control characters; and lengths are bounded."""
+values (evaluated by the platform in some places), C0 control characters (removed), C1 controls
+and bidi / zero-width format characters (shown as escapes); and lengths are bounded."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from connector.core.models import ApprovalRequest, OutcomeReport
 from connector.core.templates import argument_rows, render, ticket_context
+from connector.core.text import escape_hidden, one_line
 
 from .settings import DEFAULT_SHORT_DESCRIPTION, TicketSettings, Transition
 
@@ -24,7 +26,7 @@ ARG_LIMIT = 1500
 
 def neutralise(text: Any, limit: int = FIELD_LIMIT) -> str:
     """Make text inert for ServiceNow: no [code] escape into HTML, no script-evaluated value."""
-    out = _CONTROL.sub("", str(text))
+    out = escape_hidden(_CONTROL.sub("", str(text)), keep="\t\n\r")
     out = _CODE_TAG.sub(lambda m: f"({m.group(1)}code)", out)
     if _SCRIPT_PREFIX.match(out):
         out = "(js) " + out.lstrip()
@@ -34,7 +36,8 @@ def neutralise(text: Any, limit: int = FIELD_LIMIT) -> str:
 
 
 def single_line(text: str, limit: int = SHORT_LIMIT) -> str:
-    return neutralise(" ".join(text.split()), limit)
+    """A one-line field (short_description): whitespace runs become one space."""
+    return neutralise(one_line(text), limit)
 
 
 def description(request: ApprovalRequest, intro: str = "") -> str:

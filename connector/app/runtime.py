@@ -223,6 +223,7 @@ class Connector:
         return counts
 
     def close(self) -> None:
+        self.service.polling.release_now()
         for adapter in self.adapters.values():
             adapter.close()
         for pool in self._pools:

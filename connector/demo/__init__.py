@@ -1,26 +1,26 @@
 """``approval-connector demo``: the seed tutorial's refund e-mail, gated for real. An AssistantAgent
 (scripted offline by ReplayChatCompletionClient, or a real OpenAI model) drafts the e-mail and
-calls send_email; the call becomes a ticket; a human decides; the call runs once; the agent is
-resumed with the outcome; the audit trail of the request is printed."""
+calls send_email; the call becomes a ticket in whichever system the demo environment provides
+(``environment``); a human decides through that system's TicketDriver; the call runs once; the
+agent is resumed with the outcome. The command line narrates it (``connector.app.cli.demo``)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import uuid
 from typing import Any
 
-import click
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.messages import TextMessage, ToolCallExecutionEvent, ToolCallRequestEvent
 from autogen_core import FunctionCall
 from autogen_core.models import ChatCompletionClient, CreateResult, ModelInfo, RequestUsage
-from rich.console import Console
 
 from connector.agents.autogen.gate import approval_context
 from connector.core.errors import UserError
-from connector.core.models import RequestState, Verdict
+from connector.core.models import ApprovalRequest, RequestState, Verdict
+from connector.core.tools import Tool
+from connector.demo.environment import DemoEnvironment
 from connector.demo.tools import mailbox, send_email
 
 TASK = (
@@ -81,104 +81,69 @@ def model_client(model: str) -> ChatCompletionClient:
     raise UserError(f"--model: {model!r} is not 'replay' or 'openai:<model>'")
 
 
-def run_demo(
-    config: str | None,
-    *,
-    decision: tuple[str, str] | None,
-    actor: str,
-    model: str,
-    system: str,
-    console: Console,
-) -> None:
-    from connector.demo.environments import demo_environment
+class DemoRun:
+    """One pass of the demo in one environment, the same for every system: the agent calls the
+    gated send_email, a human decides through the environment's driver, the connector's jobs run
+    once (the poll finds the decision, the approved call runs, the outcome is reported), and the
+    agent is resumed with the outcome."""
 
-    client = model_client(model)
-    with demo_environment(system, config) as env:
-        asyncio.run(_run(env, decision, actor, client, console))
+    def __init__(self, env: DemoEnvironment, client: ChatCompletionClient) -> None:
+        self.env = env
+        self.connector = env.connector
+        self.gated = env.connector.gate(send_email, agent="support_agent")
+        self.agent = AssistantAgent(
+            "support_agent", model_client=client, tools=[self.gated], system_message=SYSTEM_MESSAGE
+        )
 
+    @property
+    def tool(self) -> Tool:
+        return self.connector.registry.require(self.gated.name)
 
-async def _run(env: Any, decision: tuple[str, str] | None, actor: str, client: Any, console: Console) -> None:
-    connector = env.connector
-    gated = connector.gate(send_email, agent="support_agent")
-    agent = AssistantAgent("support_agent", model_client=client, tools=[gated], system_message=SYSTEM_MESSAGE)
-    console.rule("1. The agent drafts the e-mail and calls send_email")
-    console.print(f"task: {TASK}")
-    with approval_context(
-        conversation_id=f"demo-{uuid.uuid4().hex[:8]}", requester="jane.doe@example.com", rationale=RATIONALE
-    ):
-        result = await agent.run(task=TASK)
-    for message in result.messages:
-        if isinstance(message, ToolCallRequestEvent):
-            for call in message.content:
-                console.print(f"agent calls {call.name}({call.arguments})")
-        elif isinstance(message, ToolCallExecutionEvent):
-            for res in message.content:
-                console.print(f"tool answers: {res.content}")
-    request_id = getattr(gated, "last_request_id", None)
-    if request_id is None:
-        raise UserError("the model did not call send_email; nothing to approve")
-    request = connector.store.get(request_id)
-    if request.state is not RequestState.TICKETED or request.ticket is None:
-        console.print(f"request {request.id} is {request.state.value}: {request.outcome().message()}")
-        return
-    console.rule(f"2. Ticket {request.ticket.key} waits on {env.label}")
-    console.print(env.describe_ticket(request))
-    console.rule("3. A human decides")
-    verdict, reason, edited = _decision(decision, request.arguments, console, connector, request)
-    await env.decide(request, verdict, actor, reason, edited)
-    request = connector.store.get(request_id)
-    console.print(f"outcome: {request.outcome().message()}")
-    if request.state is RequestState.SUCCEEDED:
+    async def propose(self) -> tuple[list[str], ApprovalRequest | None]:
+        """The agent's turn: what it did, as lines, and the request its gated call stored."""
+        with approval_context(
+            conversation_id=f"demo-{uuid.uuid4().hex[:8]}",
+            requester="jane.doe@example.com",
+            rationale=RATIONALE,
+        ):
+            result = await self.agent.run(task=TASK)
+        lines = []
+        for message in result.messages:
+            if isinstance(message, ToolCallRequestEvent):
+                lines += [f"agent calls {call.name}({call.arguments})" for call in message.content]
+            elif isinstance(message, ToolCallExecutionEvent):
+                lines += [f"tool answers: {res.content}" for res in message.content]
+        request_id = getattr(self.gated, "last_request_id", None)
+        return lines, self.connector.store.get(request_id) if request_id else None
+
+    async def human_decides(
+        self,
+        request: ApprovalRequest,
+        verdict: Verdict,
+        actor: str,
+        reason: str = "",
+        edited: dict[str, Any] | None = None,
+    ) -> ApprovalRequest:
+        """The human acts in the ticketing system; then one poll and one outbox run, as the
+        scheduler would do next."""
+        assert request.ticket is not None
+        if verdict is Verdict.APPROVED:
+            self.env.driver.approve(request.ticket, actor, edited)
+        else:
+            self.env.driver.reject(request.ticket, actor, reason)
+        await self.connector.poll_once()
+        await self.connector.process_outbox()
+        return self.connector.store.get(request.id)
+
+    def sent(self, request: ApprovalRequest) -> dict[str, Any] | None:
+        """The e-mail the approved call put in the demo mailbox, if it ran."""
+        if request.state is not RequestState.SUCCEEDED:
+            return None
         sent = [m for m in mailbox() if m["to"] == request.arguments_to_run["to"]]
-        if sent:
-            console.print(f"mailbox: {sent[-1]['message_id']} to {sent[-1]['to']}: {sent[-1]['subject']!r}")
-    console.print(env.ticket_comments(request))
-    console.rule("4. The agent is resumed with the outcome")
-    resumed = await agent.run(
-        task=TextMessage(content=request.outcome().message(), source="approval_gatekeeper")
-    )
-    console.print(f"agent: {resumed.messages[-1].to_text()}")
-    console.rule("5. Audit trail of this request")
-    from connector.app.cli import print_audit
+        return sent[-1] if sent else None
 
-    print_audit(connector, request_id)
-    problems = await connector.service.verify_audit()
-    console.print("audit chain intact" if not problems else f"audit chain problems: {problems}")
-
-
-def _decision(
-    decision: tuple[str, str] | None,
-    arguments: dict[str, Any],
-    console: Console,
-    connector: Any,
-    request: Any,
-) -> tuple[Verdict, str, dict[str, Any] | None]:
-    if decision is None:
-        from connector.app.cli import prompt_edit
-
-        while True:
-            choice = click.prompt(
-                "[a]pprove, [r]eject, [e]dit and approve",
-                type=click.Choice(["a", "r", "e"]),
-                show_choices=False,
-            )
-            if choice == "a":
-                return Verdict.APPROVED, "", None
-            if choice == "r":
-                return Verdict.REJECTED, click.prompt("Reason (the agent hears it)"), None
-            edited = prompt_edit(connector, request)
-            if edited is not None:
-                return Verdict.APPROVED, "", edited
-    kind, value = decision
-    if kind == "approve":
-        return Verdict.APPROVED, "", None
-    if kind == "reject":
-        return Verdict.REJECTED, value, None
-    from connector.app.cli import parse_edit
-
-    edited = parse_edit(value, arguments)
-    connector.registry.require(request.tool_name).validate(edited)
-    console.print(
-        f"approving with edits: {json.dumps({k: v for k, v in edited.items() if arguments.get(k) != v})}"
-    )
-    return Verdict.APPROVED, "", edited
+    async def resume(self, request: ApprovalRequest) -> str:
+        """The agent hears the outcome, as a resumed conversation would; returns its answer."""
+        message = TextMessage(content=request.outcome().message(), source="approval_gatekeeper")
+        resumed = await self.agent.run(task=message)
+        return resumed.messages[-1].to_text()

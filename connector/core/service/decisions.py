@@ -257,8 +257,11 @@ class Decisions:
         stored = await self.ctx.db(
             self.transitions.decided, request.id, target, updates, events, decision.verdict.value
         )
-        if stored is None:  # someone else applied it first
-            return await self.ctx.db(self.ctx.store.get, request.id)
+        if stored is None:  # someone else applied it first: join its run if it is ours to wait for
+            current = await self.ctx.db(self.ctx.store.get, request.id)
+            if wait and current.state in (RequestState.APPROVED, RequestState.EXECUTING):
+                return await self._started(current, wait)
+            return current
         self.ctx.recorder.decision(decision.verdict.value)
         log.info("request %s %s by %s (%s)", request.id, target.value.lower(), who, source)
         if target is RequestState.APPROVED:

@@ -61,6 +61,16 @@ class Polling:
                 log.warning("could not release the poll lead of %s: %s", name, exc)
             self.leading.discard(name)
 
+    def release_now(self) -> None:
+        """``release`` for synchronous shutdown paths (Connector.close): a one-shot ``poll --once``
+        or demo must not keep the next process from polling for a lease's length."""
+        for name in list(self.leading):
+            try:
+                self.ctx.store.release_lease(lease_name(name), self.ctx.worker_id)
+            except Exception as exc:  # noqa: BLE001 - the lease then simply runs out
+                log.warning("could not release the poll lead of %s: %s", name, exc)
+            self.leading.discard(name)
+
     async def _lead_and_poll(self, name: str, adapter: AdapterBridge, only_if_due: bool) -> int:
         store, me = self.ctx.store, self.ctx.worker_id
         token = await self.ctx.db(store.acquire_lease, lease_name(name), me, self.ttl)

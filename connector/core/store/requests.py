@@ -214,9 +214,7 @@ class RequestQueries(StoreBase):
                 ).returning(c.audit_rseq, c.audit_hash)
             result = conn.execute(statement)
         else:
-            statement = _transition_statement(
-                states, tuple(sorted(values)), held_by is not None, bool(audit)
-            )
+            statement = _transition_statement(states, tuple(sorted(values)), held_by is not None, bool(audit))
             params = {f"v_{k}": v for k, v in values.items()}
             params.update(b_id=request_id, b_held_by=held_by, b_n=len(audit))
             result = conn.execute(statement, params)

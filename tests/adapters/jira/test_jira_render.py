@@ -82,3 +82,24 @@ def test_report_body_escapes_tool_output_and_carries_marker():
 
 def test_marker_is_not_a_prefix_match():
     assert not has_marker(report_body("ok", "rep-10"), "rep-1")
+
+
+HIDDEN_IN_TITLES = "\x00\x07\x1b\x7f\x9b\u202e\u2066\u200b\ufeff\n\r\t"
+
+
+def test_summary_shows_control_and_bidi_characters_as_escapes():
+    request = make_request(
+        to="a@example.com", subject="quarterly\x1b[8m numbers\x1b[2K\x1b[1A\u202efdp.exe\x00\x07\u200b end"
+    )
+    summary = build_summary(request, "Mail to {{ args.to }}: {{ args.subject }}")
+    assert not set(summary) & set(HIDDEN_IN_TITLES), repr(summary)
+    assert summary == (
+        "Mail to a@example.com: quarterly\\x1b[8m numbers\\x1b[2K\\x1b[1A\\u202efdp.exe\\x00\\x07\\u200b end"
+    )
+
+
+def test_description_drops_or_escapes_c1_and_bidi_controls():
+    request = make_request(to="a@example.com", subject="x\u202ey\x9b31m\u2066z\x7f", body="b\x1b[8mc")
+    text = build_description(request, None)
+    assert not set(text) & set("\x1b\x7f\x9b\u202e\u2066"), repr(text)
+    assert "x&#92;u202ey&#92;x9b31m" in text  # visible, and the backslash cannot start wiki markup

@@ -100,6 +100,19 @@ def test_model_text_cannot_inject_markup_or_script(
     assert record["short_description"] == "[agent] javascript:gs.getUser()"  # not at the start: inert
 
 
+def test_short_description_and_body_show_control_and_bidi_characters_as_escapes(
+    adapter: ServiceNowAdapter, sim: ServiceNowSimulator
+) -> None:
+    evil = "quarterly\x1b[8m numbers\x1b[2K\x1b[1A\u202efdp.exe\x00\x07\x9b\u2066\u200b\ufeff\nend"
+    _, ticket = open_ticket(adapter, summary=evil, note=evil)
+    record = sim.record(ticket.key)
+    hidden = set("\x00\x07\x1b\x7f\x9b\u202e\u2066\u200b\ufeff")
+    assert not set(record["short_description"]) & (hidden | {"\n", "\r", "\t"}), record["short_description"]
+    assert "quarterly\\x1b[8m numbers" in record["short_description"]
+    assert "\\u202efdp.exe" in record["short_description"]
+    assert not set(record["description"]) & hidden, record["description"]
+
+
 def test_create_twice_is_one_record(adapter: ServiceNowAdapter, sim: ServiceNowSimulator) -> None:
     request = make_request()
     first = adapter.create_ticket(request)

@@ -1,0 +1,5 @@
+"""``python -m connector.app.cli``."""
+
+from connector.app.cli import main
+
+main()

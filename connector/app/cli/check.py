@@ -1,0 +1,56 @@
+"""``check-config``: the configuration validated offline, or with ``--live`` against each system."""
+
+from __future__ import annotations
+
+import typer
+
+from connector.app.cli.output import TerminalTable, err, out
+from connector.app.cli.session import connector
+from connector.core.errors import AdapterError, ConnectorError, UserError
+
+
+def check_config(
+    live: bool = typer.Option(False, "--live", help="Also check each system against the live instance."),
+) -> None:
+    """Validate the configuration (offline, or with --live against Jira / ServiceNow)."""
+    conn = connector()
+    results = []
+    for name in conn.registry.names():
+        try:
+            conn.registry.require(name)
+            results.append(("tools", name, True, "importable", False))
+        except UserError as exc:
+            results.append(("tools", name, False, str(exc), False))
+    for route in conn.config.routes:
+        for tool in route.tools:
+            if tool not in conn.registry.names():
+                results.append(
+                    (
+                        route.name,
+                        f"tool {tool}",
+                        False,
+                        "not in tools: (register it in code, or add tools.<name>.import)",
+                        True,
+                    )
+                )
+    for name, adapter in conn.adapters.items():
+        try:
+            checks = adapter.check(live)
+        except (AdapterError, ConnectorError) as exc:
+            results.append((name, "connection", False, str(exc), False))
+            continue
+        results.extend((c.system, c.item, c.ok, c.detail, c.warning) for c in checks)
+    table = TerminalTable(box=None, padding=(0, 2), header_style="bold")
+    for col in ("", "system / route", "item", "detail"):
+        table.add_column(col, overflow="fold")
+    failed = 0
+    for system, item, ok, detail, warning in results:
+        mark = "ok" if ok else ("warn" if warning else "FAIL")
+        failed += not ok and not warning
+        table.add_row(mark, system, item, detail)
+    out.print(table)
+    source = getattr(conn.config, "_source", "")
+    if failed:
+        err.print(f"{failed} problem(s) in {source}")
+        raise typer.Exit(1)
+    out.print(f"{source}: configuration OK" + ("" if live else " (offline; --live checks the systems)"))

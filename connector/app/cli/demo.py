@@ -1,0 +1,144 @@
+"""``demo``: an agent drafts the refund e-mail, the gated call files a ticket, a human decides.
+Where the ticket lives is the ``--system``'s demo environment, found through its adapter package;
+this module narrates, asks the human (or follows ``--approve`` / ``--reject`` / ``--edit``), and
+runs the same steps whatever the system."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from connector.app.cli.edits import changed, check_values, edit_from_option, parse_changes
+from connector.app.cli.interrupts import Interrupted, finishing, run_interruptible
+from connector.app.cli.output import out, print_audit
+from connector.app.cli.prompts import ask_decision, prompt_edit
+from connector.app.cli.session import STATE
+from connector.core.errors import UserError
+from connector.core.models import ApprovalRequest, RequestState, Verdict
+
+if TYPE_CHECKING:  # imported when the demo runs: they bring AutoGen's agents and the adapters
+    from autogen_core.models import ChatCompletionClient
+
+    from connector.demo import DemoRun
+    from connector.demo.environment import DemoEnvironment
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the human will do, from the options; ``verdict`` None: ask in the terminal."""
+
+    verdict: Verdict | None = None
+    reason: str = ""
+    edit: str | None = None  # the --edit JSON, already known to parse
+
+
+def demo_command(
+    approve_: bool = typer.Option(False, "--approve", help="Approve without asking."),
+    reject_: str | None = typer.Option(None, "--reject", metavar="REASON", help="Reject with this reason."),
+    edit: str | None = typer.Option(
+        None, "--edit", metavar="JSON", help="Approve with these argument changes."
+    ),
+    as_: str | None = typer.Option(
+        None,
+        "--as",
+        help="Who decides (default: demo-approver; alice in Jira; change.manager in ServiceNow).",
+    ),
+    model: str = typer.Option("replay", "--model", help="'replay' (scripted, offline) or openai:<model>."),
+    system: str = typer.Option("local", "--system", help="local, jira or servicenow (simulated)."),
+) -> None:
+    """An agent drafts the refund e-mail, the gated send_email files a ticket, a human decides."""
+    from connector.demo import model_client
+    from connector.demo.environment import find_demo
+
+    chosen = [x for x in (approve_, reject_ is not None, edit is not None) if x]
+    if len(chosen) > 1:
+        raise UserError("choose one of --approve, --reject REASON, --edit JSON")
+    plan = Plan()
+    if approve_:
+        plan = Plan(Verdict.APPROVED)
+    elif reject_ is not None:
+        if not reject_.strip():
+            raise UserError("--reject needs a reason")
+        plan = Plan(Verdict.REJECTED, reason=reject_)
+    elif edit is not None:
+        parse_changes(edit)
+        plan = Plan(Verdict.APPROVED, edit=edit)
+    elif not sys.stdin.isatty():
+        raise UserError("no terminal to ask in: pass --approve, --reject REASON or --edit JSON")
+    client = model_client(model)
+    with find_demo(system)(STATE.config) as env:
+        if plan.edit is not None and not env.driver.supports_edits:
+            raise UserError(
+                f"--edit: {env.label} has no approve-with-edits (approve-with-edits is a local desk "
+                "feature); use --approve or --reject here"
+            )
+        run_interruptible(narrate(env, client, plan, as_ or env.approver))
+
+
+async def narrate(env: DemoEnvironment, client: ChatCompletionClient, plan: Plan, actor: str) -> None:
+    from connector.demo import TASK, DemoRun
+
+    run = DemoRun(env, client)
+    if plan.edit is not None:  # before the agent runs: no ticket is left behind for a misspelt key
+        try:
+            check_values(run.tool, parse_changes(plan.edit))
+        except UserError as exc:
+            raise UserError(f"--edit: {exc}; nothing was run") from None
+    out.rule("1. The agent drafts the e-mail and calls send_email")
+    out.print(f"task: {TASK}")
+    lines, request = await run.propose()
+    for line in lines:
+        out.print(line)
+    if request is None:
+        raise UserError("the model did not call send_email; nothing to approve")
+    if request.state is not RequestState.TICKETED or request.ticket is None:
+        out.print(f"request {request.id} is {request.state.value}: {request.outcome().message()}")
+        return
+    ticket, driver = request.ticket, env.driver
+    out.rule(f"2. Ticket {ticket.key} waits on {env.label}")
+    out.print(driver.describe(ticket))
+    out.rule("3. A human decides")
+    verdict, reason, edited = human_choice(run, request, plan)
+    with finishing(f"the decision on {ticket.key}") as interrupted:
+        after = await run.human_decides(request, verdict, actor, reason, edited)
+    if interrupted():
+        raise Interrupted(f"interrupted after the decision on {ticket.key}: {after.outcome().message()}")
+    out.print(f"outcome: {after.outcome().message()}")
+    sent = run.sent(after)
+    if sent:
+        out.print(f"mailbox: {sent['message_id']} to {sent['to']}: {sent['subject']!r}")
+    out.print(f"{driver.noun} {ticket.key} is now {driver.status(ticket)}; comments:")
+    for text in driver.comments(ticket):
+        out.print(textwrap.indent(text, "  "))
+    out.rule("4. The agent is resumed with the outcome")
+    out.print(f"agent: {await run.resume(after)}")
+    out.rule("5. Audit trail of this request")
+    print_audit(env.connector, request.id)
+    problems = await env.connector.service.verify_audit()
+    out.print("audit chain intact" if not problems else f"audit chain problems: {problems}")
+
+
+def human_choice(
+    run: DemoRun, request: ApprovalRequest, plan: Plan
+) -> tuple[Verdict, str, dict[str, Any] | None]:
+    """The verdict, reason and edited arguments: from the options, or asked in the terminal."""
+    if plan.verdict is None:
+        keys = "are" if run.env.driver.supports_edits else "ar"
+        assert request.ticket is not None
+        answer = ask_decision(request.ticket.key, keys, edit=lambda: prompt_edit(run.tool, request.arguments))
+        verdict = Verdict.REJECTED if answer.key == "r" else Verdict.APPROVED
+        return verdict, answer.reason, answer.edited
+    if plan.edit is None:
+        return plan.verdict, plan.reason, None
+    try:
+        edited = edit_from_option(run.tool, request.arguments, plan.edit)
+    except UserError as exc:
+        assert request.ticket is not None
+        raise UserError(f"{exc}; {request.ticket.key} still waits on {run.env.label}") from None
+    out.print(f"approving with edits: {json.dumps(changed(request.arguments, edited))}")
+    return Verdict.APPROVED, "", edited

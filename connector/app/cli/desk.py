@@ -1,0 +1,150 @@
+"""Deciding on the local desk from the terminal: ``approve``, ``reject`` and the ``review`` loop.
+The CLI acts as the human on the desk's ticket; the service then reads that decision back like
+any other system's, and an approved call runs here, once."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, cast
+
+import typer
+
+from connector.app.cli.edits import edit_from_option
+from connector.app.cli.interrupts import Interrupted, finishing, run_interruptible
+from connector.app.cli.output import out, print_request, show_outcome
+from connector.app.cli.prompts import ask_decision, prompt_edit
+from connector.app.cli.session import connector, default_actor
+from connector.app.runtime import Connector
+from connector.core.errors import UserError
+from connector.core.models import ApprovalRequest, RequestState, Verdict
+
+
+class LocalDesk(Protocol):
+    """What an adapter declaring ``decides_locally`` offers: a human's decision, taken here."""
+
+    def decide(
+        self,
+        key: str,
+        verdict: Verdict,
+        actor: str,
+        reason: str = "",
+        edited_arguments: dict[str, Any] | None = None,
+    ) -> None: ...
+
+
+def desk_for(conn: Connector, request: ApprovalRequest) -> LocalDesk:
+    """The desk a request waits on; a clear error when it waits in a system decided elsewhere."""
+    adapter = conn.adapters.get(request.system)
+    if adapter is None or not adapter.decides_locally:
+        kind = type(adapter).__name__ if adapter else "an unconfigured system"
+        raise UserError(
+            f"request {request.id[:12]} is decided in {request.system} ({kind}), not on the local desk"
+        )
+    return cast(LocalDesk, adapter)
+
+
+def decidable(conn: Connector, request: ApprovalRequest) -> LocalDesk:
+    """The desk on which a pending request can be decided; UserError if it is not pending or not
+    on a desk decided here."""
+    if request.state is not RequestState.TICKETED or request.ticket is None:
+        raise UserError(
+            f"request {request.id[:12]} is {request.state.value}; only pending requests can be decided"
+        )
+    return desk_for(conn, request)
+
+
+async def decide(
+    conn: Connector,
+    request: ApprovalRequest,
+    verdict: Verdict,
+    actor: str,
+    reason: str = "",
+    edited: dict[str, Any] | None = None,
+) -> ApprovalRequest:
+    """Decide on the local desk as a human would, then let the service read it back and act."""
+    desk = decidable(conn, request)
+    assert request.ticket is not None
+    key = request.ticket.key
+    with finishing(f"the decision on {key}") as interrupted:
+        desk.decide(key, verdict, actor, reason, edited)
+        after = await conn.service.refresh(request.id)
+        await conn.process_outbox()
+        after = conn.store.get(after.id)
+    if interrupted():
+        raise Interrupted(f"interrupted after the decision on {key}: {after.outcome().message()}")
+    return after
+
+
+def approve(
+    request_id: str = typer.Argument(..., help="Request id (or unique prefix) or ticket key."),
+    as_: str = typer.Option(None, "--as", help="Who approves (default: your login name)."),
+    edit: str | None = typer.Option(None, "--edit", help="JSON object of argument changes to approve."),
+) -> None:
+    """Approve a pending request on the local desk; the call runs here, once."""
+    conn = connector()
+    request = conn.store.resolve(request_id)
+    decidable(conn, request)
+    edited = None
+    if edit is not None:
+        edited = edit_from_option(conn.registry.require(request.tool_name), request.arguments, edit)
+    after = run_interruptible(decide(conn, request, Verdict.APPROVED, as_ or default_actor(), "", edited))
+    show_outcome(after)
+    if after.state is RequestState.TICKETED:
+        raise typer.Exit(1)
+
+
+def reject(
+    request_id: str = typer.Argument(..., help="Request id (or unique prefix) or ticket key."),
+    reason: str = typer.Option(..., "--reason", "-r", help="Why (the agent hears it)."),
+    as_: str = typer.Option(None, "--as", help="Who rejects (default: your login name)."),
+) -> None:
+    """Reject a pending request on the local desk; nothing runs."""
+    if not reason.strip():
+        raise UserError("--reason must not be empty")
+    conn = connector()
+    request = conn.store.resolve(request_id)
+    after = run_interruptible(decide(conn, request, Verdict.REJECTED, as_ or default_actor(), reason))
+    show_outcome(after)
+
+
+async def review_one(conn: Connector, request: ApprovalRequest, actor: str) -> str:
+    """Show one request and take a decision: 'approved', 'rejected', 'skipped' or 'quit'."""
+    print_request(request)
+    answer = ask_decision(
+        request.ticket.key if request.ticket else request.id[:12],
+        "aresq",
+        edit=lambda: prompt_edit(conn.registry.require(request.tool_name), request.arguments),
+    )
+    if answer.key == "s":
+        return "skipped"
+    if answer.key == "q":
+        return "quit"
+    verdict = Verdict.REJECTED if answer.key == "r" else Verdict.APPROVED
+    after = await decide(conn, request, verdict, actor, answer.reason, answer.edited)
+    show_outcome(after)
+    return "rejected" if verdict is Verdict.REJECTED else "approved"
+
+
+def desk_pending(conn: Connector) -> list[ApprovalRequest]:
+    desks = {name for name, adapter in conn.adapters.items() if adapter.decides_locally}
+    return [r for r in conn.store.list([RequestState.TICKETED]) if r.system in desks]
+
+
+def review(as_: str = typer.Option(None, "--as", help="Who decides (default: your login name).")) -> None:
+    """Interactive loop over requests waiting on the local desk."""
+    conn = connector()
+    actor = as_ or default_actor()
+
+    async def loop() -> None:
+        seen: set[str] = set()
+        while True:
+            pending = [r for r in desk_pending(conn) if r.id not in seen]
+            if not pending:
+                out.print("No requests waiting on the local desk.")
+                return
+            out.print(f"\n{len(pending)} waiting. Reviewing as {actor}.\n")
+            answer = await review_one(conn, pending[0], actor)
+            seen.add(pending[0].id)
+            if answer == "quit":
+                return
+
+    run_interruptible(loop())
