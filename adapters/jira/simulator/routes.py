@@ -228,6 +228,11 @@ def put_issue_property(sim: JiraState, request: SimRequest, match: re.Match) -> 
     return SimResponse(201 if created else 200, None)
 
 
+def delete_issue_property(sim: JiraState, request: SimRequest, match: re.Match) -> SimResponse:
+    sim.remove_issue_property(issue_of(sim, match), unquote(match["prop"]), sim.caller)
+    return SimResponse(204, None)
+
+
 def get_issue_property(sim: JiraState, request: SimRequest, match: re.Match) -> SimResponse:
     issue = issue_of(sim, match)
     key = unquote(match["prop"])
@@ -313,6 +318,7 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("GET", f"{ISSUE}/properties", issue_property_keys),
     ("GET", f"{ISSUE}/properties/(?P<prop>[^/]+)", get_issue_property),
     ("PUT", f"{ISSUE}/properties/(?P<prop>[^/]+)", put_issue_property),
+    ("DELETE", f"{ISSUE}/properties/(?P<prop>[^/]+)", delete_issue_property),
     ("GET", f"{API}/comment/(?P<cid>[^/]+)/properties", comment_property_keys),
     ("GET", f"{API}/comment/(?P<cid>[^/]+)/properties/(?P<prop>[^/]+)", get_comment_property),
     ("GET", f"{API}/search/jql", search.search_jql),

@@ -355,6 +355,22 @@ class JiraState(JiraWebhooks):
             except Refusal as exc:
                 raise ValueError(f"{key}: {exc.body}") from None
 
+    def delete_issue_property(self, key: str, property_key: str, actor: str) -> None:
+        """``actor`` deletes an issue property (DELETE …/properties/{key}; Edit issues needed).
+        ValueError when refused or absent."""
+        with self.lock:
+            issue = self.issue(key)
+            try:
+                self.remove_issue_property(issue, property_key, self.users[actor])
+            except Refusal as exc:
+                raise ValueError(f"{key}: {exc.body}") from None
+
+    def remove_issue_property(self, issue: SimIssue, key: str, user: SimUser | None) -> None:
+        self.require_edit(issue, user)
+        if key not in issue.properties:
+            raise Refusal(404, f"The property with key '{key}' does not exist.")
+        del issue.properties[key]
+
     # --- JSM approvals ------------------------------------------------------------------------------
     def add_approval(self, key: str, approvers: list[str], name: str = "Waiting for approval") -> str:
         """Open a JSM approval on the issue for these users (by user name)."""

@@ -50,3 +50,14 @@ def test_datacenter_user_name_is_case_insensitive_and_keys_work(dc_sim):
     assert call(dc_sim, "GET", f"/user?key={bob['key']}").json()["name"] == "bob"
     names = [u["name"] for u in call(dc_sim, "GET", "/user/search", params={"username": "bob@ex"}).json()]
     assert names == ["bob"]
+
+
+def test_issue_property_is_deleted_by_an_editor_only(sim):
+    issue = sim.create_issue()
+    sim.set_issue_property(issue.key, "approval-connector", {"seal": "x"}, actor="alice")
+    sim.projects["OPS"].permissions["EDIT_ISSUES"] = {"jira-administrators"}
+    refused = call(sim, "DELETE", f"/issue/{issue.key}/properties/approval-connector", user="mallory")
+    assert refused.status_code == 403 and "approval-connector" in sim.issue(issue.key).properties
+    sim.projects["OPS"].permissions.pop("EDIT_ISSUES")
+    sim.delete_issue_property(issue.key, "approval-connector", actor="mallory")
+    assert call(sim, "GET", f"/issue/{issue.key}/properties/approval-connector").status_code == 404
