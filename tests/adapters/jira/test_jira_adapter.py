@@ -65,12 +65,6 @@ def test_create_description_is_escaped_with_digest(sim, ticket):
     assert "Hello \\*there\\*" in text and request.arguments_digest in text and "[~accountid" not in text
 
 
-def test_find_ticket_finds_the_created_issue(adapter, sim, ticket):
-    request, ref = ticket
-    assert adapter.find_ticket(request) == ref
-    assert len(sim.issues) == 1
-
-
 def test_request_id_field_set_and_used_for_lookup(sim):
     adapter = build_adapter(sim, request_id_field="Agent Request ID")
     request = make_request("req-f")
@@ -195,14 +189,6 @@ def test_truncated_search_changelog_is_completed(sim):
     sim.transition(ref.key, "Approve", actor="alice")
     [event] = adapter.poll([pending(request, ref)], None).events
     assert event.decision.actor.id == ALICE and sim.call_count("GET", "/changelog") == 1
-
-
-def test_groups_fetched_when_route_asks(sim):
-    adapter = build_adapter(sim, routes={ROUTE: route_settings(decision={"fetch_groups": True})})
-    request = make_request()
-    ref = adapter.create_ticket(request)
-    sim.transition(ref.key, "Approve", actor="alice")
-    assert "change-approvers" in adapter.read_decision(ref, request).actor.groups
 
 
 def test_groups_not_fetched_by_default(adapter, sim, ticket):

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from connector.core.models import DecisionEvent, RequestState
+from connector.core.models import RequestState
+from tests.adapters.intake import learn_decision
 from tests.adapters.jira.jira_testlib import build_adapter, make_request
 from tests.adapters.jira.test_jira_end_to_end import ask, connect
 from tests.conftest import sent_mail
@@ -56,11 +57,7 @@ async def test_tampered_seal_never_runs_and_the_ticket_is_told(conn, sim, workdi
     key = request.ticket.key
     tamper(sim, key, seal_on(sim, key))
     sim.transition(key, "Approve", actor="alice")
-    if path == "poll":
-        await conn.poll_once()
-    else:
-        hint = DecisionEvent(system="jira", ticket_key=key, request_id=request.id, source="webhook")
-        await conn.service.handle_event(hint, wait=True)
+    await learn_decision(conn, path, "jira", key, request.id)
     await conn.process_outbox()
     assert conn.store.get(request.id).state is RequestState.TAMPERED
     assert sent_mail(workdir) == []

@@ -19,6 +19,7 @@ from connector.app.config import parse_config
 from connector.app.runtime import Connector
 from connector.core.models import RequestState
 from connector.demo.tools import apply_change
+from tests.adapters.intake import deliver_webhooks
 from tests.adapters.jira.test_jira_end_to_end import REPO
 from tests.adapters.servicenow.sn_testlib import BASE, ENV
 from tests.adapters.servicenow.test_end_to_end import CHANGE, changes
@@ -40,15 +41,6 @@ def conn(rsps, sim: ServiceNowSimulator, workdir: Path) -> Iterator[Connector]:
     connector.close()
 
 
-async def deliver_webhooks(conn: Connector, sim: ServiceNowSimulator, since: int) -> None:
-    """What the webhook endpoint does with each signed notification: verify, parse, hand on."""
-    adapter = conn.adapters["servicenow"]
-    for sent in sim.webhooks_sent[since:]:
-        adapter.verify_webhook(sent["headers"], sent["body"])
-        for hint in adapter.parse_webhook(sent["headers"], sent["body"]):
-            await conn.service.handle_event(hint, wait=True)
-
-
 async def one_approval(conn: Connector, sim: ServiceNowSimulator, path: str) -> tuple[list[str], list[str]]:
     start = len(sim.calls)
     known = {r.id for r in conn.store.list()}
@@ -57,7 +49,7 @@ async def one_approval(conn: Connector, sim: ServiceNowSimulator, path: str) -> 
     sent = len(sim.webhooks_sent)
     sim.approve(request.ticket.key, "change.manager")
     if path == "webhook":
-        await deliver_webhooks(conn, sim, sent)
+        await deliver_webhooks(conn, "servicenow", sim.webhooks_sent[sent:])
     else:
         await conn.poll_once()
     await conn.process_outbox()

@@ -15,7 +15,8 @@ import responses
 from adapters.servicenow.parse import compact_seal, expand_seal
 from connector.app.runtime import Connector
 from connector.core.errors import BadRequestError
-from connector.core.models import DecisionEvent, RequestState
+from connector.core.models import RequestState
+from tests.adapters.intake import learn_decision
 from tests.adapters.servicenow.sn_testlib import make_request, route_dict
 from tests.adapters.servicenow.test_end_to_end import changes, connect, propose
 from tests.adapters.servicenow.test_sn_adapter import pending
@@ -64,11 +65,7 @@ async def test_tampered_seal_never_runs_and_the_record_is_told(conn, sim, workdi
     number = request.ticket.key
     tamper(sim, number)
     sim.approve(number, "change.manager")
-    if path == "poll":
-        await conn.poll_once()
-    else:
-        hint = DecisionEvent(system="servicenow", ticket_key=number, request_id=request.id, source="webhook")
-        await conn.service.handle_event(hint, wait=True)
+    await learn_decision(conn, path, "servicenow", number, request.id)
     await conn.process_outbox()
     assert conn.store.get(request.id).state is RequestState.TAMPERED
     assert changes(workdir) == []
