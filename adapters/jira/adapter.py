@@ -21,13 +21,13 @@ from connector.core.errors import (
 )
 from connector.core.http import RetryPolicy
 from connector.core.models import (
+    Actor,
     ApprovalRequest,
     CheckResult,
     DecisionEvent,
     OutcomeReport,
     PendingTicket,
     PollResult,
-    ReportKind,
     TicketDecision,
     TicketRef,
     Verdict,
@@ -40,30 +40,24 @@ from . import jql
 from . import parse as p
 from . import webhook as wh
 from .client import JiraClient
-from .render import build_description, build_summary, has_marker, report_body
-from .settings import JiraRouteSettings, JiraSystemSettings, TicketSettings, TransitionSpec
+from .identity import JiraDirectory
+from .outcome import JiraOutcome
+from .render import build_description, build_summary
+from .settings import JiraRouteSettings, JiraSystemSettings, TicketSettings
 
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY = timedelta(hours=1)  # a full look back at least this often
 POLL_OVERLAP = timedelta(minutes=10)  # re-read the end of the previous window (index lag, drift)
 ISSUE_FIELDS = ["status", "labels", "comment", "resolution"]
-
-_REPORT_TRANSITION = {
-    ReportKind.SUCCEEDED: "on_success",
-    ReportKind.FAILED: "on_failure",
-    ReportKind.IN_DOUBT: "on_in_doubt",
-    ReportKind.REJECTED: "on_rejection",
-    ReportKind.EXPIRED: "on_expiry",
-    ReportKind.UNAUTHORIZED: "on_unauthorized",
-    ReportKind.SHADOW: "on_shadow",
-}
+SEALED = [p.SEAL_PROPERTY]  # the entity property read back with every decision
 
 
 class JiraAdapter(TicketAdapter):
     """One configured Jira instance (``type: jira``)."""
 
     kind = "jira"
+    seals_tickets = True
     system_settings = JiraSystemSettings
     route_settings = JiraRouteSettings
 
@@ -86,6 +80,8 @@ class JiraAdapter(TicketAdapter):
         self._field_index: dict[str, str] | None = None
         self._identities: frozenset[str] | None = None
         self.ambiguous_grace = 300.0  # seconds during which a lost create answer blocks re-creating
+        self.directory = JiraDirectory(self.client, settings.identity_cache_seconds)
+        self.outcome = JiraOutcome(self)
 
     # --- helpers ----------------------------------------------------------------------------------
     def route(self, name: str) -> JiraRouteSettings:
@@ -162,8 +158,9 @@ class JiraAdapter(TicketAdapter):
         times, then say so (AmbiguousCreate) and let the core hold off re-creating, on every
         replica, for ``create_grace`` seconds."""
         fields = self.issue_fields(request)
+        sealed = [p.seal_property(request.id, request.ticket_seal)]  # set with the issue, atomically
         try:
-            created = self.client.create_issue(fields)
+            created = self.client.create_issue(fields, sealed)
         except UnavailableError as exc:
             found = self._find_with_patience(request)
             if found is not None:
@@ -194,11 +191,13 @@ class JiraAdapter(TicketAdapter):
         return None
 
     def find_ticket(self, request: ApprovalRequest) -> TicketRef | None:
-        """By the request label (or the configured request-id field); the oldest wins if several."""
+        """Only to recover a lost create answer: an issue in the route's project that the
+        connector's own account created and that carries the request label (or the configured
+        request-id field), each re-checked on the answer; the oldest wins if several."""
         project = self.ticket_settings(request.route).project
         label = p.request_label(request.id)
-        query = f"project = {jql.quote(project)} AND labels = {jql.quote(label)}"
-        fields = ["labels"]
+        carries = f"labels = {jql.quote(label)}"
+        fields = ["labels", "creator", "reporter"]
         field_id = None
         if self.settings.request_id_field:
             field_id = self.field_id(self.settings.request_id_field)
@@ -207,16 +206,18 @@ class JiraAdapter(TicketAdapter):
                 if field_id.startswith("customfield_")
                 else field_id
             )
-            query = (
-                f"project = {jql.quote(project)} AND "
-                f"(labels = {jql.quote(label)} OR {clause} ~ {jql.quote(jql.quote(request.id))})"
-            )
+            carries = f"({carries} OR {clause} ~ {jql.quote(jql.quote(request.id))})"
             fields.append(field_id)
+        own = self.service_identities()
         matches = []
-        for issue in self.client.search(query, fields):
+        for issue in self.client.search(f"project = {jql.quote(project)} AND {carries}", fields):
             f = issue.get("fields") or {}
-            if label in (f.get("labels") or []) or (field_id and f.get(field_id) == request.id):
-                matches.append(issue)
+            if not (label in (f.get("labels") or []) or (field_id and f.get(field_id) == request.id)):
+                continue  # the query said so, the answer does not: not this request's issue
+            creator = p.created_by(issue)
+            if creator is None or not (creator.names() & own):
+                continue  # someone else's issue carrying the label (a decoy) is never ours
+            matches.append(issue)
         if not matches:
             return None
         oldest = min(matches, key=lambda i: int(i["id"]) if str(i.get("id", "")).isdigit() else 0)
@@ -224,8 +225,9 @@ class JiraAdapter(TicketAdapter):
 
     # --- decisions --------------------------------------------------------------------------------
     def _decide(
-        self, issue: Mapping[str, Any], route: JiraRouteSettings, route_name: str = ""
+        self, issue: Mapping[str, Any], route: JiraRouteSettings, route_name: str, request_id: str
     ) -> TicketDecision:
+        """The decision the issue shows, who made it, and the seal it carries for the request."""
         status = p.status_of(issue)
         key = str(issue.get("key") or issue.get("id"))
         if route.decision.mode == "jsm":
@@ -240,14 +242,20 @@ class JiraAdapter(TicketAdapter):
         if decision.actor is not None and (
             route.decision.fetch_groups or self.context.needs_groups(route_name)
         ):
-            user = self.client.user(decision.actor.id)
-            decision = decision.model_copy(update={"actor": p.with_groups(decision.actor, user)})
-        return decision.model_copy(update={"ticket_id": str(issue.get("id") or "")})
+            decision = decision.model_copy(update={"actor": self.directory.with_groups(decision.actor)})
+        return decision.model_copy(
+            update={"ticket_id": str(issue.get("id") or ""), "shown_seal": p.shown_seal(issue, request_id)}
+        )
 
     def read_decision(self, ticket: TicketRef, request: ApprovalRequest) -> TicketDecision:
+        """One GET: status, changelog, the seal property, and the transitions the report will
+        need (kept for it, so the outcome costs one POST)."""
         route = self.route(request.route)
-        issue = self.client.issue(ticket.id or ticket.key, ISSUE_FIELDS, expand="changelog")
-        return self._decide(issue, route, request.route)
+        issue = self.client.issue(
+            ticket.id or ticket.key, ISSUE_FIELDS, expand="changelog,transitions", properties=SEALED
+        )
+        self.outcome.remember_transitions(issue)
+        return self._decide(issue, route, request.route, request.id)
 
     def _poll_window(self, waiting: Sequence[PendingTicket], cursor: str | None) -> tuple[int, str]:
         """Minutes to look back, and the next cursor. Normally: since the last poll plus an overlap
@@ -270,9 +278,9 @@ class JiraAdapter(TicketAdapter):
         statuses within the window (see _poll_window). Its size does not grow with the number
         waiting, and no absolute time is sent (JQL dates are minute-resolution in the user's zone)."""
         mine = [t for t in pending if t.ticket.system == self.name and t.route in self.routes]
-        if not mine:
+        projects = sorted({r.ticket.project for r in map(self.route, {t.route for t in mine}) if r.ticket})
+        if not mine or not projects:
             return PollResult(cursor=cursor)
-        by_label = {p.request_label(t.request_id): t for t in mine}
         by_key = {t.ticket.key: t for t in mine}
         by_id = {t.ticket.id: t for t in mine if t.ticket.id}
         common_pending = None
@@ -288,19 +296,18 @@ class JiraAdapter(TicketAdapter):
         identities = self.service_identities()
         events: list[DecisionEvent] = []
         seen: set[str] = set()
-        query = f"labels = {jql.quote(self.settings.label)}"
+        query = f"project in {jql.in_list(projects)} AND labels = {jql.quote(self.settings.label)}"
         if pending_entries:
             query += f" AND status not in {jql.status_list(pending_entries)}"
         minutes, next_cursor = self._poll_window(mine, cursor)
         query += f" AND updated >= -{minutes}m"
-        for issue in self.client.search(query, ISSUE_FIELDS, expand="changelog"):
+        for issue in self.client.search(query, ISSUE_FIELDS, expand="changelog", properties=SEALED):
+            # only the stored ticket itself: an issue that merely carries a request's label (a
+            # decoy someone labelled) decides nothing
             waiting = by_id.get(str(issue.get("id"))) or by_key.get(str(issue.get("key")))
-            if waiting is None:
-                issue_labels = (issue.get("fields") or {}).get("labels") or []
-                waiting = next((by_label[lb] for lb in issue_labels if lb in by_label), None)
             if waiting is None or waiting.request_id in seen:
-                continue  # finished earlier, or another connector's issue
-            decision = self._decide(issue, self.route(waiting.route), waiting.route)
+                continue  # finished earlier, or not a waiting request's issue
+            decision = self._decide(issue, self.route(waiting.route), waiting.route, waiting.request_id)
             if decision.verdict is Verdict.PENDING:
                 continue
             if decision.actor is not None and decision.actor.names() & identities:
@@ -337,91 +344,12 @@ class JiraAdapter(TicketAdapter):
         self._identities = frozenset(names)  # type: ignore[arg-type]
         return self._identities
 
+    def resolve_identity(self, name: str) -> Actor | None:
+        return self.directory.resolve(name)
+
     # --- outcome ----------------------------------------------------------------------------------
-    def _route_of_issue(self, issue: Mapping[str, Any]) -> JiraRouteSettings:
-        name = p.route_from_labels((issue.get("fields") or {}).get("labels") or [])
-        if name in self.routes:
-            return self.routes[name]
-        if len(self.routes) == 1:
-            return next(iter(self.routes.values()))
-        raise BadRequestError(
-            f"{self.name}: issue {issue.get('key')} carries no route label; cannot pick its outcome settings",
-            system=self.name,
-        )
-
-    def _find_transition(self, key: str, spec: TransitionSpec) -> dict[str, Any] | None:
-        wanted = spec.transition.strip().lower()
-        transitions = self.client.transitions(key)
-        for match in (
-            lambda t: str(t.get("id")) == spec.transition.strip(),
-            lambda t: str(t.get("name", "")).lower() == wanted,
-            lambda t: str((t.get("to") or {}).get("name", "")).lower() == wanted,
-        ):
-            for transition in transitions:
-                if match(transition):
-                    return transition
-        return None
-
-    def _marker_present(self, key: str, report_id: str) -> bool:
-        identities = self._known_identities()
-        for comment in self.client.comments(key):
-            author = p.actor_from_user(comment.get("author"))
-            if identities and author is not None and not (author.names() & identities):
-                continue  # only the connector's own comments count as delivered reports
-            if has_marker(comment.get("body"), report_id):
-                return True
-        return False
-
-    def _comment(self, key: str, body: str, internal: bool) -> None:
-        if internal:
-            self.client.add_comment(key, body, internal=True)
-        else:
-            self.client.add_comment(key, body)
-
     def report(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
-        """Comment (with the report id as marker) and, when final, the configured transition, in
-        one POST where the screen allows. A retry first looks for its marker: never twice."""
-        key = ticket.id or ticket.key
-        if report.route in self.routes:
-            route = self.routes[report.route]  # no extra read: the report names its route
-        else:
-            route = self._route_of_issue(self.client.issue(key, ["status", "labels"]))
-        outcome = route.outcome
-        spec_name = _REPORT_TRANSITION.get(report.kind)
-        spec: TransitionSpec | None = getattr(outcome, spec_name) if (report.final and spec_name) else None
-        body = report_body(report.text, report.report_id)
-        internal = outcome.jsm_internal_comment
-        if attempt > 0:
-            self.service_identities()
-            if self._marker_present(key, report.report_id):
-                if spec is not None:
-                    transition = self._find_transition(key, spec)
-                    if transition is not None:
-                        self.client.transition(key, str(transition["id"]), fields=spec.fields or None)
-                return
-        if spec is None:
-            self._comment(key, body, internal)
-            return
-        transition = self._find_transition(key, spec)
-        if transition is None:
-            log.warning(
-                "%s: transition %r not available on %s; commenting only",
-                self.name,
-                spec.transition,
-                ticket.key,
-            )
-            self._comment(key, body, internal)
-            return
-        if internal:
-            self._comment(key, body, internal=True)
-            self.client.transition(key, str(transition["id"]), fields=spec.fields or None)
-            return
-        try:
-            self.client.transition(key, str(transition["id"]), comment=body, fields=spec.fields or None)
-        except BadRequestError:
-            # the transition screen refused the comment (or a field): comment alone, then move
-            self._comment(key, body, internal=False)
-            self.client.transition(key, str(transition["id"]), fields=spec.fields or None)
+        self.outcome.report(ticket, report, attempt)
 
     # --- webhooks ---------------------------------------------------------------------------------
     def _webhook_secret(self) -> str:

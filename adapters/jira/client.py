@@ -11,10 +11,10 @@ Which path a call takes, and why:
   and its JIRAError mapped by the same ``error_for`` as the transport's answers.
 - the transport (our own ``requests.Session``, the same credentials): what python-jira lacks or
   builds otherwise (serverInfo, project statuses, changelog and comment paging by
-  startAt/total/isLast, users by accountId or username, search/jql with nextPageToken, JSM
-  approvals and comments, webhooks) and every write (create, comment, transition): a write's
-  body is exactly ours, its status is counted as answered, and it is retried only on 429, which
-  proves nothing happened."""
+  startAt/total/isLast, users by accountId, username or key and the user search, search/jql
+  with nextPageToken, JSM approvals and comments, webhooks) and every write (create, comment,
+  transition): a write's body is exactly ours, its status is counted as answered, and it is
+  retried only on 429, which proves nothing happened."""
 
 from __future__ import annotations
 
@@ -56,6 +56,7 @@ class JiraClient(ApiClient):
     COMMENTS = API + "/issue/{key}/comment"
     TRANSITIONS = API + "/issue/{key}/transitions"
     USER = f"{API}/user"
+    USER_SEARCH = f"{API}/user/search"
     SEARCH_JQL = f"{API}/search/jql"
     SEARCH = f"{API}/search"
     JSM_APPROVALS = "/rest/servicedeskapi/request/{key}/approval"
@@ -150,8 +151,15 @@ class JiraClient(ApiClient):
     def project(self, key: str) -> dict[str, Any]:
         return self._library(lambda j: j.project(key).raw)
 
-    def issue(self, key: str, fields: list[str], expand: str | None = None) -> dict[str, Any]:
-        return self._library(lambda j: j.issue(key, fields=",".join(fields), expand=expand).raw)
+    def issue(
+        self, key: str, fields: list[str], expand: str | None = None, properties: list[str] | None = None
+    ) -> dict[str, Any]:
+        """One issue; ``expand`` may name ``changelog`` and ``transitions`` (what the caller may
+        do from the current status), ``properties`` the entity properties to include."""
+        wanted = ",".join(properties) if properties else None
+        return self._library(
+            lambda j: j.issue(key, fields=",".join(fields), expand=expand, properties=wanted).raw
+        )
 
     def transitions(self, key: str, with_fields: bool = False) -> list[dict[str, Any]]:
         expand = "transitions.fields" if with_fields else None
@@ -168,18 +176,35 @@ class JiraClient(ApiClient):
             return list((issue.get("changelog") or {}).get("histories") or [])
         return self._start_at_pages(self.path(self.CHANGELOG, key=key), "values")
 
-    def comments(self, key: str) -> list[dict[str, Any]]:
-        return self._start_at_pages(self.path(self.COMMENTS, key=key), "comments")
+    def comments(self, key: str, with_properties: bool = False) -> list[dict[str, Any]]:
+        """Every comment; ``with_properties``: each with its entity properties (``properties``)."""
+        extra = {"expand": "properties"} if with_properties else {}
+        return self._start_at_pages(self.path(self.COMMENTS, key=key), "comments", extra)
 
-    def user(self, user_id: str, with_groups: bool = True) -> dict[str, Any]:
-        params: dict[str, Any] = {"accountId" if self.is_cloud else "username": user_id}
+    def user(self, user_id: str, with_groups: bool = True, *, by: str | None = None) -> dict[str, Any]:
+        """One user: Cloud by accountId; Data Center by ``username`` (default) or ``key``."""
+        params: dict[str, Any] = {by or ("accountId" if self.is_cloud else "username"): user_id}
         if with_groups:
             params["expand"] = "groups"
         return self.get(self.USER, params=params) or {}
 
-    def search(self, jql: str, fields: list[str], expand: str | None = None) -> Iterator[dict[str, Any]]:
+    def search_users(self, text: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Users a text finds (Cloud: ``query`` over display name and e-mail; Data Center:
+        ``username`` over user name, display name and e-mail); prefix matches, not identities."""
+        params = {"query" if self.is_cloud else "username": text, "maxResults": limit}
+        found = self.get(self.USER_SEARCH, params=params)
+        return [u for u in found if isinstance(u, dict)] if isinstance(found, list) else []
+
+    def search(
+        self,
+        jql: str,
+        fields: list[str],
+        expand: str | None = None,
+        properties: list[str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """All matches of one query: Cloud /search/jql with nextPageToken, DC /search with startAt.
-        A search is a read, so its POST may be retried."""
+        ``properties``: issue entity properties to include with each hit (at most 5). A search is
+        a read, so its POST may be retried."""
         size = self.settings.page_size
         if self.is_cloud:
             token: str | None = None
@@ -187,6 +212,8 @@ class JiraClient(ApiClient):
                 body: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": size}
                 if expand:
                     body["expand"] = expand
+                if properties:
+                    body["properties"] = list(properties)
                 if token:
                     body["nextPageToken"] = token
                 page = self.post(self.SEARCH_JQL, json=body, idempotent=True) or {}
@@ -199,6 +226,8 @@ class JiraClient(ApiClient):
             body = {"jql": jql, "startAt": start, "maxResults": size, "fields": fields}
             if expand:
                 body["expand"] = [e.strip() for e in expand.split(",") if e.strip()]
+            if properties:
+                body["properties"] = list(properties)
             page = self.post(self.SEARCH, json=body, idempotent=True) or {}
             issues = page.get("issues") or []
             yield from issues
@@ -220,11 +249,14 @@ class JiraClient(ApiClient):
     def webhooks(self) -> list[dict[str, Any]]:
         return self.get(self.WEBHOOKS) or []
 
-    def _start_at_pages(self, path: str, items: str) -> list[dict[str, Any]]:
+    def _start_at_pages(
+        self, path: str, items: str, extra: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """Every item of a startAt-paged list; stops at isLast, at total, or at an empty page."""
         collected: list[dict[str, Any]] = []
         while True:
-            page = self.get(path, params={"startAt": len(collected), "maxResults": 100}) or {}
+            params = {"startAt": len(collected), "maxResults": 100, **(extra or {})}
+            page = self.get(path, params=params) or {}
             values = page.get(items) or []
             collected.extend(values)
             total = page.get("total")
@@ -236,9 +268,15 @@ class JiraClient(ApiClient):
                 return collected  # neither marker: the list came in one page
 
     # --- writes through the transport -----------------------------------------------------------
-    def create_issue(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """One POST, never retried on an ambiguous failure: the adapter looks up before re-creating."""
-        created = self.post(self.ISSUES, json={"fields": fields})
+    def create_issue(
+        self, fields: dict[str, Any], properties: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """One POST, never retried on an ambiguous failure: the adapter looks up before re-creating.
+        ``properties`` ([{key, value}]) are set atomically with the issue."""
+        body: dict[str, Any] = {"fields": fields}
+        if properties:
+            body["properties"] = properties
+        created = self.post(self.ISSUES, json=body)
         if not created or not created.get("key"):
             raise BadRequestError(f"{self.system}: create answered without an issue key", system=self.system)
         return created
@@ -249,21 +287,37 @@ class JiraClient(ApiClient):
         transition_id: str,
         *,
         comment: str | None = None,
+        comment_properties: list[dict[str, Any]] | None = None,
         fields: dict[str, Any] | None = None,
     ) -> None:
-        """The transition and its outcome comment in one POST (where the screen allows it)."""
+        """The transition and its outcome comment (with the comment's properties) in one POST,
+        where the screen allows it."""
         body: dict[str, Any] = {"transition": {"id": str(transition_id)}}
         if fields:
             body["fields"] = fields
         if comment is not None:
-            body["update"] = {"comment": [{"add": {"body": comment}}]}
+            added: dict[str, Any] = {"body": comment}
+            if comment_properties:
+                added["properties"] = comment_properties
+            body["update"] = {"comment": [{"add": added}]}
         self.post(self.path(self.TRANSITIONS, key=key), json=body)
 
-    def add_comment(self, key: str, body: str, *, internal: bool = False) -> dict[str, Any]:
-        """``internal``: the JSM comment property that hides it from customers."""
+    def add_comment(
+        self,
+        key: str,
+        body: str,
+        *,
+        internal: bool = False,
+        properties: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """``internal``: the JSM comment property that hides it from customers; ``properties``:
+        further comment properties ([{key, value}])."""
         data: dict[str, Any] = {"body": body}
+        props = list(properties or [])
         if internal:
-            data["properties"] = [{"key": "sd.public.comment", "value": {"internal": True}}]
+            props.append({"key": "sd.public.comment", "value": {"internal": True}})
+        if props:
+            data["properties"] = props
         return self.post(self.path(self.COMMENTS, key=key), json=data) or {}
 
     def jsm_comment(self, key: str, body: str) -> dict[str, Any]:

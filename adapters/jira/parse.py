@@ -16,6 +16,10 @@ from .settings import DecisionSettings
 REQUEST_LABEL_PREFIX = "acr-"
 ROUTE_LABEL_PREFIX = "acr.route-"
 _LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.:\-]")
+# The issue entity property the connector sets when it creates an issue (in the create body, so
+# it exists from the first moment): {"request": <request id>, "seal": <ticket seal>}. Hidden in
+# the UI but editable by anyone with Edit issues; the seal's MAC makes an edit detectable.
+SEAL_PROPERTY = "approval-connector"
 
 
 def request_label(request_id: str) -> str:
@@ -39,6 +43,26 @@ def request_id_from_labels(labels: Iterable[str]) -> str | None:
         if isinstance(label, str) and label.startswith(REQUEST_LABEL_PREFIX):
             return label[len(REQUEST_LABEL_PREFIX) :]
     return None
+
+
+def seal_property(request_id: str, seal: str) -> dict[str, Any]:
+    return {"key": SEAL_PROPERTY, "value": {"request": request_id, "seal": seal}}
+
+
+def shown_seal(issue: Mapping[str, Any], request_id: str) -> str | None:
+    """The seal the issue carries for this request (read with ``properties=approval-connector``);
+    None when the property is gone, is not an object, or names another request."""
+    value = (issue.get("properties") or {}).get(SEAL_PROPERTY)
+    if not isinstance(value, Mapping) or value.get("request") != request_id:
+        return None
+    seal = value.get("seal")
+    return seal if isinstance(seal, str) and seal else None
+
+
+def created_by(issue: Mapping[str, Any]) -> Actor | None:
+    """Who created the issue: ``creator`` (the reporter can be set to someone else)."""
+    fields = issue.get("fields") or {}
+    return actor_from_user(fields.get("creator") or fields.get("reporter"))
 
 
 def parse_time(value: Any) -> datetime | None:

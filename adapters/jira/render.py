@@ -10,23 +10,45 @@ from connector.core.models import ApprovalRequest
 from connector.core.templates import argument_rows, render, ticket_context
 from connector.core.text import is_hidden, one_line, visible
 
-# Characters with a meaning in wiki markup. A backslash escapes each of them; a literal backslash
-# becomes an entity because "\\" is a forced line break.
-_SPECIAL = set("*_?-+^~{}[]|!#")
 MAX_DESCRIPTION = 32000  # Jira refuses text fields over 32767 characters
 MAX_VALUE = 4000
 MAX_SUMMARY = 255
-REPORT_MARKER = "acr-report:"
+# The comment property that marks an outcome comment with its report id: machine-readable (a
+# retried delivery looks for it on the connector's own comments) and invisible to readers.
+REPORT_PROPERTY = "approval-connector-report"
+LEGACY_MARKER = "acr-report:"  # the visible marker of earlier versions, still recognised
+
+# Markup wherever it stands: macros and {{monospace}}, links and [~mentions], table cells.
+_ALWAYS = set("{}[]|")
+# Text effects (*bold* _emphasis_ -strike- +underline+ ^sup^ ~sub~): Jira applies them only when
+# the mark opens a word or closes one, so a mark between two letters or digits stays as typed.
+_EFFECTS = set("*_-+^~")
+# Block markup at the start of a line: headings, quotes, lists, rules.
+_BLOCK_START = re.compile(r"^(?:h[1-6]\.|bq\.|[*#-]+(?=\s|$)|-{4,})")
+
+
+def _effect_can_apply(prev: str, nxt: str) -> bool:
+    opens = not prev.isalnum() and bool(nxt) and not nxt.isspace()
+    closes = bool(prev) and not prev.isspace() and not nxt.isalnum()
+    return opens or closes
 
 
 def escape_wiki(text: Any) -> str:
-    """Escape one piece of untrusted text for a single line (table cell or inline)."""
+    """Escape one piece of untrusted text for a single line (table cell or inline): only what
+    wiki markup would read as markup, so ``approver-0001`` or ``snake_case`` stay as typed."""
+    source = str(text)
     out: list[str] = []
-    for char in str(text):
+    for index, char in enumerate(source):
+        prev = source[index - 1] if index else ""
+        nxt = source[index + 1] if index + 1 < len(source) else ""
         if char == "\\":
-            out.append("&#92;")
-        elif char in _SPECIAL:
+            out.append("&#92;")  # a backslash pair would be a forced line break
+        elif char in _ALWAYS or (char in _EFFECTS and _effect_can_apply(prev, nxt)):
             out.append("\\" + char)
+        elif char == "?" and "?" in (prev, nxt):
+            out.append("\\?")  # ??citation??
+        elif char == "!" and nxt and not nxt.isspace() and "!" in source[index + 1 :]:
+            out.append("\\!")  # !image!
         elif char == "\r":
             continue
         elif char == "\n":
@@ -39,7 +61,11 @@ def escape_wiki(text: Any) -> str:
             out.append(visible(char).replace("\\", "&#92;"))
         else:
             out.append(char)
-    return "".join(out)
+    escaped = "".join(out)
+    block = _BLOCK_START.match(escaped)
+    if block:  # the value may be placed at the start of a line: no heading, list or rule
+        escaped = f"&#{ord(escaped[0])};" + escaped[1:]
+    return escaped
 
 
 def _cut(value: str, limit: int) -> str:
@@ -128,19 +154,27 @@ def build_summary(request: ApprovalRequest, template: str) -> str:
     return text or f"Approval request {request.id}"
 
 
-def report_marker(report_id: str) -> str:
-    """The marker as it appears in the comment source (escaped like any other text)."""
-    return f"{REPORT_MARKER}{escape_wiki(report_id)}"
+def report_properties(report_id: str) -> list[dict[str, Any]]:
+    """The comment property that carries the report id (set with the comment, in the same call)."""
+    return [{"key": REPORT_PROPERTY, "value": {"report": report_id}}]
 
 
-def report_body(text: str, report_id: str) -> str:
-    """Outcome text (escaped: tool results are untrusted) plus the marker a retry looks for."""
+def report_body(text: str) -> str:
+    """Outcome text, escaped (tool results are untrusted), one wiki line per line of text."""
     body = "\n".join(escape_wiki(line) for line in text.splitlines()) or "(no text)"
-    return f"{body[:MAX_DESCRIPTION]}\n\n{{color:#97a0af}}??{report_marker(report_id)}??{{color}}"
+    return body[:MAX_DESCRIPTION]
 
 
-def has_marker(body: Any, report_id: str) -> bool:
-    """True when a comment body carries this report's marker (word-bounded: ids are not prefixes)."""
-    if not isinstance(body, str):
+def carries_report(comment: Any, report_id: str) -> bool:
+    """True when a comment (as read with ``expand=properties``) is this report's: its property,
+    or the visible marker earlier versions wrote (word-bounded: ids are not prefixes)."""
+    if not isinstance(comment, dict):
         return False
-    return re.search(re.escape(report_marker(report_id)) + r"(?![\w\\])", body) is not None
+    for prop in comment.get("properties") or []:
+        if isinstance(prop, dict) and prop.get("key") == REPORT_PROPERTY:
+            value = prop.get("value")
+            if isinstance(value, dict) and value.get("report") == report_id:
+                return True
+    body = comment.get("body")
+    legacy = LEGACY_MARKER + re.sub(r"([*_?\-+^~{}\[\]|!#])", r"\\\1", report_id)
+    return isinstance(body, str) and re.search(re.escape(legacy) + r"(?![\w\\])", body) is not None

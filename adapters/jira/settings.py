@@ -63,6 +63,12 @@ class JiraSystemSettings(SystemSettings):
         default=None, description="optional short-text custom field (id or name) that holds the request id"
     )
     page_size: int = Field(default=100, ge=1, le=1000)
+    identity_cache_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=86400,
+        description="how long a resolved person and an approver's groups are reused (0: always ask)",
+    )
     verify_tls: bool | str = True
 
     @field_validator("url")
@@ -164,6 +170,7 @@ class OutcomeSettings(_Strict):
     on_expiry: TransitionSpec | None = None
     on_unauthorized: TransitionSpec | None = None
     on_shadow: TransitionSpec | None = None
+    on_tampered: TransitionSpec | None = None
     jsm_internal_comment: bool = Field(
         default=False, description="post outcome comments as JSM internal notes (hidden from customers)"
     )
@@ -176,6 +183,7 @@ class OutcomeSettings(_Strict):
         "on_expiry",
         "on_unauthorized",
         "on_shadow",
+        "on_tampered",
         mode="before",
     )
     @classmethod

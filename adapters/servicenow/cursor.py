@@ -55,6 +55,9 @@ class PollCursor:
     def mark(self, sys_id: str, mod_count: str, updated_on: str) -> None:
         self.seen[f"{sys_id}:{mod_count}"] = updated_on
 
+    def forget(self, sys_id: str, mod_count: str) -> None:
+        self.seen.pop(f"{sys_id}:{mod_count}", None)
+
     def advance(self, updated_on: str) -> None:
         if updated_on and parse_time(updated_on) and (self.newest is None or updated_on > self.newest):
             self.newest = updated_on

@@ -3,6 +3,8 @@ variant can be tested against a recorded fixture in one line."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -157,3 +159,35 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         return -1
+
+
+def compact_seal(seal: str) -> str:
+    """The ticket seal (``acr1:<hex digest>:<hex mac>``, 110 characters) as it is stored on the
+    record: the same bytes in base64url (76 characters), so it fits a 100-character column such
+    as ``correlation_display``."""
+    prefix, *parts = seal.split(":")
+    return ":".join([prefix, *(_b64(part) for part in parts)])
+
+
+def expand_seal(stored: str) -> str | None:
+    """The seal a record shows, back in the core's hex form; None when the column is empty. A
+    value that is not a compact seal is handed on as it is (the core then refuses it)."""
+    text = stored.strip()
+    if not text:
+        return None
+    prefix, *parts = text.split(":")
+    try:
+        return ":".join([prefix, *(_hex(part) for part in parts)])
+    except (ValueError, binascii.Error):
+        return text
+
+
+def _b64(hex_text: str) -> str:
+    return base64.urlsafe_b64encode(bytes.fromhex(hex_text)).decode("ascii").rstrip("=")
+
+
+def _hex(b64_text: str) -> str:
+    if not b64_text or len(b64_text) % 4 == 1:
+        raise ValueError("not base64url")
+    padded = b64_text + "=" * (-len(b64_text) % 4)
+    return base64.urlsafe_b64decode(padded.encode("ascii")).hex()

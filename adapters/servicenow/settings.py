@@ -132,6 +132,12 @@ class ServiceNowSystemSettings(SystemSettings):
     poll_overlap_seconds: PollOverlap = Field(
         default=60.0, description="re-read this much before the cursor (1 s timestamps, late commits)"
     )
+    identity_cache_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        le=86400,
+        description="how long a looked-up user and their groups are reused (0: always ask)",
+    )
 
     @field_validator("instance_url")
     @classmethod
@@ -154,9 +160,14 @@ class TicketSettings(_Model):
     table: str = "change_request"
     correlation_field: str = "correlation_id"
     correlation_prefix: str = "agent-action:"
+    seal_field: str = Field(
+        default="correlation_display",
+        description="column the connector writes the ticket seal into at creation (76 characters) "
+        "and reads back with every decision; an edit of it is detected and refuses the approval",
+    )
     fields: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("table", "correlation_field")
+    @field_validator("table", "correlation_field", "seal_field")
     @classmethod
     def _name(cls, value: str) -> str:
         if not _TABLE.match(value):
@@ -185,6 +196,10 @@ class TicketSettings(_Model):
     def _correlation_not_mapped(self) -> TicketSettings:
         if self.correlation_field in self.fields:
             raise ValueError(f"{self.correlation_field!r} carries the request id; do not map it")
+        if self.seal_field in self.fields:
+            raise ValueError(f"{self.seal_field!r} carries the ticket seal; do not map it")
+        if self.seal_field == self.correlation_field:
+            raise ValueError("seal_field and correlation_field must be different columns")
         return self
 
 

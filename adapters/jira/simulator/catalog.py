@@ -124,6 +124,24 @@ class JiraCatalog(SimulatedAPI):
                 return user
         return None
 
+    def user_by_name(self, name: str) -> SimUser | None:
+        """Data Center user names are case-insensitive."""
+        return next((u for u in self.users.values() if name and u.name.lower() == name.lower()), None)
+
+    def user_by_key(self, key: str) -> SimUser | None:
+        return next((u for u in self.users.values() if key and u.key == key), None)
+
+    def search_users(self, text: str) -> list[SimUser]:
+        """Users whose display name or e-mail (and, on Data Center, user name) starts with
+        ``text``, case-insensitively, in user-name order."""
+        wanted = text.lower()
+        hits = []
+        for user in sorted(self.users.values(), key=lambda u: u.name):
+            values = [user.display, user.email] + ([] if self.cloud else [user.name])
+            if any(v.lower().startswith(wanted) for v in values if v):
+                hits.append(user)
+        return hits
+
     def user_from_ref(self, value: Any) -> SimUser | None:
         """A user reference in a request body: {accountId} on Cloud, {name} or {key} on DC."""
         if not isinstance(value, dict):

@@ -111,3 +111,4 @@ class SimIssue:
     histories: list[dict[str, Any]] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)  # entity properties: key -> JSON value
     hidden_searches: int = 0
+    creator: str = ""  # who created it (the reporter can be set to someone else at creation)

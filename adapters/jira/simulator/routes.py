@@ -40,15 +40,34 @@ def field_list(sim: JiraState, request: SimRequest, match: re.Match) -> SimRespo
 
 
 def get_user(sim: JiraState, request: SimRequest, match: re.Match) -> SimResponse:
-    ident = request.arg("accountId") if sim.cloud else (request.arg("username") or request.arg("key"))
-    user = sim.user(ident or "")
-    if user is None or (sim.cloud and ident != user.account_id):
-        return error(404, "The user does not exist.")
+    """Cloud: by accountId only. Data Center: by user name (case-insensitive, as Jira stores
+    them) or by key."""
+    if sim.cloud:
+        ident = request.arg("accountId") or ""
+        user = sim.user(ident)
+        if user is None or ident != user.account_id:
+            return error(404, "The user does not exist.")
+    else:
+        user = sim.user_by_name(request.arg("username") or "") or sim.user_by_key(request.arg("key") or "")
+        if user is None:
+            return error(404, "The user does not exist.")
     out = dict(sim.user_json(user) or {})
     if "groups" in (request.arg("expand") or ""):
         items = [{"name": g, "groupId": f"gid-{g}"} for g in sorted(user.groups)]
         out["groups"] = {"size": len(items), "items": items}
     return SimResponse(200, out)
+
+
+def search_users(sim: JiraState, request: SimRequest, match: re.Match) -> SimResponse:
+    """Cloud ``query``: a prefix of the display name or e-mail address (case-insensitive);
+    Data Center ``username``: a prefix of the user name, display name or e-mail address. A list
+    of users, paged by startAt/maxResults."""
+    text = (request.arg("query") if sim.cloud else request.arg("username")) or ""
+    if not text.strip():
+        return error(400, "The query parameter is required.")
+    start, size = page_args(request, 50, 1000)
+    hits = sim.search_users(text.strip())
+    return SimResponse(200, [sim.user_json(u) for u in hits[start : start + size]])
 
 
 def get_project(sim: JiraState, request: SimRequest, match: re.Match) -> SimResponse:
@@ -94,7 +113,7 @@ def create_issue(sim: JiraState, request: SimRequest, match: re.Match) -> SimRes
     refuse_unknown(body, CREATE_KEYS)
     new = parse_create_fields(sim, body["fields"], sim.caller)
     props = properties.from_list(body.get("properties"))  # checked before anything is created
-    issue = sim.new_issue(new.project, new.issuetype, new.fields, new.reporter)
+    issue = sim.new_issue(new.project, new.issuetype, new.fields, new.reporter, sim.caller)
     issue.properties.update(props)
     if sim.drop_create_answers > 0:
         sim.drop_create_answers -= 1
@@ -209,6 +228,11 @@ def put_issue_property(sim: JiraState, request: SimRequest, match: re.Match) -> 
     return SimResponse(201 if created else 200, None)
 
 
+def delete_issue_property(sim: JiraState, request: SimRequest, match: re.Match) -> SimResponse:
+    sim.remove_issue_property(issue_of(sim, match), unquote(match["prop"]), sim.caller)
+    return SimResponse(204, None)
+
+
 def get_issue_property(sim: JiraState, request: SimRequest, match: re.Match) -> SimResponse:
     issue = issue_of(sim, match)
     key = unquote(match["prop"])
@@ -281,6 +305,7 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("GET", f"{API}/myself", myself),
     ("GET", f"{API}/field", field_list),
     ("GET", f"{API}/user", get_user),
+    ("GET", f"{API}/user/search", search_users),
     ("GET", f"{API}/project/(?P<key>[^/]+)", get_project),
     ("GET", f"{API}/project/(?P<key>[^/]+)/statuses", project_statuses),
     ("POST", f"{API}/issue", create_issue),
@@ -293,6 +318,7 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("GET", f"{ISSUE}/properties", issue_property_keys),
     ("GET", f"{ISSUE}/properties/(?P<prop>[^/]+)", get_issue_property),
     ("PUT", f"{ISSUE}/properties/(?P<prop>[^/]+)", put_issue_property),
+    ("DELETE", f"{ISSUE}/properties/(?P<prop>[^/]+)", delete_issue_property),
     ("GET", f"{API}/comment/(?P<cid>[^/]+)/properties", comment_property_keys),
     ("GET", f"{API}/comment/(?P<cid>[^/]+)/properties/(?P<prop>[^/]+)", get_comment_property),
     ("GET", f"{API}/search/jql", search.search_jql),

@@ -62,14 +62,27 @@ class JiraState(JiraWebhooks):
         changelog_cap: int | None = None,
         properties: list[str] | None = None,
     ) -> dict[str, Any]:
-        return views.issue_json(self, issue, fields, expand, changelog_cap, properties)
+        """``expand=transitions`` lists what the caller may do from the current status, as
+        GET …/transitions would (the same ``transitions`` array on the issue)."""
+        out = views.issue_json(self, issue, fields, expand, changelog_cap, properties)
+        if "transitions" in [e.strip() for e in expand.split(",")]:
+            options = self.available(issue, self.caller)
+            out["transitions"] = [views.transition_json(self, t, False) for t in options]
+        return out
 
     def new_issue(
-        self, project: SimProject, issuetype: str, fields: dict[str, Any], reporter: SimUser | None
+        self,
+        project: SimProject,
+        issuetype: str,
+        fields: dict[str, Any],
+        reporter: SimUser | None,
+        creator: SimUser | None = None,
     ) -> SimIssue:
+        """``creator`` is who created it (the caller); ``reporter`` defaults to them."""
         self._ids["issue"] += 1
         project.counter += 1
         stamp = now_text()
+        reporter = reporter or creator or next(iter(self.users.values()))
         issue = SimIssue(
             id=str(self._ids["issue"]),
             key=f"{project.key}-{project.counter}",
@@ -77,7 +90,8 @@ class JiraState(JiraWebhooks):
             issuetype=issuetype,
             status=project.initial_status,
             fields=fields,
-            reporter=(reporter or next(iter(self.users.values()))).name,
+            reporter=reporter.name,
+            creator=(creator or reporter).name,
             created=stamp,
             updated=stamp,
             hidden_searches=self.search_lag,
@@ -340,6 +354,22 @@ class JiraState(JiraWebhooks):
                 self.put_issue_property(issue, property_key, value, self.users[actor])
             except Refusal as exc:
                 raise ValueError(f"{key}: {exc.body}") from None
+
+    def delete_issue_property(self, key: str, property_key: str, actor: str) -> None:
+        """``actor`` deletes an issue property (DELETE …/properties/{key}; Edit issues needed).
+        ValueError when refused or absent."""
+        with self.lock:
+            issue = self.issue(key)
+            try:
+                self.remove_issue_property(issue, property_key, self.users[actor])
+            except Refusal as exc:
+                raise ValueError(f"{key}: {exc.body}") from None
+
+    def remove_issue_property(self, issue: SimIssue, key: str, user: SimUser | None) -> None:
+        self.require_edit(issue, user)
+        if key not in issue.properties:
+            raise Refusal(404, f"The property with key '{key}' does not exist.")
+        del issue.properties[key]
 
     # --- JSM approvals ------------------------------------------------------------------------------
     def add_approval(self, key: str, approvers: list[str], name: str = "Waiting for approval") -> str:

@@ -126,7 +126,7 @@ def issue_json(
         },
         "project": {"id": project.id, "key": project.key, "name": project.name},
         "reporter": user_json(sim, sim.users[issue.reporter]),
-        "creator": user_json(sim, sim.users[issue.reporter]),
+        "creator": user_json(sim, sim.users[issue.creator or issue.reporter]),
         "created": issue.created,
         "updated": issue.updated,
         "comment": {

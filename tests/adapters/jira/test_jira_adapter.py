@@ -65,12 +65,6 @@ def test_create_description_is_escaped_with_digest(sim, ticket):
     assert "Hello \\*there\\*" in text and request.arguments_digest in text and "[~accountid" not in text
 
 
-def test_find_ticket_finds_the_created_issue(adapter, sim, ticket):
-    request, ref = ticket
-    assert adapter.find_ticket(request) == ref
-    assert len(sim.issues) == 1
-
-
 def test_request_id_field_set_and_used_for_lookup(sim):
     adapter = build_adapter(sim, request_id_field="Agent Request ID")
     request = make_request("req-f")
@@ -197,14 +191,6 @@ def test_truncated_search_changelog_is_completed(sim):
     assert event.decision.actor.id == ALICE and sim.call_count("GET", "/changelog") == 1
 
 
-def test_groups_fetched_when_route_asks(sim):
-    adapter = build_adapter(sim, routes={ROUTE: route_settings(decision={"fetch_groups": True})})
-    request = make_request()
-    ref = adapter.create_ticket(request)
-    sim.transition(ref.key, "Approve", actor="alice")
-    assert "change-approvers" in adapter.read_decision(ref, request).actor.groups
-
-
 def test_groups_not_fetched_by_default(adapter, sim, ticket):
     request, ref = ticket
     sim.transition(ref.key, "Approve", actor="alice")
@@ -217,8 +203,9 @@ def test_report_success_comments_and_transitions_in_one_call(adapter, sim, ticke
     sim.transition(ref.key, "Approve", actor="alice")
     adapter.report(ref, report(), attempt=0)
     assert sim.status_of(ref.key) == "Done" and sim.issue(ref.key).fields["resolution"]["name"] == "Done"
-    [body] = sim.comment_bodies(ref.key)
-    assert "acr-report:rep\\-1" in body and "\\*ok\\*" in body
+    [comment] = sim.issue(ref.key).comments
+    assert comment["body"] == "Sent. Result: \\*ok\\*"  # no visible marker, only needed escapes
+    assert comment["properties"]["approval-connector-report"] == {"report": "rep-1"}
     assert sim.call_count("POST", "/comment$") == 0 and sim.call_count("POST", "/transitions$") == 1
 
 
@@ -242,9 +229,12 @@ def test_report_retry_after_comment_landed_still_transitions(adapter, sim, ticke
 def test_marker_forged_by_human_does_not_suppress_report(adapter, sim, ticket):
     _, ref = ticket
     sim.transition(ref.key, "Approve", actor="alice")
-    sim.comment(ref.key, "acr-report:rep\\-1", actor="mallory")
+    sim.comment(ref.key, "acr-report:rep\\-1", actor="mallory")  # the old visible marker
+    with sim.lock:  # and the property, set through the comment API by someone else
+        forged = {"approval-connector-report": {"report": "rep-1"}}
+        sim.add_comment(sim.issue(ref.key), sim.users["mallory"], "done!", properties=forged)
     adapter.report(ref, report(), attempt=1)
-    assert len(sim.comment_bodies(ref.key)) == 2 and sim.status_of(ref.key) == "Done"
+    assert len(sim.comment_bodies(ref.key)) == 3 and sim.status_of(ref.key) == "Done"
 
 
 def test_report_falls_back_when_screen_refuses_comment(adapter, sim, ticket):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
 from adapters.jira.render import (
     MAX_DESCRIPTION,
     build_description,
     build_summary,
+    carries_report,
     escape_wiki,
-    has_marker,
     report_body,
+    report_properties,
 )
 from tests.adapters.jira.jira_testlib import make_request
 
@@ -25,15 +29,63 @@ ATTACKS = [
     "| fake | row |",
     "{color:red}x{color}",
     "h1. heading",
+    "bq. a quote",
+    "* a bullet",
+    "# a numbered item",
+    "- a dash item",
+    "----",
+    "{{monospace}}",
+    "x*bold*",
+    "*x*y",
+    "a -b- c",
+    "!a!b!",
+    "???",
+]
+
+# What Jira's renderer would read as markup in escaped text (a backslash escapes one character):
+_MARKUP = [
+    re.compile(r"(?<!\\)[{}\[\]|]"),  # macros, {{monospace}}, links, mentions, tables
+    re.compile(r"(?<![^\W_]|\\)([*_\-+^~])(?=\S)(?:.*?\S)?(?<!\\)\1(?![^\W_])"),  # text effects
+    re.compile(r"(?<!\\)\?(?<!\\)\?"),  # ??citation??
+    re.compile(r"(?<!\\)!\S[^!]*?(?<!\\)!"),  # !image!
+    re.compile(r"^(?:h[1-6]\.|bq\.|[*#-]+(?:\s|$)|-{4,})"),  # headings, quotes, lists, rules
 ]
 
 
+def markup_in(escaped: str) -> list[str]:
+    return [m.group(0) for pattern in _MARKUP for m in pattern.finditer(escaped)]
+
+
 @pytest.mark.parametrize("text", ATTACKS)
-def test_markup_characters_are_escaped(text):
-    escaped = escape_wiki(text)
-    for index, char in enumerate(escaped):
-        if char in "{}[]|!*_+^~?-":
-            assert escaped[index - 1] == "\\", f"unescaped {char!r} in {escaped!r}"
+def test_markup_cannot_be_injected(text):
+    assert markup_in(escape_wiki(text)) == [], escape_wiki(text)
+
+
+def test_random_markup_soup_never_renders_as_markup():
+    rng = random.Random(20261201)
+    alphabet = "*_-+^~?!{}[]|#hbq1. \tab\n"
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        escaped = escape_wiki(text)
+        assert markup_in(escaped) == [], (text, escaped)
+        assert "\n" not in escaped
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "approver-0001",
+        "snake_case_name",
+        "2*3=6 and 2^10",
+        "Thanks!",
+        "Are you sure?",
+        "a - b",
+        "e-mail re: order #42",
+        "x+y",
+    ],
+)
+def test_plain_text_is_left_as_typed(text):
+    assert escape_wiki(text) == text
 
 
 def test_newline_cannot_start_a_new_wiki_line():
@@ -47,7 +99,7 @@ def test_backslash_cannot_form_a_line_break():
 def test_description_shows_table_digest_request_and_rationale():
     request = make_request()
     text = build_description(request, None)
-    assert "||Argument||Value||" in text and request.arguments_digest in text and "req\\-1" in text
+    assert "||Argument||Value||" in text and request.arguments_digest in text and "{{req-1}}" in text
     assert "Customer asked for a refund" in text
 
 
@@ -75,13 +127,10 @@ def test_summary_is_single_line_and_short():
     assert "\n" not in summary and len(summary) <= 255
 
 
-def test_report_body_escapes_tool_output_and_carries_marker():
-    body = report_body("Result: [~accountid:x] {noformat}", "rep-1")
-    assert "[~" not in body.split("??")[0] and has_marker(body, "rep-1")
-
-
-def test_marker_is_not_a_prefix_match():
-    assert not has_marker(report_body("ok", "rep-10"), "rep-1")
+def test_report_body_escapes_tool_output_without_a_visible_marker():
+    body = report_body("Result: [~accountid:x] {noformat}\nh1. Approved by the CISO")
+    assert markup_in(body.splitlines()[0]) == [] and markup_in(body.splitlines()[1]) == []
+    assert "acr-report" not in body and "??" not in body and "{color" not in body
 
 
 HIDDEN_IN_TITLES = "\x00\x07\x1b\x7f\x9b\u202e\u2066\u200b\ufeff\n\r\t"
@@ -103,3 +152,14 @@ def test_description_drops_or_escapes_c1_and_bidi_controls():
     text = build_description(request, None)
     assert not set(text) & set("\x1b\x7f\x9b\u202e\u2066"), repr(text)
     assert "x&#92;u202ey&#92;x9b31m" in text  # visible, and the backslash cannot start wiki markup
+
+
+def test_report_is_recognised_by_its_comment_property():
+    comment = {"body": "Sent.", "properties": report_properties("rep-1")}
+    assert carries_report(comment, "rep-1")
+    assert not carries_report(comment, "rep-10") and not carries_report({"body": "Sent."}, "rep-1")
+
+
+def test_visible_marker_of_earlier_versions_is_still_recognised():
+    legacy = {"body": "Sent.\n\n{color:#97a0af}??acr-report:req\\-1:in\\_doubt??{color}"}
+    assert carries_report(legacy, "req-1:in_doubt") and not carries_report(legacy, "req-1:in")

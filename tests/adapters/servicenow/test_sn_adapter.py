@@ -328,11 +328,13 @@ def test_poll_group_approvers_with_groups(
     assert decision is not None and decision.verdict is Verdict.APPROVED
     assert decision.status == "sysapproval_approver.state=approved"
     assert decision.actor is not None and "CAB Approval" in decision.actor.groups
-    assert sim.call_count("GET", "/table/change_request") == 0  # no look-up before a first create
+    assert sim.call_count("POST", "/table/change_request$") == 1  # no look-up before a first create
+    assert sim.call_count("GET", "/table/change_request$") == 1  # the decided record, for its seal
     assert any(
         t == "sysapproval_approver"
         and q.startswith(
-            f"sysapproval.correlation_idSTARTSWITHagent-action:^sysapprovalIN{ticket.id}^stateNOT IN"
+            "sysapproval.correlation_idSTARTSWITHagent-action:^sysapproval.sys_class_name=change_request"
+            f"^sysapprovalIN{ticket.id}^stateNOT IN"
         )
         for t, q in sim.queries
     )

@@ -74,6 +74,17 @@ def test_live_check_unreadable_audit(adapter: ServiceNowAdapter, sim: ServiceNow
     sim.read_roles["sys_audit"] = {"admin"}
     found = failures(adapter.check(live=True))
     assert list(found) == ["read sys_audit"] and "Insufficient rights" in found["read sys_audit"]
+    assert "read ACL on sys_audit" in found["read sys_audit"]  # says what to grant
+    assert "decision.source: approvers" in found["read sys_audit"]
+
+
+def test_live_check_warns_when_no_audit_row_is_readable(
+    adapter: ServiceNowAdapter, sim: ServiceNowSimulator
+) -> None:
+    with sim.lock:
+        sim.rows["sys_audit"].clear()  # as a row-filtering ACL shows the table: nothing at all
+    [result] = [r for r in adapter.check(live=True) if r.item == "read sys_audit"]
+    assert result.ok and result.warning and "read ACL on sys_audit" in result.detail
 
 
 def test_live_check_bad_credentials(make_adapter: MakeAdapter, rsps: responses.RequestsMock) -> None:
