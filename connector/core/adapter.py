@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
@@ -29,6 +30,7 @@ from connector.core.models import (
     OutcomeReport,
     PendingTicket,
     PollResult,
+    Question,
     TicketDecision,
     TicketRef,
 )
@@ -130,6 +132,13 @@ class TicketAdapter(ABC):
     def service_identities(self) -> frozenset[str]:
         """Identifiers of the connector's own account: its changes never count as decisions."""
         return frozenset()
+
+    def questions(self, ticket: TicketRef, request: ApprovalRequest, since: datetime | None) -> list[Question]:
+        """Comments (work notes) on the ticket written since ``since`` by anyone but the
+        connector's own account, with their authors as the system names them; the core relays
+        those that are approvers' questions to the waiting conversation. Optional: a system that
+        cannot read comments returns none."""
+        return []
 
     # --- webhooks ------------------------------------------------------------------------------
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from connector.core.audit import AuditLog, audit_metadata
 from connector.core.errors import ConfigError
 
+from .conversations import ConversationQueries
 from .cursors import CursorQueries
 from .engine import make_engine
 from .outbox import OutboxQueries
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 
-class Store(RequestQueries, OutboxQueries, CursorQueries):
+class Store(RequestQueries, OutboxQueries, CursorQueries, ConversationQueries):
     """Owns the connector's tables. Only the service's transitions module changes a state."""
 
     def __init__(self, engine: Engine) -> None:
