@@ -133,7 +133,9 @@ class TicketAdapter(ABC):
         """Identifiers of the connector's own account: its changes never count as decisions."""
         return frozenset()
 
-    def questions(self, ticket: TicketRef, request: ApprovalRequest, since: datetime | None) -> list[Question]:
+    def questions(
+        self, ticket: TicketRef, request: ApprovalRequest, since: datetime | None
+    ) -> list[Question]:
         """Comments (work notes) on the ticket written since ``since`` by anyone but the
         connector's own account, with their authors as the system names them; the core relays
         those that are approvers' questions to the waiting conversation. Optional: a system that

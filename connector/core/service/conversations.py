@@ -190,7 +190,7 @@ class Conversations:
 
     async def finish(self, claim: Claim, outcome: RunOutcome) -> bool:
         """Store a run's result; False (and its proposals orphaned) when it was taken over."""
-        stored = await self.ctx.db(self._stored, claim, outcome, None, None)
+        stored = await self._store(claim, outcome)
         if not stored:
             await self.ctx.db(self._orphaned, claim)
         return stored
@@ -236,14 +236,15 @@ class Conversations:
         outcome: RunOutcome,
         continued: ApprovalRequest | None,
         answered: dict[str, Any] | None,
-    ) -> bool:
+    ) -> list[str] | None:
         """One transaction: the compare-and-set of the state, what the run proposed, audit rows,
-        and the outbox work that follows (an answer on the ticket, continuations now due)."""
+        and the outbox work that follows (an answer on the ticket, continuations now due).
+        Returns the requests whose outbox work to start now, or None when the run was taken over."""
         cid = claim.conversation_id
         with self.store.transaction() as conn:
             record = self.store.conversation(cid, conn)
             if record is None:
-                return False
+                return None
             links = self.store.links(cid, conn)
             inline = set(outcome.inline)
             mine = [k.request_id for k in links if k.status == PROPOSED and k.run_token == claim.token]
@@ -252,7 +253,7 @@ class Conversations:
             kept = [r for r in record.awaiting if not continued or r != continued.id]
             awaiting = kept + [r for r in fresh if r not in kept]
             if not self.store.store_run(conn, claim, outcome, WAITING if awaiting else DONE, awaiting):
-                return False
+                return None
             step = claim.version + 1
             self.store.set_link_status(conn, fresh, AWAITING, only_from=[PROPOSED])
             self.store.set_link_status(conn, sorted(inline & set(mine)), INLINE, only_from=[PROPOSED])
@@ -270,16 +271,26 @@ class Conversations:
                     "stop_reason": outcome.stop_reason[:300],
                     "waiting_on": awaiting,
                 }
-                self.store.audit.append(conn, continued.id, "conversation_resumed", self.ctx.worker_id, details)
+                self.store.audit.append(
+                    conn, continued.id, "conversation_resumed", self.ctx.worker_id, details
+                )
             if answered is not None:
                 self._answered(conn, answered, outcome.result)
             # continuations that came in while this run was still going: due now, not after backoff
             self.store.due_now(conn, [item_id(r, CONTINUE_KIND) for r in fresh])
-        for request_id in fresh:
-            self.outbox.kick(request_id)
-        if answered is not None:
-            self.outbox.kick(answered["request"].id)
-        return True
+        return fresh + ([answered["request"].id] if answered is not None else [])
+
+    async def _store(
+        self,
+        claim: Claim,
+        outcome: RunOutcome,
+        continued: ApprovalRequest | None = None,
+        answered: dict[str, Any] | None = None,
+    ) -> bool:
+        kicks = await self.ctx.db(self._stored, claim, outcome, continued, answered)
+        for request_id in kicks or []:
+            self.outbox.kick(request_id)  # a continuation that came in meanwhile, an answer to post
+        return kicks is not None
 
     def _answered(self, conn: Connection, answered: dict[str, Any], answer: str) -> None:
         from .conversation_text import answer_report_text
@@ -289,7 +300,11 @@ class Conversations:
         answer = answer.strip() or "(the agent gave no answer)"
         self.store.set_question(conn, request.id, qid, status="answered", answer=answer[:4000])
         self.store.audit.append(
-            conn, request.id, "question_answered", self.ctx.worker_id, {"question_id": qid, "answer": answer[:500]}
+            conn,
+            request.id,
+            "question_answered",
+            self.ctx.worker_id,
+            {"question_id": qid, "answer": answer[:500]},
         )
         if self.ctx.wants_ticket(request):
             report = OutcomeReport(
@@ -345,7 +360,11 @@ class Conversations:
             self.store.fail_conversation(conn, cid, why)
             self.store.set_link_status(conn, [request.id], status)
             self.store.audit.append(
-                conn, request.id, "conversation_failed", self.ctx.worker_id, {"conversation_id": cid, "why": why}
+                conn,
+                request.id,
+                "conversation_failed",
+                self.ctx.worker_id,
+                {"conversation_id": cid, "why": why},
             )
             self._note(
                 conn,
@@ -384,16 +403,23 @@ class Conversations:
             rationale = record.context.get("rationale", "")
             extra = {"revision_of": request.id, "rationale": f"{note}\n{rationale}".strip()}
         job = ResumeJob(
-            record, claim, CONTINUE_KIND, outcome_message(request), request, self.run_context(record, claim, **extra)
+            record,
+            claim,
+            CONTINUE_KIND,
+            outcome_message(request),
+            request,
+            self.run_context(record, claim, **extra),
         )
         outcome = await self._run(job, attempt)
         if outcome is None:
             return
-        if await self.ctx.db(self._stored, claim, outcome, request, None):
+        if await self._store(claim, outcome, continued=request):
             log.info("conversation %s resumed with the outcome of %s", cid, request.id)
         else:
             await self.ctx.db(self._orphaned, claim)
-            log.warning("conversation %s: continuation for %s superseded; its result dropped", cid, request.id)
+            log.warning(
+                "conversation %s: continuation for %s superseded; its result dropped", cid, request.id
+            )
 
     async def _claim(self, record: ConversationRecord, kind: str) -> Claim:
         if record.resumer not in self.resumers:
@@ -437,7 +463,12 @@ class Conversations:
         cid = asked["conversation_id"]
         record = await self.ctx.db(self.store.conversation, cid)
         link = await self.ctx.db(self.store.link, request.id)
-        if record is None or link is None or link.status != AWAITING or request.state is not RequestState.TICKETED:
+        if (
+            record is None
+            or link is None
+            or link.status != AWAITING
+            or request.state is not RequestState.TICKETED
+        ):
             await self.ctx.db(self._question_skipped, request, asked)
             return
         claim = await self._claim(record, QUESTION_KIND)
@@ -451,13 +482,19 @@ class Conversations:
         assert record is not None
         message = question_message(request, asked["asked_by_name"], asked["text"])
         job = ResumeJob(
-            record, claim, QUESTION_KIND, message, request, self.run_context(record, claim), asked["asked_by_name"]
+            record,
+            claim,
+            QUESTION_KIND,
+            message,
+            request,
+            self.run_context(record, claim),
+            asked["asked_by_name"],
         )
         outcome = await self._run(job, attempt)
         if outcome is None:
             return
         answered = {**asked, "request": request}
-        if not await self.ctx.db(self._stored, claim, outcome, None, answered):
+        if not await self._store(claim, outcome, answered=answered):
             log.warning("conversation %s: answer superseded by another run; dropped", cid)
             raise NotYet("the conversation changed while answering; asking again from its new state")
 

@@ -116,7 +116,9 @@ class Questions:
                 return False  # another poll or replica took it
             details = {"question_id": question.id, "asked_by": actor.id, "conversation_id": record.id}
             if refusal is not None:
-                self.store.audit.append(conn, request.id, "question_refused", actor.id, {**details, "why": refusal})
+                self.store.audit.append(
+                    conn, request.id, "question_refused", actor.id, {**details, "why": refusal}
+                )
                 report = OutcomeReport(
                     report_id=item_id(request.id, "q-refused", question.id),
                     request_id=request.id,
@@ -127,7 +129,9 @@ class Questions:
                 )
                 self.conversations.transitions.enqueue_report(conn, report)
                 return True
-            self.store.audit.append(conn, request.id, "question_asked", actor.id, {**details, "text": text[:500]})
+            self.store.audit.append(
+                conn, request.id, "question_asked", actor.id, {**details, "text": text[:500]}
+            )
             payload = {
                 "conversation_id": record.id,
                 "question_id": question.id[:100],

@@ -1,0 +1,121 @@
+"""Team factories the conversation tests register (importable in every process, as a real
+application's would be). Every model call is scripted by a ReplayChatCompletionClient whose
+script depends on what the gatekeeper is about to say (``ctx.event``): a fresh process needs a
+fresh script (NOTES §7.11). ``ctx.options`` chooses the team shape and the behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from typing import Any
+
+from autogen_agentchat.agents import AssistantAgent
+from autogen_agentchat.conditions import MaxMessageTermination, TextMentionTermination
+from autogen_agentchat.teams import RoundRobinGroupChat, SelectorGroupChat, Swarm
+from autogen_core import FunctionCall
+from autogen_core.models import CreateResult, ModelInfo, RequestUsage
+from autogen_ext.models.replay import ReplayChatCompletionClient
+
+from connector.agents.autogen.conversation import TeamContext
+from connector.agents.autogen.termination import awaiting_approval
+from connector.demo.tools import send_email
+
+MODEL = ModelInfo(
+    vision=False, function_calling=True, json_output=False, family="unknown", structured_output=False
+)
+EMAIL = {"to": "jane@example.com", "subject": "Your refund", "body": "Refund in 3 business days."}
+REVISED = {**EMAIL, "body": "Hi Jane, your refund for order 1042 is on its way: 3 business days."}
+SLOW_ENV = "CONVERSATION_TEST_SLOW"  # seconds the continuation's model "thinks" (kill -9 tests)
+BLOCK_ENV = "CONVERSATION_TEST_BLOCK"  # seconds it blocks the event loop (lease run out)
+
+
+def call(name: str, arguments: dict[str, Any], call_id: str = "call_1") -> CreateResult:
+    return CreateResult(
+        finish_reason="function_calls",
+        content=[FunctionCall(id=call_id, name=name, arguments=json.dumps(arguments))],
+        usage=RequestUsage(prompt_tokens=0, completion_tokens=0),
+        cached=False,
+    )
+
+
+class SlowReplay(ReplayChatCompletionClient):
+    """A scripted model that takes its time (asynchronously, or blocking the loop) when told."""
+
+    async def create(self, *args: Any, **kwargs: Any) -> CreateResult:
+        slow = float(os.environ.get(SLOW_ENV) or 0)
+        if slow:
+            await asyncio.sleep(slow)
+        block = float(os.environ.get(BLOCK_ENV) or 0)
+        if block:
+            time.sleep(block)  # a model client that blocks: the heartbeat stops, the lease runs out
+        return await super().create(*args, **kwargs)
+
+
+def script(ctx: TeamContext) -> list[Any]:
+    """What the proposing agent's model says in this run."""
+    event = ctx.event
+    if event is None:
+        return [call("send_email", EMAIL)]
+    if event.kind == "question":
+        return ["Three business days is our refund policy for card payments. TERMINATE"]
+    if event.state == "REJECTED":
+        return [call("send_email", REVISED, "call_2")]
+    return [f"Outcome noted: {event.state}. TERMINATE"]
+
+
+def client(ctx: TeamContext) -> ReplayChatCompletionClient:
+    return SlowReplay(script(ctx), model_info=MODEL)
+
+
+def assistant(ctx: TeamContext, handoffs: list[str] | None = None) -> AssistantAgent:
+    gated = ctx.connector.gate(send_email, agent="assistant")
+    return AssistantAgent(
+        "assistant",
+        model_client=client(ctx),
+        tools=[gated],
+        handoffs=handoffs,
+        system_message="Send the e-mail with send_email; wait for the approval outcome.",
+    )
+
+
+def reviewer(ctx: TeamContext) -> AssistantAgent:
+    said = "Reviewer: noted. TERMINATE" if ctx.event else "Reviewer: looks fine."
+    return AssistantAgent("reviewer", model_client=ReplayChatCompletionClient([said] * 3, model_info=MODEL))
+
+
+def termination() -> Any:
+    return awaiting_approval() | TextMentionTermination("TERMINATE") | MaxMessageTermination(12)
+
+
+def single(ctx: TeamContext) -> AssistantAgent:
+    return assistant(ctx)
+
+
+def round_robin(ctx: TeamContext) -> RoundRobinGroupChat:
+    return RoundRobinGroupChat([assistant(ctx), reviewer(ctx)], termination_condition=termination())
+
+
+def selector(ctx: TeamContext) -> SelectorGroupChat:
+    def pick(messages: Any) -> str | None:
+        return "assistant" if messages[-1].source in ("user", "approval_gatekeeper") else "reviewer"
+
+    return SelectorGroupChat(
+        [assistant(ctx), reviewer(ctx)],
+        model_client=ReplayChatCompletionClient([], model_info=MODEL),  # required, never called
+        selector_func=pick,
+        termination_condition=termination(),
+    )
+
+
+def swarm(ctx: TeamContext) -> Swarm:
+    return Swarm([assistant(ctx, handoffs=["reviewer"]), reviewer(ctx)], termination_condition=termination())
+
+
+FACTORIES = {
+    "single": "tests.agents.teams:single",
+    "round_robin": "tests.agents.teams:round_robin",
+    "selector": "tests.agents.teams:selector",
+    "swarm": "tests.agents.teams:swarm",
+}
