@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from pydantic import Field
@@ -33,6 +34,7 @@ from connector.core.models import (
     OutcomeReport,
     PendingTicket,
     PollResult,
+    Question,
     ReportKind,
     TicketDecision,
     TicketRef,
@@ -207,16 +209,16 @@ class LocalDeskAdapter(TicketAdapter):
         data["key"] = key
         return data
 
+    def _actor(self, name: str) -> Actor:
+        groups = frozenset(g for g, members in self.settings.groups.items() if name in members)
+        return Actor(id=name, display=name, aliases=frozenset({name}), groups=groups)
+
     def _decision_of(self, row: Any) -> TicketDecision:
         status = row["status"]
         verdict = {OPEN: Verdict.PENDING, APPROVED: Verdict.APPROVED, REJECTED: Verdict.REJECTED}.get(
             status, Verdict.UNKNOWN
         )
-        actor = None
-        if row["decided_by"]:
-            name = row["decided_by"]
-            groups = frozenset(g for g, members in self.settings.groups.items() if name in members)
-            actor = Actor(id=name, display=name, aliases=frozenset({name}), groups=groups)
+        actor = self._actor(row["decided_by"]) if row["decided_by"] else None
         edited = json.loads(row["edited_arguments"]) if row["edited_arguments"] else None
         return TicketDecision(
             verdict=verdict,
@@ -305,6 +307,28 @@ class LocalDeskAdapter(TicketAdapter):
     def service_identities(self) -> frozenset[str]:
         return frozenset({SERVICE_ACCOUNT})
 
+    def questions(
+        self, ticket: TicketRef, request: ApprovalRequest, since: datetime | None
+    ) -> list[Question]:
+        """People's comments on the ticket (never the connector's own), oldest first."""
+        c = comments.c
+        query = select(comments).where(
+            c.ticket_seq == self._seq_of(ticket.key), c.author != SERVICE_ACCOUNT, c.marker.is_(None)
+        )
+        if since is not None:
+            query = query.where(c.created_at >= since)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(c.id)).mappings().all()
+        return [
+            Question(
+                id=str(row["id"]),
+                actor=self._actor(row["author"]),
+                text=row["body"],
+                asked_at=aware(row["created_at"]),
+            )
+            for row in rows
+        ]
+
     # --- the human side: what the CLI does instead of clicking in Jira -----------------------------
     def decide(
         self,
@@ -342,6 +366,21 @@ class LocalDeskAdapter(TicketAdapter):
                 raise ConflictError(
                     f"ticket {key} is already {row[0]}; only open tickets can be decided", system=self.name
                 )
+
+    def comment(self, key: str, body: str, author: str) -> None:
+        """A person comments on a ticket (e.g. asks the waiting agent a question)."""
+        if not author.strip():
+            raise UserError("say who comments (--as NAME)")
+        if not body.strip():
+            raise UserError("the comment is empty")
+        seq = self._seq_of(key)
+        with self.engine.begin() as conn:
+            row = conn.execute(select(tickets.c.system).where(tickets.c.seq == seq)).first()
+            if row is None or row[0] != self.name:
+                raise NotFoundError(f"no ticket {key} on the local desk {self.name}", system=self.name)
+            conn.execute(
+                insert(comments).values(ticket_seq=seq, author=author.strip(), body=body, created_at=utcnow())
+            )
 
     def check(self, live: bool) -> list[CheckResult]:
         with self.engine.connect() as conn:

@@ -9,6 +9,7 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -29,6 +30,7 @@ from connector.core.models import (
     OutcomeReport,
     PendingTicket,
     PollResult,
+    Question,
     TicketDecision,
     TicketRef,
     Verdict,
@@ -592,6 +594,47 @@ class ServiceNowAdapter(TicketAdapter):
                     f"{target!r}; a workflow or business rule on the instance refused the move",
                     system=self.name,
                 )
+
+    def questions(
+        self, ticket: TicketRef, request: ApprovalRequest, since: datetime | None
+    ) -> list[Question]:
+        """Work notes and comments on the record since ``since`` by anyone but the connector's own
+        account, authors resolved like approvers (sys_user, groups when the route needs them)."""
+        route = self._route(request.route)
+        if not _safe(ticket.id):
+            return []
+        query = f"element_id={ticket.id}^elementINwork_notes,comments"
+        if since is not None:
+            query += f"^sys_created_on>={format_time(since)}"
+        rows = self.client.list(
+            "sys_journal_field",
+            query + "^ORDERBYsys_created_on",
+            ["sys_id", "element_id", "element", "value", "sys_created_by", "sys_created_on"],
+        )
+        own = {n.lower() for n in self.service_identities()}
+        rows = [
+            r
+            for r in rows
+            if value(r, "element_id") == ticket.id and value(r, "sys_created_by").lower() not in own | {""}
+        ]
+        users = self._users({value(r, "sys_created_by") for r in rows})
+        wanted = self._needs_groups(route, request.route)
+        groups = self._groups({value(u, "sys_id") for u in users.values()}) if wanted else {}
+        found = []
+        for row in rows:
+            name = value(row, "sys_created_by")
+            user = users.get(name)
+            actor = actor_from_user(name, user, groups.get(value(user, "sys_id"), ()) if user else ())
+            when = value(row, "sys_created_on")
+            found.append(
+                Question(
+                    id=value(row, "sys_id"),
+                    actor=actor,
+                    text=value(row, "value"),
+                    asked_at=parse_time(when) if when else None,
+                )
+            )
+        return found
 
     def service_identities(self) -> frozenset[str]:
         account = self.settings.service_account

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from connector.app.cli_conversations import conversations_app
 from connector.app.runtime import Connector
 from connector.core.errors import AdapterError, ConnectorError, UserError
 from connector.core.models import ApprovalRequest, RequestState, Verdict
@@ -30,6 +31,7 @@ webhooks_app = typer.Typer(no_args_is_help=True, help="Set up ticket webhooks.")
 app.add_typer(requests_app, name="requests")
 app.add_typer(audit_app, name="audit")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(conversations_app, name="conversations")
 
 # markup off: arguments, ticket text and error messages are written by models and users, and a
 # stray "[/b]" in them must print as is, not be read as rich markup (or crash the command)

@@ -20,11 +20,13 @@ from autogen_agentchat.base import Response
 from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage
 from autogen_core import CancellationToken
 
-from connector.core.errors import UserError
+from connector.core.errors import ConfigError, UserError
+from connector.core.policy import routes_for_tool
 from connector.core.service.conversation_text import outcome_message
 
 from .gate import current_context, pending_message
 from .runs import GATEKEEPER, note_call
+from .tools import as_autogen_tool
 
 if TYPE_CHECKING:
     from connector.app.runtime import Connector
@@ -142,11 +144,6 @@ def user_proxy(
     description: str = "",
 ) -> ApprovalGatekeeper:
     """The gatekeeper for ``tools`` (functions or AutoGen tools, registered to run on approval)."""
-    from .tools import as_autogen_tool
-
-    from connector.core.errors import ConfigError
-    from connector.core.policy import routes_for_tool
-
     names = []
     for tool in tools:
         base = as_autogen_tool(tool)
