@@ -27,8 +27,9 @@ MODEL = ModelInfo(
 )
 EMAIL = {"to": "jane@example.com", "subject": "Your refund", "body": "Refund in 3 business days."}
 REVISED = {**EMAIL, "body": "Hi Jane, your refund for order 1042 is on its way: 3 business days."}
-SLOW_ENV = "CONVERSATION_TEST_SLOW"  # seconds the continuation's model "thinks" (kill -9 tests)
-BLOCK_ENV = "CONVERSATION_TEST_BLOCK"  # seconds it blocks the event loop (lease run out)
+SLOW_ENV = "CONVERSATION_TEST_SLOW"  # seconds a resumed run's model "thinks" (kill -9 tests)
+BLOCKING: dict[str, float] = {}  # worker id -> seconds its resumed runs' model blocks the event loop
+FAILING: set[str] = set()  # conversation ids whose team cannot be rebuilt (a broken factory)
 
 
 def call(name: str, arguments: dict[str, Any], call_id: str = "call_1") -> CreateResult:
@@ -43,13 +44,15 @@ def call(name: str, arguments: dict[str, Any], call_id: str = "call_1") -> Creat
 class SlowReplay(ReplayChatCompletionClient):
     """A scripted model that takes its time (asynchronously, or blocking the loop) when told."""
 
+    def __init__(self, chat_completions: list[Any], slow: float = 0.0, block: float = 0.0) -> None:
+        super().__init__(chat_completions, model_info=MODEL)
+        self.slow, self.block = slow, block
+
     async def create(self, *args: Any, **kwargs: Any) -> CreateResult:
-        slow = float(os.environ.get(SLOW_ENV) or 0)
-        if slow:
-            await asyncio.sleep(slow)
-        block = float(os.environ.get(BLOCK_ENV) or 0)
-        if block:
-            time.sleep(block)  # a model client that blocks: the heartbeat stops, the lease runs out
+        if self.slow:
+            await asyncio.sleep(self.slow)
+        if self.block:
+            time.sleep(self.block)  # a client that blocks: heartbeats stop, the lease runs out
         return await super().create(*args, **kwargs)
 
 
@@ -66,7 +69,12 @@ def script(ctx: TeamContext) -> list[Any]:
 
 
 def client(ctx: TeamContext) -> ReplayChatCompletionClient:
-    return SlowReplay(script(ctx), model_info=MODEL)
+    if ctx.event is not None and ctx.conversation_id in FAILING:
+        raise RuntimeError("model endpoint unreachable")
+    if ctx.event is None:
+        return SlowReplay(script(ctx))
+    slow = float(os.environ.get(SLOW_ENV) or 0)
+    return SlowReplay(script(ctx), slow=slow, block=BLOCKING.get(ctx.connector.service.worker_id, 0.0))
 
 
 def assistant(ctx: TeamContext, handoffs: list[str] | None = None) -> AssistantAgent:

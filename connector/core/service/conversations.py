@@ -101,8 +101,9 @@ class Conversations:
         self.transitions = transitions
         self.outbox = outbox
         self.resumers: dict[str, Resumer] = {}
-        # runs are leased like executions (heartbeated) and must finish within the lease
+        # runs are leased like executions (heartbeated) and a continuation must finish within it
         self.lease = max(ctx.lease, timedelta(seconds=1))
+        self.budget = self.lease.total_seconds() * 0.9
         transitions.on_submitted.append(self._on_submitted)
         transitions.on_final.append(self._on_final)
         outbox.register(CONTINUE_KIND, self._deliver_continue, self.lease)
@@ -278,7 +279,7 @@ class Conversations:
                 self._answered(conn, answered, outcome.result)
             # continuations that came in while this run was still going: due now, not after backoff
             self.store.due_now(conn, [item_id(r, CONTINUE_KIND) for r in fresh])
-        return fresh + ([answered["request"].id] if answered is not None else [])
+        return fresh
 
     async def _store(
         self,
@@ -289,7 +290,9 @@ class Conversations:
     ) -> bool:
         kicks = await self.ctx.db(self._stored, claim, outcome, continued, answered)
         for request_id in kicks or []:
-            self.outbox.kick(request_id)  # a continuation that came in meanwhile, an answer to post
+            self.outbox.kick(request_id)  # a continuation that came in while this run went on
+        if kicks is not None and answered is not None:
+            await self.outbox.deliver_for(answered["request"].id)  # the answer on the ticket, now
         return kicks is not None
 
     def _answered(self, conn: Connection, answered: dict[str, Any], answer: str) -> None:
@@ -373,7 +376,10 @@ class Conversations:
                 f"Conversation {cid} could not be resumed with this outcome: {why}. The outcome "
                 "stands; the agent was not told.",
             )
-        self.outbox.kick(request.id)
+
+    async def _give_up(self, claim: Claim, request: ApprovalRequest, why: str) -> None:
+        await self.ctx.db(self._given_up, claim, request, LOST, why)
+        await self.outbox.deliver_for(request.id)  # the note on the ticket, now (this process may exit)
 
     # --- continuations -------------------------------------------------------------------------
     async def _deliver_continue(self, item: dict[str, Any], request: ApprovalRequest, attempt: int) -> None:
@@ -390,7 +396,7 @@ class Conversations:
         link = await self.ctx.db(self.store.link, request.id)
         if link is not None and link.status == PROPOSED:  # its run is over and never stored
             why = "the run that proposed this call stopped before its state was saved"
-            await self.ctx.db(self._given_up, claim, request, LOST, why)
+            await self._give_up(claim, request, why)
             return
         if link is None or link.status != AWAITING:
             await self.ctx.db(self.store.release_conversation, claim)
@@ -436,7 +442,7 @@ class Conversations:
         is retried from the stored state; after MAX_FAILURES the conversation is marked failed,
         said on the ticket, and None is returned."""
         resumer = self.resumers[job.conversation.resumer]
-        budget = self.lease.total_seconds() * 0.9
+        budget = self.budget
         try:
             async with self.holding(job.claim):
                 task = asyncio.ensure_future(resumer(job))
@@ -451,7 +457,7 @@ class Conversations:
             log.warning("conversation %s: continuation failed (%s): %s", job.conversation.id, failures, error)
             if failures is not None and failures >= MAX_FAILURES:
                 why = f"{failures} attempts failed; the last: {error}"
-                await self.ctx.db(self._given_up, job.claim, job.request, LOST, why)
+                await self._give_up(job.claim, job.request, why)
                 return None
             raise
 
