@@ -127,3 +127,36 @@ FACTORIES = {
     "selector": "tests.agents.teams:selector",
     "swarm": "tests.agents.teams:swarm",
 }
+
+
+PROPOSAL = {
+    "tool": "update_crm_record",
+    "arguments": {"record_id": "OPP-7", "field": "stage", "value": "Closed Won"},
+    "rationale": "The signed order form arrived today.",
+}
+
+
+def sales_script(ctx: TeamContext) -> list[Any]:
+    event = ctx.event
+    if event is None:
+        return [f"I propose this change:\n{json.dumps(PROPOSAL)}", "Change applied; all done. TERMINATE"]
+    if event.kind == "question":
+        return ["The customer signed the order form on Monday; the PDF is in the account folder."]
+    return [f"Gatekeeper says {event.state}; wrapping up. TERMINATE"]
+
+
+def gatekeeper_chat(ctx: TeamContext) -> RoundRobinGroupChat:
+    """The seed's architecture: a worker proposes, the ticket-backed gatekeeper decides."""
+    from connector.demo.tools import update_crm_record
+
+    sales = AssistantAgent(
+        "sales_agent",
+        model_client=ReplayChatCompletionClient(sales_script(ctx), model_info=MODEL),
+        system_message="Propose CRM changes to approval_gatekeeper as JSON: tool, arguments, rationale.",
+    )
+    wait = ctx.options.get("wait")
+    gatekeeper = ctx.connector.user_proxy(tools=[update_crm_record], wait=float(wait) if wait else None)
+    return RoundRobinGroupChat([sales, gatekeeper], termination_condition=termination())
+
+
+GATEKEEPER_CHAT = "tests.agents.teams:gatekeeper_chat"

@@ -121,7 +121,7 @@ class ApprovalGatekeeper(UserProxyAgent):
             description=description
             or "Approval gatekeeper: send it a proposed action as JSON {tool, arguments, rationale}; "
             "it files an approval ticket and reports the decision.",
-            input_func=ticket_input,
+            input_func=ticket_input.__call__,  # a bound coroutine function: AutoGen awaits it
         )
         self.ticket_input = ticket_input
 

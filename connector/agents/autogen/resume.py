@@ -43,6 +43,24 @@ def is_swarm(team: Any) -> bool:
     return isinstance(team, Swarm)
 
 
+TURN_FIELDS = ("next_speaker_index", "previous_speaker", "current_speaker")
+
+
+def keep_turn(before: Any, after: Any) -> Any:
+    """An approver's question is a side conversation: its question and answer stay in every
+    agent's history, but whose turn it is afterwards is what it was before (a RoundRobin would
+    otherwise hand the next turn — the outcome — to the wrong participant)."""
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return after
+    old = before.get("agent_states", {})
+    for name, manager in after.get("agent_states", {}).items():
+        if isinstance(manager, dict) and isinstance(old.get(name), dict):
+            for field in TURN_FIELDS:
+                if field in manager and field in old[name]:
+                    manager[field] = old[name][field]
+    return after
+
+
 def gatekeeper_message(team: Any, state: Any, text: str) -> BaseChatMessage:
     if is_swarm(team):
         target = swarm_target(state, participant_names(team))
@@ -72,4 +90,6 @@ class AutoGenResumer:
             await team.load_state(record.state)
         message = gatekeeper_message(team, record.state, job.message)
         _, outcome = await run_team(team, message, job.context, RunRecorder(kind=job.kind))
+        if job.kind == "question":
+            outcome.state = keep_turn(record.state, outcome.state)
         return outcome

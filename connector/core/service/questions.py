@@ -68,7 +68,7 @@ class Questions:
         if not fresh:
             return 0
         own = {n.lower() for n in await bridge.service_identities()}
-        relayed = 0
+        relayed, taken = 0, False
         for question in fresh:
             text = asked(question.text, record.question_prefix)
             names = {n.lower() for n in question.actor.names()}
@@ -77,7 +77,9 @@ class Questions:
             refusal = self._refusal(request, question)
             if await self.ctx.db(self._recorded, request, record, question, text, refusal):
                 relayed += refusal is None
-                self.conversations.outbox.kick(request.id)
+                taken = True
+        if taken:
+            self.conversations.outbox.kick(request.id)  # relay (or refuse) them now, in order
         return relayed
 
     def _refusal(self, request: ApprovalRequest, question: Question) -> str | None:
