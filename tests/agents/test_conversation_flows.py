@@ -44,7 +44,7 @@ def test_rejected_then_revised_then_approved(workdir):
         assert heard["source"] == "approval_gatekeeper"
         assert heard["text"].startswith(f"REJECTED: alice rejected send_email in {first.ticket.key}.")
         assert "Reason: Too terse: greet Jane and name the order." in heard["text"]
-        assert "call send_email again with the revised arguments" in heard["text"]
+        assert "propose send_email again with the revised arguments" in heard["text"]
 
         record = conn.store.conversation("case-1")
         assert record.status == "waiting" and record.version == 2

@@ -45,11 +45,11 @@ def outcome_message(request: ApprovalRequest) -> str:
             "run; it may or may not have taken effect. Do not call it again: a human is checking."
         )
     if state is RequestState.REJECTED:
-        reason = _clip(request.decision_reason) or "none given"
+        reason = _clip(request.decision_reason).rstrip(".") or "none given"
         return (
             f"REJECTED: {who} rejected {tool} in {at}. Reason: {reason}. Nothing was run. Revise your "
-            f"proposal to address the reason and call {tool} again with the revised arguments (it "
-            "becomes a new request, linked to this one), or explain why you cannot."
+            f"proposal to address the reason and propose {tool} again with the revised arguments (a "
+            "new request, linked to this one), or explain why you cannot."
         )
     if state is RequestState.EXPIRED:
         return (
