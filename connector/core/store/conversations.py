@@ -302,18 +302,14 @@ class ConversationQueries(StoreBase):
             return int(row[0]) if row else None
 
     def holds_claim(self, conn: Connection, conversation_id: str, token: int) -> ConversationRecord | None:
-        """The conversation, locked for this transaction, if the run with ``token`` still holds it."""
+        """The conversation, if the run with ``token`` still holds it. A plain read, no lock (a
+        request's transaction must not wait on a conversation's): a claim taken over a moment
+        later is caught when the successor stores, which orphans what the old run proposed."""
         c = conversations_table.c
-        row = (
-            conn.execute(
-                update(conversations_table)
-                .where(c.id == conversation_id, c.run_token == token, c.run_holder.is_not(None))
-                .values(updated_at=utcnow())
-                .returning(*conversations_table.c)
-            )
-            .mappings()
-            .first()
+        query = select(conversations_table).where(
+            c.id == conversation_id, c.run_token == token, c.run_holder.is_not(None)
         )
+        row = conn.execute(query).mappings().first()
         return _record(row) if row else None
 
     def store_run(
