@@ -65,7 +65,7 @@ class ApprovalService:
         self.polling = Polling(self.ctx, self.decisions)
         self.waiting = Waiting(self.ctx, self.decisions, self.outbox, self.execution)
         self.conversations = Conversations(self.ctx, self.transitions, self.outbox)
-        self.questions = Questions(self.ctx, self.conversations)
+        self.questions = Questions(self.ctx, self.conversations, self.decisions)
 
     @property
     def worker_id(self) -> str:

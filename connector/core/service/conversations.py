@@ -106,8 +106,7 @@ class Conversations:
         self.budget = self.lease.total_seconds() * 0.9
         transitions.on_submitted.append(self._on_submitted)
         transitions.on_final.append(self._on_final)
-        outbox.register(CONTINUE_KIND, self._deliver_continue, self.lease)
-        outbox.register(QUESTION_KIND, self._deliver_question, self.lease)
+        outbox.register(CONTINUE_KIND, self._deliver_continue, self.lease)  # questions: questions.py
 
     def register_resumer(self, name: str, resumer: Resumer) -> None:
         """``resumer(job) -> RunOutcome`` continues conversations registered with ``resumer=name``."""
@@ -191,7 +190,7 @@ class Conversations:
 
     async def finish(self, claim: Claim, outcome: RunOutcome) -> bool:
         """Store a run's result; False (and its proposals orphaned) when it was taken over."""
-        stored = await self._store(claim, outcome)
+        stored = await self.store_result(claim, outcome)
         if not stored:
             await self.ctx.db(self._orphaned, claim)
         return stored
@@ -236,7 +235,7 @@ class Conversations:
         claim: Claim,
         outcome: RunOutcome,
         continued: ApprovalRequest | None,
-        answered: dict[str, Any] | None,
+        also: Callable[[Connection, RunOutcome], None] | None,
     ) -> list[str] | None:
         """One transaction: the compare-and-set of the state, what the run proposed, audit rows,
         and the outbox work that follows (an answer on the ticket, continuations now due).
@@ -275,52 +274,26 @@ class Conversations:
                 self.store.audit.append(
                     conn, continued.id, "conversation_resumed", self.ctx.worker_id, details
                 )
-            if answered is not None:
-                self._answered(conn, answered, outcome.result)
+            if also is not None:
+                also(conn, outcome)  # e.g. the answer to an approver's question, for the ticket
             # continuations that came in while this run was still going: due now, not after backoff
             self.store.due_now(conn, [item_id(r, CONTINUE_KIND) for r in fresh])
         return fresh
 
-    async def _store(
+    async def store_result(
         self,
         claim: Claim,
         outcome: RunOutcome,
         continued: ApprovalRequest | None = None,
-        answered: dict[str, Any] | None = None,
+        also: Callable[[Connection, RunOutcome], None] | None = None,
     ) -> bool:
-        kicks = await self.ctx.db(self._stored, claim, outcome, continued, answered)
+        """Store a run's result (compare-and-set); False when another run took over meanwhile."""
+        kicks = await self.ctx.db(self._stored, claim, outcome, continued, also)
         for request_id in kicks or []:
             self.outbox.kick(request_id)  # a continuation that came in while this run went on
-        if kicks is not None and answered is not None:
-            await self.outbox.deliver_for(answered["request"].id)  # the answer on the ticket, now
         return kicks is not None
 
-    def _answered(self, conn: Connection, answered: dict[str, Any], answer: str) -> None:
-        from .conversation_text import answer_report_text
-
-        request: ApprovalRequest = answered["request"]
-        qid, asked_by, text = answered["question_id"], answered["asked_by_name"], answered["text"]
-        answer = answer.strip() or "(the agent gave no answer)"
-        self.store.set_question(conn, request.id, qid, status="answered", answer=answer[:4000])
-        self.store.audit.append(
-            conn,
-            request.id,
-            "question_answered",
-            self.ctx.worker_id,
-            {"question_id": qid, "answer": answer[:500]},
-        )
-        if self.ctx.wants_ticket(request):
-            report = OutcomeReport(
-                report_id=item_id(request.id, "answer", qid),
-                request_id=request.id,
-                route=request.route,
-                kind=ReportKind.ANSWER,
-                text=answer_report_text(asked_by, text, answer),
-                final=False,
-            )
-            self.transitions.enqueue_report(conn, report)
-
-    def _note(self, conn: Connection, request: ApprovalRequest, tag: str, text: str) -> None:
+    def note(self, conn: Connection, request: ApprovalRequest, tag: str, text: str) -> None:
         """A note on the request's ticket about its conversation (never moves the ticket)."""
         if self.ctx.wants_ticket(request):
             report = OutcomeReport(
@@ -341,7 +314,7 @@ class Conversations:
             self.store.audit.append(
                 conn, request_id, "conversation_orphaned", self.ctx.worker_id, {"conversation_id": cid}
             )
-            self._note(
+            self.note(
                 conn,
                 request,
                 "orphaned",
@@ -369,7 +342,7 @@ class Conversations:
                 self.ctx.worker_id,
                 {"conversation_id": cid, "why": why},
             )
-            self._note(
+            self.note(
                 conn,
                 request,
                 "failed",
@@ -392,7 +365,7 @@ class Conversations:
             return
         if link.status == PROPOSED and record.held():
             raise NotYet(f"conversation {cid}: the run that proposed it has not saved its state yet")
-        claim = await self._claim(record, CONTINUE_KIND)
+        claim = await self.claim(record, CONTINUE_KIND)
         link = await self.ctx.db(self.store.link, request.id)
         if link is not None and link.status == PROPOSED:  # its run is over and never stored
             why = "the run that proposed this call stopped before its state was saved"
@@ -416,10 +389,10 @@ class Conversations:
             request,
             self.run_context(record, claim, **extra),
         )
-        outcome = await self._run(job, attempt)
+        outcome = await self.run(job, attempt)
         if outcome is None:
             return
-        if await self._store(claim, outcome, continued=request):
+        if await self.store_result(claim, outcome, continued=request):
             log.info("conversation %s resumed with the outcome of %s", cid, request.id)
         else:
             await self.ctx.db(self._orphaned, claim)
@@ -427,7 +400,8 @@ class Conversations:
                 "conversation %s: continuation for %s superseded; its result dropped", cid, request.id
             )
 
-    async def _claim(self, record: ConversationRecord, kind: str) -> Claim:
+    async def claim(self, record: ConversationRecord, kind: str) -> Claim:
+        """Claim the conversation for a continuation or an answer; NotYet while that cannot be."""
         if record.resumer not in self.resumers:
             raise NotYet(f"no {record.resumer} resumer in this process for conversation {record.id}")
         claim = await self.ctx.db(
@@ -437,7 +411,7 @@ class Conversations:
             raise NotYet(f"conversation {record.id}: another run holds it")
         return claim
 
-    async def _run(self, job: ResumeJob, attempt: int) -> RunOutcome | None:
+    async def run(self, job: ResumeJob, attempt: int) -> RunOutcome | None:
         """Run the resumer under the claim, within the lease. A failure gives the claim back and
         is retried from the stored state; after MAX_FAILURES the conversation is marked failed,
         said on the ticket, and None is returned."""
@@ -460,57 +434,3 @@ class Conversations:
                 await self._give_up(job.claim, job.request, why)
                 return None
             raise
-
-    # --- approvers' questions ------------------------------------------------------------------
-    async def _deliver_question(self, item: dict[str, Any], request: ApprovalRequest, attempt: int) -> None:
-        from .conversation_text import question_message
-
-        asked = json.loads(item["payload"])
-        cid = asked["conversation_id"]
-        record = await self.ctx.db(self.store.conversation, cid)
-        link = await self.ctx.db(self.store.link, request.id)
-        if (
-            record is None
-            or link is None
-            or link.status != AWAITING
-            or request.state is not RequestState.TICKETED
-        ):
-            await self.ctx.db(self._question_skipped, request, asked)
-            return
-        claim = await self._claim(record, QUESTION_KIND)
-        request = await self.ctx.db(self.store.get, request.id)
-        link = await self.ctx.db(self.store.link, request.id)
-        if link is None or link.status != AWAITING or request.state is not RequestState.TICKETED:
-            await self.ctx.db(self.store.release_conversation, claim)
-            await self.ctx.db(self._question_skipped, request, asked)
-            return
-        record = await self.ctx.db(self.store.conversation, cid)
-        assert record is not None
-        message = question_message(request, asked["asked_by_name"], asked["text"])
-        job = ResumeJob(
-            record,
-            claim,
-            QUESTION_KIND,
-            message,
-            request,
-            self.run_context(record, claim),
-            asked["asked_by_name"],
-        )
-        outcome = await self._run(job, attempt)
-        if outcome is None:
-            return
-        answered = {**asked, "request": request}
-        if not await self._store(claim, outcome, answered=answered):
-            log.warning("conversation %s: answer superseded by another run; dropped", cid)
-            raise NotYet("the conversation changed while answering; asking again from its new state")
-
-    def _question_skipped(self, request: ApprovalRequest, asked: dict[str, Any]) -> None:
-        with self.store.transaction() as conn:
-            self.store.set_question(conn, request.id, asked["question_id"], status="skipped")
-            self.store.audit.append(
-                conn,
-                request.id,
-                "question_skipped",
-                self.ctx.worker_id,
-                {"question_id": asked["question_id"], "why": f"the request is {request.state.value}"},
-            )

@@ -7,16 +7,30 @@ requester's and anyone not allowed to approve never count."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
 
 from connector.core.errors import AdapterError
-from connector.core.models import ApprovalRequest, OutcomeReport, Question, ReportKind, RequestState
-from connector.core.store.conversations import WAITING, ConversationRecord
+from connector.core.models import (
+    ApprovalRequest,
+    OutcomeReport,
+    Question,
+    ReportKind,
+    RequestState,
+    TicketDecision,
+    Verdict,
+)
+from connector.core.store.conversations import AWAITING, WAITING, ConversationRecord, RunOutcome
 
 from .context import ServiceContext
-from .conversations import QUESTION_KIND, Conversations, item_id
-from .decisions import authorized
+from .conversation_text import answer_report_text, question_message
+from .conversations import QUESTION_KIND, Conversations, ResumeJob, item_id
+from .decisions import Decisions
+from .outbox import NotYet
 
 log = logging.getLogger("approval_connector")
 
@@ -33,10 +47,12 @@ def asked(text: str, prefix: str) -> str | None:
 
 
 class Questions:
-    def __init__(self, ctx: ServiceContext, conversations: Conversations) -> None:
+    def __init__(self, ctx: ServiceContext, conversations: Conversations, decisions: Decisions) -> None:
         self.ctx = ctx
         self.store = ctx.store
         self.conversations = conversations
+        self.decisions = decisions
+        conversations.outbox.register(QUESTION_KIND, self._deliver, conversations.lease)
 
     async def poll(self, systems: list[str] | None = None) -> int:
         """Look for new questions on every ticket a waiting conversation waits on; returns how
@@ -74,7 +90,7 @@ class Questions:
             names = {n.lower() for n in question.actor.names()}
             if text is None or names & own:
                 continue  # an ordinary comment, or the connector's own
-            refusal = self._refusal(request, question)
+            refusal = await self._refusal(request, question)
             if await self.ctx.db(self._recorded, request, record, question, text, refusal):
                 relayed += refusal is None
                 taken = True
@@ -82,15 +98,10 @@ class Questions:
             self.conversations.outbox.kick(request.id)  # relay (or refuse) them now, in order
         return relayed
 
-    def _refusal(self, request: ApprovalRequest, question: Question) -> str | None:
-        actor = question.actor
-        who = actor.display or actor.id
-        names = {n.lower() for n in actor.names()}
-        if request.requester and request.requester.lower() in names:
-            return f"{who} requested this call; only an approver may ask the agent"
-        if not authorized(self.ctx.route(request), actor):
-            return f"{who} is not an allowed approver for route {request.route}"
-        return None
+    async def _refusal(self, request: ApprovalRequest, question: Question) -> str | None:
+        """The approval rules themselves: whoever could not approve this request may not ask."""
+        as_if = TicketDecision(verdict=Verdict.APPROVED, actor=question.actor, status="question")
+        return await self.decisions.refusal(request, as_if)
 
     def _recorded(
         self,
@@ -145,3 +156,81 @@ class Questions:
                 conn, item_id(request.id, "q", question.id), request.id, QUESTION_KIND, payload
             )
             return True
+
+    # --- relaying one question -------------------------------------------------------------------
+    async def _deliver(self, item: dict[str, Any], request: ApprovalRequest, attempt: int) -> None:
+        """Outbox handler: run the waiting conversation once with the question, store its state
+        with the answer queued for the ticket — or skip a question whose request moved on."""
+        asked = json.loads(item["payload"])
+        conversations = self.conversations
+        record = await self.ctx.db(self.store.conversation, asked["conversation_id"])
+        if record is None or not await self._still_waiting(request.id):
+            await self.ctx.db(self._skipped, request, asked)
+            return
+        claim = await conversations.claim(record, QUESTION_KIND)
+        request = await self.ctx.db(self.store.get, request.id)
+        if not await self._still_waiting(request.id):
+            await self.ctx.db(self.store.release_conversation, claim)
+            await self.ctx.db(self._skipped, request, asked)
+            return
+        record = await self.ctx.db(self.store.conversation, record.id)
+        assert record is not None
+        job = ResumeJob(
+            record,
+            claim,
+            QUESTION_KIND,
+            question_message(request, asked["asked_by_name"], asked["text"]),
+            request,
+            conversations.run_context(record, claim),
+            asked["asked_by_name"],
+        )
+        outcome = await conversations.run(job, attempt)
+        if outcome is None:
+            return
+
+        def answered(conn: Connection, outcome: RunOutcome) -> None:
+            self._answered(conn, request, asked, outcome.result)
+
+        if not await conversations.store_result(claim, outcome, also=answered):
+            raise NotYet("the conversation changed while answering; asking again from its new state")
+        await conversations.outbox.deliver_for(request.id)  # the answer on the ticket, now
+
+    async def _still_waiting(self, request_id: str) -> bool:
+        request = await self.ctx.db(self.store.get, request_id)
+        link = await self.ctx.db(self.store.link, request_id)
+        return link is not None and link.status == AWAITING and request.state is RequestState.TICKETED
+
+    def _answered(
+        self, conn: Connection, request: ApprovalRequest, asked: dict[str, Any], answer: str
+    ) -> None:
+        qid = asked["question_id"]
+        answer = answer.strip() or "(the agent gave no answer)"
+        self.store.set_question(conn, request.id, qid, status="answered", answer=answer[:4000])
+        self.store.audit.append(
+            conn,
+            request.id,
+            "question_answered",
+            self.ctx.worker_id,
+            {"question_id": qid, "answer": answer[:500]},
+        )
+        if self.ctx.wants_ticket(request):
+            report = OutcomeReport(
+                report_id=item_id(request.id, "answer", qid),
+                request_id=request.id,
+                route=request.route,
+                kind=ReportKind.ANSWER,
+                text=answer_report_text(asked["asked_by_name"], asked["text"], answer),
+                final=False,
+            )
+            self.conversations.transitions.enqueue_report(conn, report)
+
+    def _skipped(self, request: ApprovalRequest, asked: dict[str, Any]) -> None:
+        with self.store.transaction() as conn:
+            self.store.set_question(conn, request.id, asked["question_id"], status="skipped")
+            self.store.audit.append(
+                conn,
+                request.id,
+                "question_skipped",
+                self.ctx.worker_id,
+                {"question_id": asked["question_id"], "why": f"the request is {request.state.value}"},
+            )
