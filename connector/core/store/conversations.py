@@ -73,7 +73,7 @@ conversation_requests_table = Table(
     Column("conversation_id", String(200), nullable=False, index=True),
     Column("run_token", Integer, nullable=False),
     Column("step", Integer, nullable=False),
-    Column("status", String(20), nullable=False),
+    Column("status", String(20), nullable=False, index=True),  # each poll reads the awaiting ones
     Column("revision_of", String(64)),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
