@@ -14,7 +14,7 @@ from tests.conftest import REPO
 
 CONFIG = """
 store: {{url: "{url}"}}
-scheduler: {{lease: {lease}, outbox_interval: 1s}}
+scheduler: {{lease: {lease}, outbox_interval: 1s, poll_interval: 1s}}
 systems:
   desk: {{type: local, groups: {{leads: [carol]}}}}
 tools:

@@ -51,6 +51,8 @@ def config_for(package: str, name: str, workdir: Path, url: str | None = None) -
     point it at their own database and instance."""
     data: dict[str, Any] = yaml.safe_load((EXAMPLES / package / name).read_text())
     data["store"]["url"] = f"sqlite:///{workdir / 'example.db'}"
+    # each `poll --once` is a new process: a short interval lets the next one take the poll lead
+    data.setdefault("scheduler", {})["poll_interval"] = "1s"
     if url is not None:
         system = next(iter(data["systems"].values()))
         system["instance_url" if system["type"] == "servicenow" else "url"] = url
