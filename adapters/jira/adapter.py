@@ -28,6 +28,7 @@ from connector.core.models import (
     OutcomeReport,
     PendingTicket,
     PollResult,
+    Question,
     TicketDecision,
     TicketRef,
     Verdict,
@@ -346,6 +347,36 @@ class JiraAdapter(TicketAdapter):
 
     def resolve_identity(self, name: str) -> Actor | None:
         return self.directory.resolve(name)
+
+    def questions(
+        self, ticket: TicketRef, request: ApprovalRequest, since: datetime | None
+    ) -> list[Question]:
+        """People's comments on the issue since ``since`` (never the connector's own), authors as
+        Jira names them (accountId / key), with their groups when the route's approvers use groups."""
+        own = self.service_identities()
+        groups_wanted = self.context.needs_groups(request.route)
+        users: dict[str, Any] = {}
+        found = []
+        for comment in self.client.comments(ticket.id or ticket.key):
+            actor = p.actor_from_user(comment.get("author"))
+            if actor is None or actor.names() & own:
+                continue
+            created = p.parse_time(comment.get("created"))
+            if since is not None and created is not None and created < since:
+                continue
+            if groups_wanted:
+                if actor.id not in users:
+                    users[actor.id] = self.client.user(actor.id)
+                actor = p.with_groups(actor, users[actor.id])
+            found.append(
+                Question(
+                    id=str(comment.get("id")),
+                    actor=actor,
+                    text=str(comment.get("body") or ""),
+                    asked_at=created,
+                )
+            )
+        return found
 
     # --- outcome ----------------------------------------------------------------------------------
     def report(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:

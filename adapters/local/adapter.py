@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -33,6 +34,7 @@ from connector.core.models import (
     OutcomeReport,
     PendingTicket,
     PollResult,
+    Question,
     ReportKind,
     TicketDecision,
     TicketRef,
@@ -215,16 +217,16 @@ class LocalDeskAdapter(TicketAdapter):
         data["key"] = key
         return data
 
+    def _actor(self, name: str) -> Actor:
+        groups = frozenset(g for g, members in self.settings.groups.items() if name in members)
+        return Actor(id=name, display=name, aliases=frozenset({name}), groups=groups)
+
     def _decision_of(self, row: Any) -> TicketDecision:
         status = row["status"]
         verdict = {OPEN: Verdict.PENDING, APPROVED: Verdict.APPROVED, REJECTED: Verdict.REJECTED}.get(
             status, Verdict.UNKNOWN
         )
-        actor = None
-        if row["decided_by"]:
-            name = row["decided_by"]
-            groups = frozenset(g for g, members in self.settings.groups.items() if name in members)
-            actor = Actor(id=name, display=name, aliases=frozenset({name}), groups=groups)
+        actor = self._actor(row["decided_by"]) if row["decided_by"] else None
         edited = json.loads(row["edited_arguments"]) if row["edited_arguments"] else None
         return TicketDecision(
             verdict=verdict,
@@ -314,6 +316,28 @@ class LocalDeskAdapter(TicketAdapter):
     def service_identities(self) -> frozenset[str]:
         return frozenset({SERVICE_ACCOUNT})
 
+    def questions(
+        self, ticket: TicketRef, request: ApprovalRequest, since: datetime | None
+    ) -> list[Question]:
+        """People's comments on the ticket (never the connector's own), oldest first."""
+        c = comments.c
+        query = select(comments).where(
+            c.ticket_seq == self._seq_of(ticket.key), c.author != SERVICE_ACCOUNT, c.marker.is_(None)
+        )
+        if since is not None:
+            query = query.where(c.created_at >= since)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(c.id)).mappings().all()
+        return [
+            Question(
+                id=str(row["id"]),
+                actor=self._actor(row["author"]),
+                text=row["body"],
+                asked_at=aware(row["created_at"]),
+            )
+            for row in rows
+        ]
+
     # --- the human side: what the CLI does instead of clicking in Jira -----------------------------
     def decide(
         self,
@@ -353,9 +377,12 @@ class LocalDeskAdapter(TicketAdapter):
                 )
 
     def comment(self, key: str, actor: str, text: str) -> None:
-        """A person's comment on a ticket (the connector's own comments come from report())."""
+        """A person's comment on a ticket, e.g. a question for the waiting agent (the connector's
+        own comments come from report())."""
         if not actor.strip():
             raise UserError("say who comments (--as NAME)")
+        if not text.strip():
+            raise UserError("the comment is empty")
         seq = self._seq_of(key)
         with self.engine.begin() as conn:
             row = conn.execute(select(tickets.c.system).where(tickets.c.seq == seq)).first()

@@ -9,6 +9,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -29,6 +30,7 @@ from connector.core.models import (
     OutcomeReport,
     PendingTicket,
     PollResult,
+    Question,
     TicketDecision,
     TicketRef,
     Verdict,
@@ -246,6 +248,14 @@ class ServiceNowAdapter(TicketAdapter):
     # --- outcomes --------------------------------------------------------------------------------------
     def report(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
         self.outcome.report(ticket, report, attempt)
+
+    def questions(
+        self, ticket: TicketRef, request: ApprovalRequest, since: datetime | None
+    ) -> list[Question]:
+        """Work notes and comments on the record since ``since`` by anyone but the connector's own
+        account, authors resolved like approvers (sys_user, groups when the route needs them)."""
+        route = self.route(request.route)
+        return self.decisions.questions(ticket, since, self.needs_groups(route, request.route))
 
     def service_identities(self) -> frozenset[str]:
         account = self.settings.service_account

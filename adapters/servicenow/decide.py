@@ -14,16 +14,18 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from connector.core.cache import TtlCache
 from connector.core.errors import AdapterError
-from connector.core.models import Actor, TicketDecision, Verdict
+from connector.core.models import Actor, Question, TicketDecision, TicketRef, Verdict
 
 from .parse import (
     actor_from_user,
     approver_verdict,
     expand_seal,
+    format_time,
     latest_audit,
     parse_time,
     record_verdict,
@@ -81,6 +83,43 @@ class ServiceNowDecisions:
         self.users: TtlCache[str, Mapping[str, Any] | None] = TtlCache(ttl)  # user_name -> sys_user
         self.groups: TtlCache[str, frozenset[str]] = TtlCache(ttl)  # user sys_id -> group ids, names
         self.people: TtlCache[str, Actor | None] = TtlCache(ttl)  # spelling -> Actor
+
+    # --- questions ---------------------------------------------------------------------------------
+    def questions(self, ticket: TicketRef, since: datetime | None, needs_groups: bool) -> list[Question]:
+        """People's journal entries on the record since ``since`` (never the connector's own)."""
+        if not safe(ticket.id):
+            return []
+        query = f"element_id={ticket.id}^elementINwork_notes,comments"
+        if since is not None:
+            query += f"^sys_created_on>={format_time(since)}"
+        rows = self.client.list(
+            "sys_journal_field",
+            query + "^ORDERBYsys_created_on",
+            ["sys_id", "element_id", "element", "value", "sys_created_by", "sys_created_on"],
+        )
+        own = {n.lower() for n in self.adapter.service_identities()}
+        rows = [
+            r
+            for r in rows
+            if value(r, "element_id") == ticket.id and value(r, "sys_created_by").lower() not in own | {""}
+        ]
+        users = self._users({value(r, "sys_created_by") for r in rows})
+        groups = self._groups({value(u, "sys_id") for u in users.values()}) if needs_groups else {}
+        found = []
+        for row in rows:
+            name = value(row, "sys_created_by")
+            user = users.get(name)
+            actor = actor_from_user(name, user, groups.get(value(user, "sys_id"), ()) if user else ())
+            when = value(row, "sys_created_on")
+            found.append(
+                Question(
+                    id=value(row, "sys_id"),
+                    actor=actor,
+                    text=value(row, "value"),
+                    asked_at=parse_time(when) if when else None,
+                )
+            )
+        return found
 
     # --- decisions ---------------------------------------------------------------------------------
     def decide(

@@ -12,6 +12,7 @@ from typing import Any
 
 from autogen_core.tools import BaseTool
 
+from connector.agents.autogen.api import ConversationMethods, install_resumer
 from connector.agents.autogen.gate import GatedTool
 from connector.agents.autogen.tools import as_autogen_tool, autogen_tool
 from connector.app.config import PACKAGED_DEFAULTS, ConnectorConfig, line_of, load_config
@@ -67,7 +68,7 @@ def build_adapters(config: ConnectorConfig, context: AdapterContext) -> dict[str
     return adapters
 
 
-class Connector:
+class Connector(ConversationMethods):
     def __init__(
         self,
         config: ConnectorConfig,
@@ -85,6 +86,7 @@ class Connector:
         self.service = service
         self.metrics = metrics
         self._pools = list(pools or [])
+        install_resumer(self)  # this process can continue conversations that wait on decisions
 
     @classmethod
     def from_config(

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
@@ -30,6 +31,7 @@ from connector.core.models import (
     OutcomeReport,
     PendingTicket,
     PollResult,
+    Question,
     TicketDecision,
     TicketRef,
 )
@@ -144,6 +146,15 @@ class TicketAdapter(ABC):
         ``Actor`` its decisions would carry; None when the system knows no such person. The core
         compares requesters and approvers by these ids, never as loose strings."""
         return None
+
+    def questions(
+        self, ticket: TicketRef, request: ApprovalRequest, since: datetime | None
+    ) -> list[Question]:
+        """Comments (work notes) on the ticket written since ``since`` by anyone but the
+        connector's own account, with their authors as the system names them; the core relays
+        those that are approvers' questions to the waiting conversation. Optional: a system that
+        cannot read comments returns none."""
+        return []
 
     # --- webhooks ------------------------------------------------------------------------------
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:

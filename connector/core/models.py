@@ -140,6 +140,18 @@ class PollResult(BaseModel):
     cursor: str | None = None  # opaque to the core; handed back on the next poll
 
 
+class Question(BaseModel):
+    """A comment or work note on a ticket, as read from the ticketing system's API: who wrote it
+    (as the system names them, like a decision's actor) and what. The core decides whether it is
+    a question for the waiting conversation (prefix, allowed approver); adapters return every
+    comment except the connector's own."""
+
+    id: str  # unique on its ticket: the comment / journal entry id
+    actor: Actor
+    text: str
+    asked_at: datetime | None = None
+
+
 class ReportKind(str, Enum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -150,6 +162,8 @@ class ReportKind(str, Enum):
     SHADOW = "shadow"
     INVALID_EDIT = "invalid_edit"
     TAMPERED = "tampered"  # the stored call or the ticket's seal does not match: nothing ran
+    ANSWER = "answer"  # a waiting conversation's answer to an approver's question (never final)
+    CONVERSATION = "conversation"  # a note about the conversation behind the request (never final)
 
 
 class OutcomeReport(BaseModel):

@@ -15,6 +15,7 @@ from autogen_core import CancellationToken
 from autogen_core.tools import BaseTool
 from pydantic import BaseModel
 
+from connector.agents.autogen.runs import note_call
 from connector.core.errors import UserError
 from connector.core.models import ApprovalRequest, RequestState
 
@@ -33,6 +34,11 @@ def approval_context(**fields: str) -> Iterator[None]:
         yield
     finally:
         _CALL_CONTEXT.reset(token)
+
+
+def current_context() -> dict[str, str]:
+    """The fields of the innermost ``approval_context`` (empty outside one)."""
+    return dict(_CALL_CONTEXT.get() or {})
 
 
 def pending_message(request: ApprovalRequest) -> str:
@@ -94,4 +100,5 @@ class GatedTool(BaseTool[BaseModel, str]):
         self.last_request_id = request.id
         if self.wait and not request.state.terminal:
             request = await self.service.wait_for(request.id, self.wait_timeout, self.wait_interval)
+        note_call(request, deferred=not request.state.terminal)  # a conversation run, if any, learns it
         return outcome_message(request)

@@ -16,6 +16,7 @@ import typer
 
 from connector.app.cli.audit import audit_export, audit_verify
 from connector.app.cli.check import check_config
+from connector.app.cli.conversations import conversations_app
 from connector.app.cli.demo import demo_command
 from connector.app.cli.desk import approve, decide, reject, review
 from connector.app.cli.inspection import list_requests, show_request
@@ -40,6 +41,7 @@ webhooks_app = typer.Typer(no_args_is_help=True, help="Set up ticket webhooks.")
 app.add_typer(requests_app, name="requests")
 app.add_typer(audit_app, name="audit")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(conversations_app, name="conversations")
 
 app.command("approve")(approve)
 app.command("reject")(reject)

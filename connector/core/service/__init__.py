@@ -23,11 +23,13 @@ from connector.core.settings import ConnectorConfig
 from connector.core.store import Store
 
 from .context import ServiceContext, default_worker_id, new_request_id
+from .conversations import Conversations
 from .decisions import Decisions
 from .execution import Execution
 from .expiry import Expiry
 from .outbox import Outbox
 from .polling import Polling
+from .questions import Questions
 from .submission import Submission
 from .transitions import Transitions
 from .waiting import Waiting
@@ -67,6 +69,8 @@ class ApprovalService:
         self.submission = Submission(self.ctx, self.transitions, self.outbox, self.execution)
         self.polling = Polling(self.ctx, self.decisions)
         self.waiting = Waiting(self.ctx, self.decisions, self.outbox, self.execution)
+        self.conversations = Conversations(self.ctx, self.transitions, self.outbox)
+        self.questions = Questions(self.ctx, self.conversations, self.decisions)
 
     @property
     def worker_id(self) -> str:
@@ -170,6 +174,7 @@ class ApprovalService:
         """Poll every system; with ``wait`` the runs the decisions started are awaited too (the
         scheduler's job does not wait, so a slow tool never delays the next cycle)."""
         applied = await self.polling.poll_once(systems)
+        await self.questions.poll(systems)  # approvers' questions to waiting conversations
         await self.execution.run_approved(wait=False)
         if wait:
             await self.drain(None)

@@ -80,7 +80,7 @@ class Submission:
             request.state = RequestState.DENIED
             request.decision_reason = reason
             denied: AuditEvent = ("denied", "policy", {"reason": reason})
-            await self.ctx.db(self.transitions.submitted, request, [submitted, denied], False)
+            await self.ctx.db(self.transitions.submitted, request, [submitted, denied], False, context)
             log.info("request %s denied by policy: %s", request.id, reason)
             return request
         if route.mode is Mode.AUTO:
@@ -88,12 +88,14 @@ class Submission:
             request.approver = "policy:auto"
             request.decided_at = now
             auto: AuditEvent = ("auto_approved", "policy", {"route": route.name})
-            await self.ctx.db(self.transitions.submitted, request, [submitted, auto], route.record_auto)
+            await self.ctx.db(
+                self.transitions.submitted, request, [submitted, auto], route.record_auto, context
+            )
             log.info("request %s auto-approved by route %s", request.id, route.name)
             if route.record_auto:
                 await self.outbox.deliver_item(ticket_item_id(request.id))
             return await self.execution.run(request.id)
-        await self.ctx.db(self.transitions.submitted, request, [submitted], True)
+        await self.ctx.db(self.transitions.submitted, request, [submitted], True, context)
         log.info("request %s stored for %s via route %s", request.id, tool_name, route.name)
         await self.outbox.deliver_item(ticket_item_id(request.id))
         return await self.ctx.db(self.ctx.store.get, request.id)

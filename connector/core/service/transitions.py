@@ -6,7 +6,7 @@ durable and audited. Methods are synchronous: the service calls them through ``c
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ def ticket_item_id(request_id: str) -> str:
 
 
 FinalHook = Callable[[Connection, ApprovalRequest], None]
+SubmittedHook = Callable[[Connection, ApprovalRequest, Mapping[str, str]], None]
 
 
 class Transitions:
@@ -41,6 +42,9 @@ class Transitions:
         # expired, in doubt, shadow): work that must follow a final outcome (e.g. resuming the
         # conversation that waits on it) is queued atomically with it, never lost in between.
         self.on_final: list[FinalHook] = []
+        # Called inside the transaction that stores a new request, with the caller's context:
+        # e.g. the conversation the call was made in learns of it atomically (or refuses it).
+        self.on_submitted: list[SubmittedHook] = []
 
     def _final(self, conn: Connection, stored: ApprovalRequest) -> None:
         for hook in self.on_final:
@@ -61,10 +65,18 @@ class Transitions:
             self.enqueue_report(conn, outcome_report(stored, kind))
 
     # --- submission ------------------------------------------------------------------------------
-    def submitted(self, request: ApprovalRequest, events: Sequence[AuditEvent], open_ticket: bool) -> None:
+    def submitted(
+        self,
+        request: ApprovalRequest,
+        events: Sequence[AuditEvent],
+        open_ticket: bool,
+        context: Mapping[str, str] | None = None,
+    ) -> None:
         """Store a new request (durable first) with its audit rows; queue its ticket if wanted."""
         with self.store.transaction() as conn:
             self.store.insert_request(conn, request, events)
+            for hook in self.on_submitted:
+                hook(conn, request, context or {})
             if open_ticket:
                 self.store.enqueue(conn, ticket_item_id(request.id), request.id, TICKET_KIND, {})
 

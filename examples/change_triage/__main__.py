@@ -1,0 +1,3 @@
+from connector.demo.examples import main
+
+main("change-triage")
