@@ -218,8 +218,18 @@ class LocalDeskAdapter(TicketAdapter):
         return data
 
     def _actor(self, name: str) -> Actor:
-        groups = frozenset(g for g, members in self.settings.groups.items() if name in members)
-        return Actor(id=name, display=name, aliases=frozenset({name}), groups=groups)
+        """A desk identity is a name, case and surrounding spaces aside (the desk trusts --as)."""
+        name = name.strip()
+        ident = name.casefold()
+        groups = frozenset(
+            g
+            for g, members in self.settings.groups.items()
+            if ident in {m.strip().casefold() for m in members}
+        )
+        return Actor(id=ident, display=name, aliases=frozenset({name, ident}), groups=groups)
+
+    def resolve_identity(self, name: str) -> Actor | None:
+        return self._actor(name) if name.strip() else None
 
     def _decision_of(self, row: Any) -> TicketDecision:
         status = row["status"]

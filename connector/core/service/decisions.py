@@ -12,7 +12,6 @@ from typing import Any
 from connector.core.errors import AdapterError, UserError
 from connector.core.integrity import call_problem
 from connector.core.models import (
-    Actor,
     ApprovalRequest,
     DecisionEvent,
     Mode,
@@ -24,33 +23,15 @@ from connector.core.models import (
     utcnow,
 )
 from connector.core.reports import outcome_report
-from connector.core.settings import RouteConfig
 
 from .context import ServiceContext
 from .execution import Execution
 from .expiry import Expiry
+from .identity import Identities
 from .outbox import Outbox
 from .transitions import Transitions
 
 log = logging.getLogger("approval_connector")
-
-
-def authorized(route: RouteConfig | None, actor: Actor) -> bool:
-    """Whether the route's approver list names this actor (by any of its ids, or a group)."""
-    if route is None:
-        return False
-    names = {n.lower() for n in actor.names()}
-    groups = {g.lower() for g in actor.groups}
-    for allowed in route.approvers:
-        allowed = allowed.strip()
-        if allowed == "*":
-            return True
-        if allowed.lower().startswith("group:"):
-            if allowed[6:].strip().lower() in groups:
-                return True
-        elif allowed.lower() in names:
-            return True
-    return False
 
 
 def from_own_ticket(request: ApprovalRequest, decision: TicketDecision, event_key: str | None) -> bool:
@@ -78,6 +59,7 @@ class Decisions:
         self.execution = execution
         self.expiry = expiry
         self.outbox = outbox
+        self.identities = Identities(ctx)
 
     async def handle_event(
         self, event: DecisionEvent, *, trusted: bool = False, wait: bool = False
@@ -162,14 +144,15 @@ class Decisions:
         actor = decision.actor
         if actor is None:
             return "the ticketing system did not say who made the change"
-        own = {n.lower() for n in await self.ctx.adapter(request.system).service_identities()}
-        if own & {n.lower() for n in actor.names()}:
+        own = {n.strip().casefold() for n in await self.ctx.adapter(request.system).service_identities()}
+        if own & {n.strip().casefold() for n in actor.names()}:
             return "the change was made by the connector's own account"
         if decision.verdict is Verdict.REJECTED:
             return None  # anyone but the connector may stop a call: nothing runs either way
-        if request.requester and request.requester.lower() in {n.lower() for n in actor.names()}:
-            return f"{actor.display or actor.id} requested this call and cannot approve it"
-        if not authorized(self.ctx.route(request), actor):
+        problem = await self.identities.requester_problem(request, actor)
+        if problem:
+            return problem
+        if not await self.identities.allowed(self.ctx.route(request), request, actor):
             return f"{actor.display or actor.id} is not an allowed approver for route {request.route}"
         return None
 

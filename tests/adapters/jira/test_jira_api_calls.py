@@ -27,7 +27,7 @@ from tests.conftest import EMAIL, agent_calls, sent_mail
 
 HOOK = "https://connector.example.com/webhooks/jira"
 # Calls made once per process, per person or per poll cycle, not per approval:
-SHARED = re.compile(r"^GET .*/(serverInfo|field|myself|user)$|^POST .*/search/jql$")
+SHARED = re.compile(r"^GET .*/(serverInfo|field|myself|user|user/search)$|^POST .*/search/jql$")
 
 
 def shipped_config(sim: JiraSimulator, db: Path) -> Connector:
@@ -96,6 +96,8 @@ async def test_three_calls_per_approval(conn, sim, workdir, path):
     for own in (first, second):
         assert [re.sub(r"/issue/\d+", "/issue/{id}", c) for c in own] == OWN[path]
     assert sum(c.endswith("/user") for c in shared_first + shared_second) == 1  # alice's groups, once
+    # the requester, resolved to a Jira identity (to keep them from approving), once per process
+    assert sum(c.endswith("/user/search") for c in shared_first + shared_second) == 1
     # nothing else grows with the approvals but the poll's one search page per cycle
     assert shared_second == ([] if path == "webhook" else ["POST /rest/api/2/search/jql"])
     assert len(sent_mail(workdir)) == 2
