@@ -18,6 +18,8 @@ from autogen_ext.models.replay import ReplayChatCompletionClient
 from connector.app.config import ConnectorConfig, parse_config
 from connector.app.runtime import Connector
 
+pytest_plugins = ["tests.contract.fixtures"]  # the per-system fixtures of the contract and attack suites
+
 REPO = Path(__file__).resolve().parents[1]
 PG_URL_ENV = "APPROVAL_CONNECTOR_TEST_PG_URL"
 

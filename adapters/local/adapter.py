@@ -257,7 +257,7 @@ class LocalDeskAdapter(TicketAdapter):
                 conn.execute(
                     select(tickets).where(
                         tickets.c.system == self.name,
-                        tickets.c.status.in_([APPROVED, REJECTED]),
+                        tickets.c.status != OPEN,  # decided, or moved somewhere unmapped (UNKNOWN)
                         tickets.c.seq.in_(list(waiting)),
                     )
                 )

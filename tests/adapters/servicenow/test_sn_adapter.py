@@ -17,7 +17,6 @@ from connector.core.errors import (
     NotFoundError,
     PermissionDenied,
     RateLimitedError,
-    UnavailableError,
 )
 from connector.core.models import (
     ApprovalRequest,
@@ -113,23 +112,6 @@ def test_short_description_and_body_show_control_and_bidi_characters_as_escapes(
     assert not set(record["description"]) & hidden, record["description"]
 
 
-def test_create_twice_is_one_record(adapter: ServiceNowAdapter, sim: ServiceNowSimulator) -> None:
-    request = make_request()
-    first = adapter.create_ticket(request)
-    assert adapter.find_ticket(request) == first and len(sim.records()) == 1
-    assert sim.call_count("POST", "/table/change_request") == 1
-    assert sim.call_count("GET", "/table/change_request") == 1  # the look-up above, none before create
-
-
-def test_lost_create_answer_still_one_record(adapter: ServiceNowAdapter, sim: ServiceNowSimulator) -> None:
-    sim.lose_answer("POST", "/table/change_request")
-    request = make_request()
-    ticket = adapter.create_ticket(request)  # POST answered 504 after creating; the lookup finds it
-    assert [r["number"] for r in sim.records()] == [ticket.key]
-    assert sim.call_count("POST", "/table/change_request") == 1  # a 504 on POST is never retried blindly
-    assert adapter.find_ticket(request) == ticket and len(sim.records()) == 1
-
-
 def test_lost_create_answer_and_failed_lookup_then_retry(
     adapter: ServiceNowAdapter, sim: ServiceNowSimulator
 ) -> None:
@@ -171,32 +153,6 @@ def test_poll_without_pending_makes_no_call(adapter: ServiceNowAdapter, sim: Ser
     assert result.events == [] and sim.calls == []
 
 
-def test_poll_finds_approval_with_the_approver(adapter: ServiceNowAdapter, sim: ServiceNowSimulator) -> None:
-    request, ticket = open_ticket(adapter)
-    first = adapter.poll([pending(request, ticket)], None)
-    assert first.events == []
-    sim.approve(ticket.key, "change.manager", "fine during low traffic")
-    before = sim.call_count("GET", "/table/change_request$")
-    result = adapter.poll([pending(request, ticket)], first.cursor)
-    assert sim.call_count("GET", "/table/change_request$") == before + 1  # one list query per cycle
-    [event] = result.events
-    assert (event.ticket_key, event.request_id, event.source) == (ticket.key, request.id, "poll")
-    decision = event.decision
-    assert decision is not None and decision.verdict is Verdict.APPROVED
-    assert decision.actor is not None and decision.actor.display == "Casey Manager"
-    assert {"change.manager", "casey.manager@example.com"} <= decision.actor.names()
-    assert decision.status == "approval=approved state=-2" and decision.decided_at is not None
-
-
-def test_poll_finds_rejection_with_reason(adapter: ServiceNowAdapter, sim: ServiceNowSimulator) -> None:
-    request, ticket = open_ticket(adapter)
-    sim.reject(ticket.key, "change.manager", "Not during the freeze.")
-    [event] = adapter.poll([pending(request, ticket)], None).events
-    assert event.decision is not None and event.decision.verdict is Verdict.REJECTED
-    assert event.decision.reason == "Not during the freeze."
-    assert event.decision.actor is not None and "change.manager" in event.decision.actor.names()
-
-
 def test_poll_several_records_in_one_query_with_paging(
     make_adapter: MakeAdapter, rsps: responses.RequestsMock, sim: ServiceNowSimulator
 ) -> None:
@@ -234,23 +190,6 @@ def test_actor_is_who_decided_not_who_edited_last(
     [event] = adapter.poll([pending(request, ticket)], None).events
     assert event.decision and event.decision.actor and "change.manager" in event.decision.actor.names()
     assert "outsider" not in event.decision.actor.names()
-
-
-def test_own_writes_are_not_decisions(adapter: ServiceNowAdapter, sim: ServiceNowSimulator) -> None:
-    request, ticket = open_ticket(adapter)
-    adapter.report(ticket, report(request, ReportKind.UNAUTHORIZED, final=False), 0)
-    adapter.report(ticket, report(request, ReportKind.EXPIRED), 0)  # the connector cancels: state 4
-    assert sim.record(ticket.key)["state"] == "4"
-    assert adapter.poll([pending(request, ticket)], None).events == []
-
-
-def test_unknown_value_fails_closed(adapter: ServiceNowAdapter, sim: ServiceNowSimulator) -> None:
-    request, ticket = open_ticket(adapter)
-    sim.update(ticket.key, "change.manager", approval="more_info_required")
-    [event] = adapter.poll([pending(request, ticket)], None).events
-    assert event.decision is not None and event.decision.verdict is Verdict.UNKNOWN
-    assert "approval=more_info_required" in event.decision.status
-    assert adapter.read_decision(ticket, request).verdict is Verdict.UNKNOWN
 
 
 def test_cursor_overlap_deduplicates_within_one_second(
@@ -437,19 +376,6 @@ def test_report_success_closes_through_the_state_model(
         if a["documentkey"] == ticket.id and a["fieldname"] == "state"
     ]
     assert states[-3:] == ["-1", "0", "3"]  # one step at a time
-
-
-def test_report_retry_does_not_duplicate(adapter: ServiceNowAdapter, sim: ServiceNowSimulator) -> None:
-    request, ticket = approved_ticket(adapter, sim)
-    sim.lose_answer("PATCH", "/table/change_request/")
-    with pytest.raises(UnavailableError):
-        adapter.report(
-            ticket, report(request, ReportKind.SUCCEEDED), 0
-        )  # the note landed, the answer did not
-    for attempt in (1, 2):
-        adapter.report(ticket, report(request, ReportKind.SUCCEEDED), attempt)
-    assert len(sim.journal(ticket.key, "work_notes")) == 1
-    assert sim.record(ticket.key)["state"] == "3"
 
 
 def test_report_refused_jump_is_a_clear_error(adapter: ServiceNowAdapter, sim: ServiceNowSimulator) -> None:
