@@ -17,7 +17,6 @@ from connector.core.errors import (
     BadRequestError,
     ConfigError,
     UnavailableError,
-    WebhookRejected,
 )
 from connector.core.http import RetryPolicy
 from connector.core.models import (
@@ -39,10 +38,11 @@ from connector.core.templates import TemplateRenderError, render, ticket_context
 from . import check as checks
 from . import jql
 from . import parse as p
-from . import webhook as wh
 from .client import JiraClient
+from .hooks import JiraWebhooks
 from .identity import JiraDirectory
 from .outcome import JiraOutcome
+from .questions import comment_questions
 from .render import build_description, build_summary
 from .settings import JiraRouteSettings, JiraSystemSettings, TicketSettings
 
@@ -54,7 +54,7 @@ ISSUE_FIELDS = ["status", "labels", "comment", "resolution"]
 SEALED = [p.SEAL_PROPERTY]  # the entity property read back with every decision
 
 
-class JiraAdapter(TicketAdapter):
+class JiraAdapter(JiraWebhooks, TicketAdapter):
     """One configured Jira instance (``type: jira``)."""
 
     kind = "jira"
@@ -351,102 +351,11 @@ class JiraAdapter(TicketAdapter):
     def questions(
         self, ticket: TicketRef, request: ApprovalRequest, since: datetime | None
     ) -> list[Question]:
-        """People's comments on the issue since ``since`` (never the connector's own), authors as
-        Jira names them (accountId / key), with their groups when the route's approvers use groups."""
-        own = self.service_identities()
-        groups_wanted = self.context.needs_groups(request.route)
-        users: dict[str, Any] = {}
-        found = []
-        for comment in self.client.comments(ticket.id or ticket.key):
-            actor = p.actor_from_user(comment.get("author"))
-            if actor is None or actor.names() & own:
-                continue
-            created = p.parse_time(comment.get("created"))
-            if since is not None and created is not None and created < since:
-                continue
-            if groups_wanted:
-                if actor.id not in users:
-                    users[actor.id] = self.client.user(actor.id)
-                actor = p.with_groups(actor, users[actor.id])
-            found.append(
-                Question(
-                    id=str(comment.get("id")),
-                    actor=actor,
-                    text=str(comment.get("body") or ""),
-                    asked_at=created,
-                )
-            )
-        return found
+        return comment_questions(self, ticket, request, since)
 
     # --- outcome ----------------------------------------------------------------------------------
     def report(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
         self.outcome.report(ticket, report, attempt)
-
-    # --- webhooks ---------------------------------------------------------------------------------
-    def _webhook_secret(self) -> str:
-        var = self.settings.webhook.secret_env
-        if not var:
-            raise WebhookRejected(
-                f"{self.name}: webhooks are not configured (webhook.secret_env)", status=404
-            )
-        try:
-            return self.context.secret(var, f"systems.{self.name}.webhook.secret_env")
-        except ConfigError:  # the operator's misconfiguration, not the sender's fault
-            raise WebhookRejected("webhook secret not configured", status=503) from None
-
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
-        wh.verify_signature(self._webhook_secret(), headers, body)
-
-    def webhook_delivery_id(self, headers: Mapping[str, str], body: bytes) -> str | None:
-        return wh.delivery_id(headers)
-
-    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[DecisionEvent]:
-        return wh.parse_payload(self.name, headers, body, self.settings.label)
-
-    def webhook_url(self, public_url: str) -> str:
-        url = public_url.rstrip("/")
-        suffix = f"/webhooks/{self.name}"
-        return url if url.endswith(suffix) else url + suffix
-
-    def webhook_filter(self) -> str:
-        projects = sorted({r.ticket.project for r in self.routes.values() if r.ticket is not None})
-        query = f"labels = {jql.quote(self.settings.label)}"
-        if projects:
-            query = f"project in {jql.in_list(projects)} AND " + query
-        return query
-
-    def webhook_setup(self, public_url: str) -> str:
-        secret_var = self.settings.webhook.secret_env or "<set webhook.secret_env>"
-        return "\n".join(
-            [
-                f"{self.name}: create an admin webhook in Jira (Settings → System → WebHooks):",
-                f"  URL:        {self.webhook_url(public_url)}",
-                f"  Events:     {', '.join(self.settings.webhook.events)}",
-                f"  JQL filter: {self.webhook_filter()}",
-                f"  Secret:     the value of the environment variable {secret_var}",
-                "  Deliveries are hints: every decision is re-read from the API, and polling stays on.",
-            ]
-        )
-
-    def register_webhook(self, public_url: str) -> str:
-        secret = self._register_secret()
-        body = {
-            "name": f"approval-connector {self.name}",
-            "url": self.webhook_url(public_url),
-            "events": list(self.settings.webhook.events),
-            "filters": {"issue-related-events-section": self.webhook_filter()},
-            "excludeBody": False,
-            "secret": secret,
-        }
-        created = self.client.register_webhook(body)
-        where = created.get("self") or "(no id returned)"
-        return f"{self.name}: webhook created at {where} for {body['url']} (secret from env, not shown)"
-
-    def _register_secret(self) -> str:
-        var = self.settings.webhook.secret_env
-        if not var:
-            raise ConfigError(f"systems.{self.name}.webhook.secret_env: name the variable holding the secret")
-        return self.context.secret(var, f"systems.{self.name}.webhook.secret_env")
 
     # --- operations -------------------------------------------------------------------------------
     def check(self, live: bool) -> list[CheckResult]:

@@ -116,9 +116,6 @@ class Connector(ConversationMethods):
         bridges = {name: AdapterBridge(a, adapter_pool, metrics) for name, a in adapters.items()}
         environment = os.environ if env is None else env
         sealer = Sealer.load(environment, key_folder(config))
-        sealed = store.seal_legacy(sealer.call_seal)
-        if sealed:
-            log.warning("sealed %d requests stored by an earlier version (once, with this key)", sealed)
         service = ApprovalService(
             config,
             store,
@@ -130,6 +127,9 @@ class Connector(ConversationMethods):
             worker_id=worker_id,
             pool_size=pool_size,
         )
+        sealed = service.transitions.seal_legacy()
+        if sealed:
+            log.warning("sealed %d requests stored by an earlier version (once, with this key)", sealed)
         return cls(config, store, adapters, registry, service, metrics, [db_pool, adapter_pool])
 
     @property

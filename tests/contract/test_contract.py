@@ -130,3 +130,44 @@ def test_every_system_declares_what_the_core_relies_on(system):
 
 
 __all__ = ["TicketRef"]
+
+
+IO_METHODS = (
+    "create_ticket",
+    "find_ticket",
+    "poll",
+    "read_decision",
+    "report",
+    "service_identities",
+    "resolve_identity",
+    "questions",
+    "check",
+)
+
+
+async def test_no_adapter_call_runs_on_the_event_loop(system, conn, workdir):
+    """Every I/O method of the adapter asserts it is not on the loop's thread; a whole lifecycle
+    (create, poll, re-read, report, identities, a rejected and an approved request) then runs."""
+    import threading
+
+    loop_thread = threading.get_ident()
+    adapter = conn.adapters[system.name]
+    calls: list[str] = []
+    for name in IO_METHODS:
+        real = getattr(adapter, name)
+
+        def guarded(*args, _real=real, _name=name, **kwargs):
+            assert threading.get_ident() != loop_thread, f"{_name} ran on the event loop"
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        setattr(adapter, name, guarded)
+    first, second = await ticketed(conn), await ticketed(conn, subject="second")
+    driver = system.driver_for(conn)
+    driver.approve(first.ticket, system.approver)
+    driver.reject(second.ticket, system.approver, "no")
+    await conn.poll_once()
+    await conn.service.refresh(first.id)
+    await conn.process_outbox()
+    assert conn.store.get(first.id).state is RequestState.SUCCEEDED
+    assert {"create_ticket", "poll", "report", "service_identities"} <= set(calls)

@@ -64,6 +64,10 @@ class Transitions:
         if self.ctx.wants_ticket(stored):
             self.enqueue_report(conn, outcome_report(stored, kind))
 
+    def seal_legacy(self) -> int:
+        """Seal, once, the requests an upgrade found stored before call seals existed."""
+        return self.store.seal_legacy(self.ctx.sealer.call_seal)
+
     # --- submission ------------------------------------------------------------------------------
     def submitted(
         self,

@@ -12,6 +12,7 @@ from sqlalchemy.exc import OperationalError
 from connector.core.errors import ConfigError
 
 from .audit import AuditLog, audit_table, seal_entries_table, seals_table
+from .conversation_links import ConversationLinkQueries
 from .conversations import ConversationQueries
 from .cursors import CursorQueries
 from .engine import make_engine
@@ -49,7 +50,9 @@ __all__ = [
 ]
 
 
-class Store(RequestQueries, OutboxQueries, CursorQueries, LeaseQueries, ConversationQueries):
+class Store(
+    RequestQueries, OutboxQueries, CursorQueries, LeaseQueries, ConversationQueries, ConversationLinkQueries
+):
     """Owns the connector's tables. Only the service's transitions module changes a state."""
 
     def __init__(self, engine: Engine) -> None:
