@@ -3,12 +3,11 @@ signed webhooks), acted on through its users as people (and attackers) in Jira w
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from typing import Any
 
 from connector.app.runtime import Connector
 from connector.core.models import TicketRef
-from connector.testing.contract import ContractSystem, fill
+from connector.testing.contract import SimulatedContractSystem, fill
 
 from .parse import request_label
 from .simulator import JiraSimulator
@@ -34,32 +33,25 @@ ROUTE = """    ticket: {project: OPS, issue_type: Task, summary: "Customer e-mai
 """
 
 
-class JiraContract(ContractSystem):
+class JiraContract(SimulatedContractSystem):
     kind = "jira"
     name = "jira"
     approver = "alice"
     other = "mallory"
     connector_account = "svc-approval"
     approver_spellings = ("alice@example.com", " Alice@Example.com ", "Alice Approver")
-    has_webhooks = True
 
-    def start(self) -> None:
-        self.sim = JiraSimulator.seeded_demo("http://127.0.0.1")
-        self._stack = ExitStack()
-        self.url = self._stack.enter_context(self.sim.serve())
-        self.driver = JiraDriver(self.sim)
+    def make_simulator(self) -> JiraSimulator:
+        return JiraSimulator.seeded_demo("http://127.0.0.1")
 
-    def stop(self) -> None:
-        self._stack.close()
+    def make_driver(self) -> JiraDriver:
+        return JiraDriver(self.sim)
 
     def config_text(self, store_url: str, approvers: list[str]) -> str:
         return fill(CONFIG, store_url=store_url, url=self.url) + self.route_yaml("jira", approvers, ROUTE)
 
     def env(self) -> dict[str, str]:
         return self.sim.demo_env()
-
-    def driver_for(self, conn: Connector) -> JiraDriver:
-        return self.driver
 
     def lose_next_create_answer(self, conn: Connector) -> None:
         self.sim.drop_create_answers = 1
@@ -87,10 +79,6 @@ class JiraContract(ContractSystem):
     def edit_description(self, ticket: TicketRef, actor: str, text: str) -> None:
         with self.sim.lock:
             self.sim.issue(ticket.key).fields["description"] = text
-
-    def last_webhook(self) -> tuple[dict[str, str], bytes] | None:
-        sent = self.sim.webhooks_sent
-        return (dict(sent[-1]["headers"]), sent[-1]["body"]) if sent else None
 
     def point_webhooks_at(self, url: str) -> None:
         self.sim.register_webhook(url, self.sim.demo_env()["JIRA_WEBHOOK_SECRET"])

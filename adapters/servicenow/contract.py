@@ -3,13 +3,11 @@ HTTP, signed notifications), acted on through its users as people in the instanc
 
 from __future__ import annotations
 
-from contextlib import ExitStack
-
 from connector.app.runtime import Connector
 from connector.core.models import TicketRef
-from connector.testing.contract import ContractSystem, fill
+from connector.testing.contract import SimulatedContractSystem, fill
 
-from .simulator import seeded_demo
+from .simulator import ServiceNowSimulator, seeded_demo
 from .testing import ServiceNowDriver
 
 PREFIX = "agent-action:"
@@ -37,23 +35,19 @@ ROUTE = """    ticket:
 """
 
 
-class ServiceNowContract(ContractSystem):
+class ServiceNowContract(SimulatedContractSystem):
     kind = "servicenow"
     name = "servicenow"
     approver = "change.manager"
     other = "outsider"
     connector_account = "svc_connector"
     approver_spellings = ("Change.Manager", " change.manager ", "casey.manager@example.com")
-    has_webhooks = True
 
-    def start(self) -> None:
-        self.sim = seeded_demo("http://127.0.0.1")
-        self._stack = ExitStack()
-        self.url = self._stack.enter_context(self.sim.serve())
-        self.driver = ServiceNowDriver(self.sim)
+    def make_simulator(self) -> ServiceNowSimulator:
+        return seeded_demo("http://127.0.0.1")
 
-    def stop(self) -> None:
-        self._stack.close()
+    def make_driver(self) -> ServiceNowDriver:
+        return ServiceNowDriver(self.sim)
 
     def config_text(self, store_url: str, approvers: list[str]) -> str:
         return fill(CONFIG, store_url=store_url, url=self.url) + self.route_yaml(
@@ -62,9 +56,6 @@ class ServiceNowContract(ContractSystem):
 
     def env(self) -> dict[str, str]:
         return {"SN_USER": "svc_connector", "SN_PASSWORD": "svc-password", "SN_WEBHOOK_SECRET": SECRET}
-
-    def driver_for(self, conn: Connector) -> ServiceNowDriver:
-        return self.driver
 
     def lose_next_create_answer(self, conn: Connector) -> None:
         self.sim.lose_answer("POST", "/table/change_request$")
@@ -91,10 +82,6 @@ class ServiceNowContract(ContractSystem):
 
     def edit_description(self, ticket: TicketRef, actor: str, text: str) -> None:
         self.sim.update(ticket.key, actor, description=text)
-
-    def last_webhook(self) -> tuple[dict[str, str], bytes] | None:
-        sent = self.sim.webhooks_sent
-        return (dict(sent[-1]["headers"]), sent[-1]["body"]) if sent else None
 
     def point_webhooks_at(self, url: str) -> None:
         self.sim.set_webhook(url, SECRET)

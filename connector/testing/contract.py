@@ -8,6 +8,7 @@ itself to the list in ``tests/contract/systems.py``: no other change."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -117,6 +118,37 @@ class ContractSystem(ABC):
             f"    approvers: [{quoted}]\n"
             "    deadline: 1h\n" + extra
         )
+
+
+class SimulatedContractSystem(ContractSystem):
+    """A system played by a simulator served on loopback (real HTTP, signed webhooks)."""
+
+    has_webhooks = True
+    sim: Any
+
+    @abstractmethod
+    def make_simulator(self) -> Any:
+        """The seeded simulator (not yet served)."""
+
+    @abstractmethod
+    def make_driver(self) -> TicketDriver:
+        """The person acting through the simulator."""
+
+    def start(self) -> None:
+        self.sim = self.make_simulator()
+        self._stack = ExitStack()
+        self.url = self._stack.enter_context(self.sim.serve())
+        self.driver = self.make_driver()
+
+    def stop(self) -> None:
+        self._stack.close()
+
+    def driver_for(self, conn: Connector) -> TicketDriver:
+        return self.driver
+
+    def last_webhook(self) -> tuple[dict[str, str], bytes] | None:
+        sent = self.sim.webhooks_sent
+        return (dict(sent[-1]["headers"]), sent[-1]["body"]) if sent else None
 
 
 def fill(template: str, **values: Any) -> str:

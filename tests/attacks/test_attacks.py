@@ -74,28 +74,23 @@ async def approved_in_a_comment(system, conn, request):
     await poll(conn)
 
 
-async def database_edit_of_arguments_and_digest(system, conn, request):
+async def database_edit(system, conn, request, **columns):
+    """Someone with write access to the connector's database rewrites the stored call, then the
+    approver approves the ticket (which showed the original)."""
     evil = {**request.arguments, "to": "attacker@evil.example"}
+    values = {k: (_json(evil) if v == "args" else digest_of(evil)) for k, v in columns.items()}
     with conn.store.transaction() as tx:
-        tx.execute(
-            update(requests_table)
-            .where(requests_table.c.id == request.id)
-            .values(arguments=_json(evil), arguments_digest=digest_of(evil))
-        )
+        tx.execute(update(requests_table).where(requests_table.c.id == request.id).values(**values))
     system.driver_for(conn).approve(request.ticket, system.approver)
     await poll(conn)
+
+
+async def database_edit_of_arguments_and_digest(system, conn, request):
+    await database_edit(system, conn, request, arguments="args", arguments_digest="digest")
 
 
 async def database_injected_approved_edit(system, conn, request):
-    evil = {**request.arguments, "to": "attacker@evil.example"}
-    with conn.store.transaction() as tx:
-        tx.execute(
-            update(requests_table)
-            .where(requests_table.c.id == request.id)
-            .values(approved_arguments=_json(evil), approved_digest=digest_of(evil))
-        )
-    system.driver_for(conn).approve(request.ticket, system.approver)
-    await poll(conn)
+    await database_edit(system, conn, request, approved_arguments="args", approved_digest="digest")
 
 
 async def ticket_seal_edited(system, conn, request):

@@ -225,35 +225,26 @@ class Transitions:
             c.claimed_by == stale.claimed_by if stale.claimed_by else c.claimed_by.is_(None),
             or_(c.lease_until.is_(None), c.lease_until < now),
         ]
-        previous = {"previous_worker": stale.claimed_by}
+        target = RequestState.APPROVED if stale.idempotent else RequestState.IN_DOUBT
+        values = {"claimed_by": None} if stale.idempotent else {}
+        event = "reclaimed" if stale.idempotent else "in_doubt"
         with self.store.transaction() as conn:
-            if stale.idempotent:
-                if self.store.transition(
-                    conn,
-                    stale.id,
-                    [RequestState.EXECUTING],
-                    RequestState.APPROVED,
-                    only_if=still_stale,
-                    claimed_by=None,
-                    lease_until=None,
-                ):
-                    self.store.audit.append(conn, stale.id, "reclaimed", self.ctx.worker_id, previous)
-                    return RequestState.APPROVED
-                return None
             if not self.store.transition(
                 conn,
                 stale.id,
                 [RequestState.EXECUTING],
-                RequestState.IN_DOUBT,
+                target,
                 only_if=still_stale,
                 lease_until=None,
+                audit=[(event, self.ctx.worker_id, {"previous_worker": stale.claimed_by})],
+                **values,
             ):
                 return None
-            self.store.audit.append(conn, stale.id, "in_doubt", self.ctx.worker_id, previous)
-            stored = self.store.get(stale.id, conn)
-            self._report_if_ticketed(conn, stored, ReportKind.IN_DOUBT)
-            self._final(conn, stored)
-            return RequestState.IN_DOUBT
+            if target is RequestState.IN_DOUBT:
+                stored = self.store.get(stale.id, conn)
+                self._report_if_ticketed(conn, stored, ReportKind.IN_DOUBT)
+                self._final(conn, stored)
+            return target
 
     # --- a human settles what happened -----------------------------------------------------------
     def resolved(
