@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from connector.core.errors import ConfigError, UserError
 from connector.core.integrity import call_problem
@@ -91,7 +93,23 @@ class Execution:
             claimed = await self.ctx.db(self.ctx.store.get, request.id)
             return await self._run_claimed(claimed, tool)
 
-    async def _run_claimed(self, request: ApprovalRequest, tool: Tool) -> ApprovalRequest:
+    async def run_claimed_now(
+        self, claim: Callable[[], Awaitable[ApprovalRequest]], tool: Tool
+    ) -> ApprovalRequest:
+        """The auto route's path: take a pool slot, store the request already claimed by this
+        worker (``claim``: one transaction with its audit rows), run it, finish it — two
+        transactions and no re-reads, for calls no human needs to see first."""
+        async with self._pool():
+            request = await claim()
+            return await self._run_claimed(request, tool, fresh=True)
+
+    async def _run_claimed(
+        self, request: ApprovalRequest, tool: Tool, fresh: bool = False
+    ) -> ApprovalRequest:
+        """``fresh``: the request was validated and sealed in this process a moment ago and has
+        not been read back from the database, so there is nothing to re-check."""
+        if fresh:
+            return await self._run_tool(request, tool, request.arguments_to_run)
         problem = call_problem(self.ctx.sealer, request)
         if problem:  # altered between approval and run: never run it
             stored = await self.ctx.db(
@@ -100,11 +118,15 @@ class Execution:
             self.outbox.kick(request.id)
             log.error("request %s refused at run time: %s", request.id, problem)
             return stored or await self.ctx.db(self.ctx.store.get, request.id)
-        arguments = request.arguments_to_run
         try:
-            arguments = tool.validate(arguments)
+            arguments = tool.validate(request.arguments_to_run)
         except UserError as exc:
             return await self._finish(request, RequestState.FAILED, error=f"{exc}; not run")
+        return await self._run_tool(request, tool, arguments)
+
+    async def _run_tool(
+        self, request: ApprovalRequest, tool: Tool, arguments: dict[str, Any]
+    ) -> ApprovalRequest:
         heartbeat = asyncio.ensure_future(self._heartbeat(request.id))
         try:
             result = await tool.run(arguments, request.id)
@@ -127,7 +149,8 @@ class Execution:
         error: str | None = None,
     ) -> ApprovalRequest:
         stored = await self.ctx.db(self.transitions.finished, request, state, result, error)
-        self.outbox.kick(request.id)  # say it on the ticket now, not at the next outbox cycle
+        if self.ctx.wants_ticket(stored):
+            self.outbox.kick(request.id)  # say it on the ticket now, not at the next outbox cycle
         if stored.state is state:
             self.ctx.recorder.run(state.value.lower())
             log.info("request %s %s", request.id, state.value.lower())

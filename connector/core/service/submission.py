@@ -84,17 +84,28 @@ class Submission:
             log.info("request %s denied by policy: %s", request.id, reason)
             return request
         if route.mode is Mode.AUTO:
-            request.state = RequestState.APPROVED
             request.approver = "policy:auto"
             request.decided_at = now
+            worker, lease = self.ctx.worker_id, self.ctx.lease
             auto: AuditEvent = ("auto_approved", "policy", {"route": route.name})
-            await self.ctx.db(
-                self.transitions.submitted, request, [submitted, auto], route.record_auto, context
-            )
+            claimed: AuditEvent = ("claimed", worker, {"lease_seconds": lease.total_seconds()})
+
+            async def store_claimed() -> ApprovalRequest:
+                running = request.model_copy(
+                    update={
+                        "state": RequestState.EXECUTING,
+                        "claimed_by": worker,
+                        "lease_until": utcnow() + lease,
+                    }
+                )
+                events = [submitted, auto, claimed]
+                await self.ctx.db(self.transitions.submitted, running, events, route.record_auto, context)
+                if route.record_auto:  # the ticket as a record, before the run reports on it
+                    await self.outbox.deliver_item(ticket_item_id(request.id))
+                return running
+
             log.info("request %s auto-approved by route %s", request.id, route.name)
-            if route.record_auto:
-                await self.outbox.deliver_item(ticket_item_id(request.id))
-            return await self.execution.run(request.id)
+            return await self.execution.run_claimed_now(store_claimed, entry)
         await self.ctx.db(self.transitions.submitted, request, [submitted], True, context)
         log.info("request %s stored for %s via route %s", request.id, tool_name, route.name)
         await self.outbox.deliver_item(ticket_item_id(request.id))
