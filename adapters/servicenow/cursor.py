@@ -1,23 +1,27 @@
 """The poll cursor: the newest server timestamp seen, the record versions already handled inside
-the overlap window (timestamps have one-second resolution, so ``>=`` plus de-duplication), and
-the tickets that were pending last time (a newly pending ticket is looked up by sys_id once)."""
+the overlap window (timestamps have one-second resolution, so ``>=`` plus de-duplication), when
+the previous poll started (a ticket recorded since then is looked up by sys_id once, so clock
+skew cannot hide it), and the records to look up again. Its size does not grow with the number
+of waiting tickets."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from .parse import format_time, parse_time
 
 NEW_TICKET_MARGIN = timedelta(minutes=15)  # covers clock skew between the connector and the instance
+RECORDED_MARGIN = timedelta(seconds=10)  # a ticket recorded just before a poll may commit after it
 
 
 @dataclass
 class PollCursor:
     newest: str | None = None  # max sys_updated_on returned by the server ('YYYY-MM-DD HH:MM:SS')
     seen: dict[str, str] = field(default_factory=dict)  # "sys_id:sys_mod_count" -> sys_updated_on
-    known: set[str] = field(default_factory=set)  # ticket ids pending at the previous poll
+    polled_at: str | None = None  # when the previous poll started (the connector's clock, ISO)
+    retry: set[str] = field(default_factory=set)  # records to look up by sys_id again (unreadable)
 
     @classmethod
     def load(cls, text: str | None) -> PollCursor:
@@ -32,14 +36,15 @@ class PollCursor:
             return cls(
                 newest=newest,
                 seen={str(k): str(v) for k, v in dict(data.get("seen") or {}).items()},
-                known={str(k) for k in data.get("known") or []},
+                polled_at=str(data["p"]) if data.get("p") else None,
+                retry={str(k) for k in data.get("retry") or []},
             )
         except (ValueError, TypeError, AttributeError):
             return cls()
 
     def dump(self) -> str:
         return json.dumps(
-            {"v": 1, "t": self.newest, "seen": self.seen, "known": sorted(self.known)},
+            {"v": 2, "t": self.newest, "seen": self.seen, "p": self.polled_at, "retry": sorted(self.retry)},
             separators=(",", ":"),
             sort_keys=True,
         )
@@ -48,6 +53,16 @@ class PollCursor:
         """Where the time part of the next query starts: the cursor minus the overlap."""
         newest = parse_time(self.newest) if self.newest else None
         return format_time(newest - timedelta(seconds=overlap)) if newest else None
+
+    def newly_recorded(self, ticketed_at: datetime | None) -> bool:
+        """Whether a ticket was recorded since the previous poll started (or it is not known)."""
+        if self.polled_at is None or ticketed_at is None:
+            return True
+        try:
+            previous = datetime.fromisoformat(self.polled_at)
+        except ValueError:
+            return True
+        return ticketed_at > previous - RECORDED_MARGIN
 
     def is_seen(self, sys_id: str, mod_count: str) -> bool:
         return f"{sys_id}:{mod_count}" in self.seen

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from connector.core.errors import AdapterError
-from connector.core.models import DecisionEvent, PendingTicket, PollResult, Verdict
+from connector.core.models import DecisionEvent, PendingTicket, PollResult, Verdict, utcnow
 
 from .cursor import NEW_TICKET_MARGIN, PollCursor
 from .decide import APPROVER_FIELDS, UNREADABLE, safe
@@ -55,6 +55,7 @@ class ServiceNowPoll:
 
     def poll(self, pending: Sequence[PendingTicket], cursor: str | None) -> PollResult:
         state = PollCursor.load(cursor)
+        started = utcnow()
         if not pending:
             return PollResult(events=[], cursor=state.dump())
         overlap = self.adapter.settings.poll_overlap_seconds
@@ -81,7 +82,7 @@ class ServiceNowPoll:
             state.advance(stamp)
         if state.newest is None and floors:
             state.newest = min(floors)  # nothing seen yet: do not slide back to "ever" next time
-        state.known = {p.ticket.id for p in pending} - retry
+        state.polled_at, state.retry = started.isoformat(), retry
         state.prune(overlap)
         return PollResult(events=events, cursor=state.dump())
 
@@ -89,7 +90,11 @@ class ServiceNowPoll:
         """What the query covers: changes since the cursor (minus the overlap), plus — by sys_id,
         so clock skew cannot hide them — tickets that earlier polls did not look for."""
         since = state.since(overlap)
-        new = [p for p in items if p.ticket.id not in state.known] if since else list(items)
+        new = (
+            [p for p in items if p.ticket.id in state.retry or state.newly_recorded(p.ticketed_at)]
+            if since
+            else list(items)
+        )
         if not new:
             return Window(since, [], None)
         ids = [p.ticket.id for p in new]

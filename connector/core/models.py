@@ -133,6 +133,7 @@ class PendingTicket(BaseModel):
     route: str
     ticket: TicketRef
     created_at: datetime
+    ticketed_at: datetime | None = None  # when the connector recorded the ticket (its own clock)
 
 
 class PollResult(BaseModel):

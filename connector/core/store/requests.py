@@ -96,7 +96,16 @@ class RequestQueries(StoreBase):
         it uses (no arguments, no rationale), oldest first."""
         c = requests_table.c
         query = (
-            select(c.id, c.route, c.ticket_system, c.ticket_key, c.ticket_id, c.ticket_url, c.created_at)
+            select(
+                c.id,
+                c.route,
+                c.ticket_system,
+                c.ticket_key,
+                c.ticket_id,
+                c.ticket_url,
+                c.created_at,
+                c.updated_at,
+            )
             .where(c.state == RequestState.TICKETED.value, c.system == system, c.ticket_key.is_not(None))
             .order_by(c.created_at, c.id)
         )
@@ -111,6 +120,7 @@ class RequestQueries(StoreBase):
                     url=row.ticket_url or "",
                 ),
                 created_at=aware(row.created_at),
+                ticketed_at=aware(row.updated_at),  # a waiting request's row last changed when ticketed
             )
             for row in self._read(query).all()
         ]
