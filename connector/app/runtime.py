@@ -15,6 +15,7 @@ from autogen_core.tools import BaseTool
 from connector.agents.autogen.api import ConversationMethods, install_resumer
 from connector.agents.autogen.gate import GatedTool
 from connector.agents.autogen.tools import as_autogen_tool, autogen_tool
+from connector.agents.mcp.api import McpMethods, install_mcp
 from connector.app.config import PACKAGED_DEFAULTS, ConnectorConfig, line_of, load_config
 from connector.app.metrics import Metrics
 from connector.core.adapter import (
@@ -68,7 +69,7 @@ def build_adapters(config: ConnectorConfig, context: AdapterContext) -> dict[str
     return adapters
 
 
-class Connector(ConversationMethods):
+class Connector(ConversationMethods, McpMethods):
     def __init__(
         self,
         config: ConnectorConfig,
@@ -78,6 +79,7 @@ class Connector(ConversationMethods):
         service: ApprovalService,
         metrics: Metrics,
         pools: list[ThreadPoolExecutor] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -86,7 +88,9 @@ class Connector(ConversationMethods):
         self.service = service
         self.metrics = metrics
         self._pools = list(pools or [])
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ  # secrets by name
         install_resumer(self)  # this process can continue conversations that wait on decisions
+        install_mcp(self, self.environ)  # SERVER/TOOL of every configured MCP server can run here
 
     @classmethod
     def from_config(
@@ -130,7 +134,7 @@ class Connector(ConversationMethods):
             worker_id=worker_id,
             pool_size=pool_size,
         )
-        return cls(config, store, adapters, registry, service, metrics, [db_pool, adapter_pool])
+        return cls(config, store, adapters, registry, service, metrics, [db_pool, adapter_pool], environment)
 
     @property
     def bridges(self) -> dict[str, AdapterBridge]:

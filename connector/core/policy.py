@@ -75,8 +75,16 @@ def condition_holds(condition: Condition, arguments: dict[str, Any]) -> bool:
     raise ValueError(f"unknown condition op {op!r}")
 
 
+def lists_tool(route: RouteConfig, tool_name: str) -> bool:
+    """Whether a route gates ``tool_name``: by name, or an MCP server's tool through ``SERVER/*``."""
+    if tool_name in route.tools:
+        return True
+    server, slash, _ = tool_name.partition("/")
+    return bool(slash) and f"{server}/*" in route.tools
+
+
 def routes_for_tool(config: ConnectorConfig, tool_name: str) -> list[RouteConfig]:
-    return [route for route in config.routes if tool_name in route.tools]
+    return [route for route in config.routes if lists_tool(route, tool_name)]
 
 
 def select_route(
