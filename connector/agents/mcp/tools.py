@@ -96,13 +96,13 @@ class McpTool(Tool):
                 raise McpServerError(f"MCP server {self.server} no longer offers tool {self.tool}; not run")
             self.learn(offered[self.tool])
             arguments = self.validate(arguments)  # against the schema the server has now
-            result = await _send_call(session, self.tool, arguments, self.config)
+            result = await send_call(session, self.tool, arguments, self.config)
         if result.isError:
             raise McpToolFailed(f"{self.name} answered with an error: {result_text(result)}")
         return result_text(result)
 
 
-async def _send_call(session: Any, tool: str, arguments: dict[str, Any], config: McpServerConfig) -> Any:
+async def send_call(session: Any, tool: str, arguments: dict[str, Any], config: McpServerConfig) -> Any:
     """``tools/call`` as sent by ``ClientSession.call_tool``, without its check of the result
     against ``outputSchema``: the call has run by then, and its outcome is recorded as it came."""
     import mcp.types as t
