@@ -121,7 +121,8 @@ def check_importable_tool(obj: Any, where: str) -> None:
         raise ConfigError(f"{where} resolves to {describe(obj)}, {NOT_A_TOOL}")
     function = obj.func if isinstance(obj, functools.partial) else obj
     function = getattr(function, "__func__", function)  # a bound method's function
-    if inspect.isroutine(function) and not inspect.isfunction(function):  # str.upper, a C method
+    builtin_kind = type(function).__module__ == "builtins"  # a framework's tool object may be a descriptor
+    if inspect.isroutine(function) and not inspect.isfunction(function) and builtin_kind:  # str.upper
         raise ConfigError(f"{where} resolves to {describe(obj)}, {NOT_A_TOOL}")
     if not inspect.isfunction(function):
         return  # an object: a framework's tool, or something no converter accepts
