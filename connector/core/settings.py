@@ -222,12 +222,19 @@ class McpServerConfig(_Strict):
     args: list[Annotated[str, Field(max_length=4000)]] = Field(default_factory=list, max_length=100)
     env: dict[EnvName, EnvName] = Field(default_factory=dict, max_length=100)
     cwd: str | None = Field(default=None, min_length=1, max_length=1000)
-    url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$", max_length=2000)
+    url: str | None = Field(default=None, max_length=2000)
     headers: dict[HeaderName, EnvName] = Field(default_factory=dict, max_length=50)
     trusted: bool = False
     connect_timeout: ConnectTimeout = timedelta(seconds=30)
     call_timeout: CallTimeout = timedelta(minutes=5)
     proxy: McpProxyConfig = Field(default_factory=McpProxyConfig)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError(f"{value[:60]!r} is not an http:// or https:// URL")
+        return value
 
     @model_validator(mode="after")
     def _one_transport(self) -> McpServerConfig:
@@ -341,6 +348,8 @@ def _loc_text(loc: tuple[Any, ...]) -> str:
     error stays one line and a terminal escape in a key is never sent raw."""
     text = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for an error in a mapping's key: the key is named
+            continue
         if isinstance(part, int):
             text += f"[{part}]"
         elif not str(part) or not str(part).isprintable():
