@@ -6,6 +6,7 @@ within the configured timeouts. ``tools/list`` is read raw, so annotations, ``ou
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -70,6 +71,18 @@ def describe_failure(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__) or type(exc).__name__
 
 
+def _errlog() -> Any:
+    """Where a started server's stderr goes: ours, when it is a real file (an application or a
+    test may have replaced sys.stderr with one that is not), else the process's own."""
+    for stream in (sys.stderr, sys.__stderr__):
+        try:
+            if stream is not None and stream.fileno() >= 0:
+                return stream
+        except (AttributeError, OSError, ValueError):
+            continue
+    return open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+
+
 @asynccontextmanager
 async def _transport(name: str, server: McpServerConfig, environ: Mapping[str, str]) -> AsyncIterator[Any]:
     if server.command is not None:
@@ -82,7 +95,7 @@ async def _transport(name: str, server: McpServerConfig, environ: Mapping[str, s
             env=child_env(name, server, environ) or None,
             cwd=server.cwd,
         )
-        async with stdio_client(params, errlog=sys.stderr) as (read, write):
+        async with stdio_client(params, errlog=_errlog()) as (read, write):
             yield read, write
         return
     import httpx
