@@ -81,6 +81,17 @@ def model_client(model: str) -> ChatCompletionClient:
     raise UserError(f"--model: {model!r} is not 'replay' or 'openai:<model>'")
 
 
+def tool_lines(messages: Any) -> list[str]:
+    """What an AutoGen agent did in a run, as lines: the calls it made and what they answered."""
+    lines = []
+    for message in messages:
+        if isinstance(message, ToolCallRequestEvent):
+            lines += [f"agent calls {call.name}({call.arguments})" for call in message.content]
+        elif isinstance(message, ToolCallExecutionEvent):
+            lines += [f"tool answers: {res.content}" for res in message.content]
+    return lines
+
+
 class DemoRun:
     """One pass of the demo in one environment, the same for every system: the agent calls the
     gated send_email, a human decides through the environment's driver, the connector's jobs run
@@ -117,14 +128,8 @@ class DemoRun:
             rationale=RATIONALE,
         ):
             result = await self.agent.run(task=TASK)
-        lines = []
-        for message in result.messages:
-            if isinstance(message, ToolCallRequestEvent):
-                lines += [f"agent calls {call.name}({call.arguments})" for call in message.content]
-            elif isinstance(message, ToolCallExecutionEvent):
-                lines += [f"tool answers: {res.content}" for res in message.content]
         request_id = getattr(self.gated, "last_request_id", None)
-        return lines, self.connector.store.get(request_id) if request_id else None
+        return tool_lines(result.messages), self.connector.store.get(request_id) if request_id else None
 
     async def human_decides(
         self,

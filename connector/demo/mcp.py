@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autogen_agentchat.agents import AssistantAgent
-from autogen_agentchat.messages import TextMessage, ToolCallExecutionEvent, ToolCallRequestEvent
+from autogen_agentchat.messages import TextMessage
 from autogen_core import FunctionCall
 from autogen_core.models import CreateResult, ModelInfo, RequestUsage
 
@@ -25,7 +25,7 @@ from connector.core.errors import UserError
 from connector.core.models import ApprovalRequest, Mode, RequestState
 from connector.core.settings import ConnectorConfig, McpServerConfig
 from connector.core.tools import Tool
-from connector.demo import DemoRun, model_client
+from connector.demo import DemoRun, model_client, tool_lines
 
 if TYPE_CHECKING:
     from connector.demo.environment import DemoEnvironment
@@ -128,14 +128,8 @@ class McpDemoRun(DemoRun):
             approval_context(requester="jane.doe@example.com", rationale="Refund for order 1042."),
         ):
             result = await self.agent.run(task=TASK)
-        lines = []
-        for message in result.messages:
-            if isinstance(message, ToolCallRequestEvent):
-                lines += [f"agent calls {call.name}({call.arguments})" for call in message.content]
-            elif isinstance(message, ToolCallExecutionEvent):
-                lines += [f"tool answers: {res.content}" for res in message.content]
         made = [r for r, _ in recorder.calls if r.tool_name == TOOL]
-        return lines, made[-1] if made else None
+        return tool_lines(result.messages), made[-1] if made else None
 
     def effect(self, request: ApprovalRequest) -> str | None:
         if request.state is not RequestState.SUCCEEDED or not ledger_path().exists():

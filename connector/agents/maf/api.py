@@ -30,24 +30,12 @@ class MafMethods:
         self: Connector,  # type: ignore[misc]
         factory: str,
         conversation_id: str,
-        *,
-        options: dict[str, Any] | None = None,
-        requester: str = "",
-        rationale: str = "",
-        agent: str = "",
-        question_prefix: str = "@agent",
+        **keywords: Any,
     ) -> MafConversation:
         """A resumable MAF conversation: ``factory`` ("pkg.module:function") builds the Agent or
-        Workflow in any process; ``options`` are handed to it there too."""
+        Workflow in any process. The keywords are ``connector.conversation``'s: ``options``
+        (handed to the factory there too), ``requester``, ``rationale``, ``agent``,
+        ``question_prefix``."""
         from .conversation import MafConversation
 
-        return MafConversation(
-            self,
-            conversation_id,
-            factory,
-            options=options,
-            requester=requester,
-            rationale=rationale,
-            agent=agent,
-            question_prefix=question_prefix,
-        )
+        return MafConversation(self, conversation_id, factory, **keywords)

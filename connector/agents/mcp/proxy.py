@@ -219,7 +219,8 @@ class ApprovalProxy:
         @proxy.call_tool()  # checks the arguments against the upstream inputSchema first
         async def _call(name: str, arguments: dict[str, Any]) -> Any:
             experimental = getattr(proxy.request_context, "experimental", None)
-            return await self.call(name, arguments, bool(experimental and experimental.is_task))
+            wants_task = bool(experimental and experimental.is_task) and self.config.proxy.tasks
+            return await self.call(name, arguments, wants_task)
 
         if self.config.proxy.tasks:
 
