@@ -15,6 +15,9 @@ from autogen_core.tools import BaseTool
 from connector.agents.autogen.api import ConversationMethods, install_resumer
 from connector.agents.autogen.gate import GatedTool
 from connector.agents.autogen.tools import as_autogen_tool, autogen_tool
+from connector.agents.maf.api import MafMethods, install_maf
+from connector.agents.maf.tools import is_maf_tool, maf_tool
+from connector.agents.mcp.api import McpMethods, install_mcp
 from connector.app.config import PACKAGED_DEFAULTS, ConnectorConfig, line_of, load_config
 from connector.app.metrics import Metrics
 from connector.core.adapter import (
@@ -27,7 +30,7 @@ from connector.core.adapter import (
 from connector.core.errors import ConfigError, UserError
 from connector.core.integrity import Sealer
 from connector.core.models import DecisionEvent, utcnow
-from connector.core.policy import routes_for_tool
+from connector.core.policy import require_route
 from connector.core.registry import ToolRegistry
 from connector.core.service import ApprovalService
 from connector.core.store import Store
@@ -68,7 +71,7 @@ def build_adapters(config: ConnectorConfig, context: AdapterContext) -> dict[str
     return adapters
 
 
-class Connector(ConversationMethods):
+class Connector(ConversationMethods, McpMethods, MafMethods):
     def __init__(
         self,
         config: ConnectorConfig,
@@ -78,6 +81,7 @@ class Connector(ConversationMethods):
         service: ApprovalService,
         metrics: Metrics,
         pools: list[ThreadPoolExecutor] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -86,7 +90,10 @@ class Connector(ConversationMethods):
         self.service = service
         self.metrics = metrics
         self._pools = list(pools or [])
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ  # secrets by name
         install_resumer(self)  # this process can continue conversations that wait on decisions
+        install_mcp(self, self.environ)  # SERVER/TOOL of every configured MCP server can run here
+        install_maf(self)  # and MAF conversations can be continued here, with the [maf] extra
 
     @classmethod
     def from_config(
@@ -108,7 +115,7 @@ class Connector(ConversationMethods):
             route_approvers={r.name: list(r.approvers) for r in config.routes},
         )
         adapters = build_adapters(config, context)
-        registry = ToolRegistry(config, converters=[autogen_tool])
+        registry = ToolRegistry(config, converters=[autogen_tool, maf_tool])
         # Worker threads: the event loop never waits on the database or a ticketing system.
         pool_size = config.scheduler.pool_size
         db_pool = ThreadPoolExecutor(max_workers=DB_THREADS + pool_size, thread_name_prefix="acr-db")
@@ -130,7 +137,7 @@ class Connector(ConversationMethods):
         sealed = service.transitions.seal_legacy()
         if sealed:
             log.warning("sealed %d requests stored by an earlier version (once, with this key)", sealed)
-        return cls(config, store, adapters, registry, service, metrics, [db_pool, adapter_pool])
+        return cls(config, store, adapters, registry, service, metrics, [db_pool, adapter_pool], environment)
 
     @property
     def bridges(self) -> dict[str, AdapterBridge]:
@@ -147,17 +154,25 @@ class Connector(ConversationMethods):
         wait_interval: float = 2.0,
         agent: str = "",
         idempotent: bool | None = None,
-    ) -> GatedTool:
+    ) -> Any:
         """Wrap an AutoGen tool (or plain function): same name and schema, but calls need approval.
-        ``wait=True`` makes the tool await the decision up to ``wait_timeout`` seconds."""
-        base = as_autogen_tool(tool)
-        if route is not None:
-            if base.name not in self.config.route(route).tools:
-                raise ConfigError(f"route {route!r} does not list tool {base.name!r} in its tools")
-        elif not routes_for_tool(self.config, base.name):
-            raise ConfigError(
-                f"no route in the configuration lists tool {base.name!r}; add it to a route's tools"
+        ``wait=True`` makes the tool await the decision up to ``wait_timeout`` seconds. A MAF
+        ``FunctionTool`` gives a MAF tool back (``connector.agents.maf.gate``)."""
+        if is_maf_tool(tool):  # a Microsoft Agent Framework tool: gated the MAF way
+            from connector.agents.maf.gate import gate_maf_tool
+
+            return gate_maf_tool(
+                self,
+                tool,
+                route=route,
+                wait=wait,
+                wait_timeout=wait_timeout,
+                wait_interval=wait_interval,
+                agent=agent,
+                idempotent=idempotent,
             )
+        base = as_autogen_tool(tool)
+        require_route(self.config, base.name, route)
         if wait and wait_timeout <= 0:
             raise UserError("wait_timeout must be positive")
         self.registry.register(base, idempotent=idempotent)

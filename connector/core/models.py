@@ -24,6 +24,12 @@ def digest_of(arguments: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(arguments).encode("utf-8")).hexdigest()
 
 
+def dedupe_digest(scope: str, tool_name: str, arguments_digest: str) -> str:
+    """The key a repeated call is recognised by: who asks (the caller's scope), which tool, and
+    the digest of the validated arguments (so reordered keys are the same call)."""
+    return hashlib.sha256(canonical_json(["dedupe", scope, tool_name, arguments_digest]).encode()).hexdigest()
+
+
 class RequestState(str, Enum):
     SUBMITTED = "SUBMITTED"  # stored; ticket not created yet (creation retried by the outbox)
     TICKETED = "TICKETED"  # ticket exists, waiting for a decision
@@ -251,6 +257,9 @@ class ApprovalRequest(BaseModel):
     problem_kind: str | None = None  # why it is being skipped: tool / ticket / report / decision
     problem: str | None = None
     ticket_sealed: bool = True  # False only for requests stored before tickets carried seals
+    # set by gates that answer a repeated call with its first request (the MCP proxy): a digest
+    # of (who asks, tool, canonical arguments), unique among requests live or recently ended
+    dedupe_key: str | None = None
     seal: str = ""  # keyed MAC over the stored call (connector.core.integrity): edits in the database show
     # handed to adapters when the ticket is created (never stored): a MAC over the request id and
     # the arguments' digest, to be written where the connector alone writes and read back as

@@ -75,8 +75,28 @@ def condition_holds(condition: Condition, arguments: dict[str, Any]) -> bool:
     raise ValueError(f"unknown condition op {op!r}")
 
 
+def lists_tool(route: RouteConfig, tool_name: str) -> bool:
+    """Whether a route gates ``tool_name``: by name, or an MCP server's tool through ``SERVER/*``."""
+    if tool_name in route.tools:
+        return True
+    server, slash, _ = tool_name.partition("/")
+    return bool(slash) and f"{server}/*" in route.tools
+
+
 def routes_for_tool(config: ConnectorConfig, tool_name: str) -> list[RouteConfig]:
-    return [route for route in config.routes if tool_name in route.tools]
+    return [route for route in config.routes if lists_tool(route, tool_name)]
+
+
+def require_route(config: ConnectorConfig, tool_name: str, route_name: str | None = None) -> None:
+    """A tool being gated must have a route: the one pinned by name must list it, or some route
+    must; ConfigError saying which otherwise."""
+    if route_name is not None:
+        if not lists_tool(config.route(route_name), tool_name):
+            raise ConfigError(f"route {route_name!r} does not list tool {tool_name!r} in its tools")
+    elif not routes_for_tool(config, tool_name):
+        raise ConfigError(
+            f"no route in the configuration lists tool {tool_name!r}; add it to a route's tools"
+        )
 
 
 def select_route(

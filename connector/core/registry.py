@@ -8,6 +8,7 @@ import functools
 import importlib
 import inspect
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from connector.core.errors import ConfigError, UserError
@@ -16,6 +17,8 @@ from connector.core.tools import Tool, ToolConverter, convert, function_tool
 
 # kept for callers that knew the old name
 RegisteredTool = Tool
+# a name the config declares some other way (an MCP server's SERVER/TOOL) -> its Tool, or None
+ToolProvider = Callable[[str], "Tool | None"]
 
 
 class ToolRegistry:
@@ -25,6 +28,12 @@ class ToolRegistry:
         self._tools: dict[str, Tool] = {}
         self._config = config
         self.converters: list[ToolConverter] = list(converters or []) + [function_tool]
+        self.providers: list[ToolProvider] = []
+
+    def add_provider(self, provider: ToolProvider) -> None:
+        """Tools found by name from config alone in every process (e.g. an MCP server's tools):
+        asked, in order, for a name that is neither registered nor imported by ``tools:``."""
+        self.providers.append(provider)
 
     def as_tool(self, obj: Any, name: str | None = None) -> Tool:
         return convert(obj, self.converters, name)
@@ -44,7 +53,7 @@ class ToolRegistry:
             return self._tools[name]
         configured = self._config.tools.get(name) if self._config else None
         if configured is None or configured.import_path is None:
-            return None
+            return self._provided(name, configured.idempotent if configured else None)
         where = f"{self._config.where('tools', name, 'import')}: tools.{name}.import"
         obj = import_object(configured.import_path, where=where)
         where = f"{where}: {configured.import_path!r}"
@@ -60,6 +69,16 @@ class ToolRegistry:
         entry.idempotent = configured.idempotent
         self._tools[name] = entry
         return entry
+
+    def _provided(self, name: str, idempotent: bool | None) -> Tool | None:
+        for provider in self.providers:
+            entry = provider(name)
+            if entry is not None:
+                if idempotent is not None:
+                    entry.idempotent = idempotent
+                self._tools[name] = entry
+                return entry
+        return None
 
     def require(self, name: str) -> Tool:
         entry = self.get(name)
@@ -102,7 +121,8 @@ def check_importable_tool(obj: Any, where: str) -> None:
         raise ConfigError(f"{where} resolves to {describe(obj)}, {NOT_A_TOOL}")
     function = obj.func if isinstance(obj, functools.partial) else obj
     function = getattr(function, "__func__", function)  # a bound method's function
-    if inspect.isroutine(function) and not inspect.isfunction(function):  # str.upper, a C method
+    builtin_kind = type(function).__module__ == "builtins"  # a framework's tool object may be a descriptor
+    if inspect.isroutine(function) and not inspect.isfunction(function) and builtin_kind:  # str.upper
         raise ConfigError(f"{where} resolves to {describe(obj)}, {NOT_A_TOOL}")
     if not inspect.isfunction(function):
         return  # an object: a framework's tool, or something no converter accepts

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -176,6 +177,78 @@ class SystemConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")  # RFC 9110 token
+_SERVER_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")  # no "/": tools are named SERVER/TOOL
+ConnectTimeout = duration_between("1s", "10m")
+CallTimeout = duration_between("1s", "1d")
+DedupeWindow = duration_between("1m", "30d")
+
+
+def _named(pattern: re.Pattern[str], what: str) -> Any:
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{value[:60]!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+EnvName = Annotated[str, _named(_ENV_NAME, "an environment variable name (letters, digits and _)")]
+HeaderName = Annotated[str, _named(_HEADER_NAME, "an HTTP header name")]
+Principal = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class McpProxyConfig(_Strict):
+    """``approval-connector mcp-proxy --server NAME``: who its calls come from. Over stdio it is
+    ``requester``; over HTTP the bearer token's principal (``tokens``: principal → the variable
+    holding their token), never what the client says of itself."""
+
+    requester: str = Field(default="", max_length=200)
+    tokens: dict[Principal, EnvName] = Field(default_factory=dict, max_length=100)
+    tasks: bool = Field(default=False, description="answer task-capable clients with an MCP Task")
+    dedupe_window: DedupeWindow = Field(
+        default=timedelta(hours=1),
+        description="how long after its request ended the same call still returns its outcome",
+    )
+
+
+class McpServerConfig(_Strict):
+    """One MCP server, started (``command``) or reached (``url``, streamable HTTP). Secrets only by
+    variable name: ``env`` maps the child's variable to ours, ``headers`` a header to ours.
+    ``trusted`` lets its tools' annotations set defaults (read-only tools pass ungated)."""
+
+    command: str | None = Field(default=None, min_length=1, max_length=1000)
+    args: list[Annotated[str, Field(max_length=4000)]] = Field(default_factory=list, max_length=100)
+    env: dict[EnvName, EnvName] = Field(default_factory=dict, max_length=100)
+    cwd: str | None = Field(default=None, min_length=1, max_length=1000)
+    url: str | None = Field(default=None, max_length=2000)
+    headers: dict[HeaderName, EnvName] = Field(default_factory=dict, max_length=50)
+    trusted: bool = False
+    connect_timeout: ConnectTimeout = timedelta(seconds=30)
+    call_timeout: CallTimeout = timedelta(minutes=5)
+    proxy: McpProxyConfig = Field(default_factory=McpProxyConfig)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+            raise ValueError(f"{value[:60]!r} is not an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerConfig:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give either command (a server started over stdio) or url (streamable HTTP)")
+        if self.url is not None:
+            for key in ("args", "env", "cwd"):
+                if getattr(self, key):
+                    raise invalid((key,), "only for a server started by command", getattr(self, key))
+        elif self.headers:
+            raise invalid(("headers",), "only for a server reached by url", self.headers)
+        return self
+
+
 def _default_systems() -> dict[str, SystemConfig]:
     return {"desk": SystemConfig(type="local")}
 
@@ -187,6 +260,7 @@ class ConnectorConfig(_Strict):
     systems: dict[str, SystemConfig] = Field(default_factory=_default_systems)
     tools: dict[str, ToolConfig] = Field(default_factory=dict)
     routes: list[RouteConfig] = Field(default_factory=list)
+    mcp_servers: dict[str, McpServerConfig] = Field(default_factory=dict, max_length=100)
 
     _source: str = PrivateAttr(default="<config>")  # set by the loader: the file ...
     _data: Any = PrivateAttr(default=None)  # ... and what it held, with the line of every key
@@ -209,7 +283,27 @@ class ConnectorConfig(_Strict):
                 known = ", ".join(sorted(self.systems)) or "none"
                 message = f"unknown system {route.system!r} (configured: {known})"
                 raise invalid(("routes", i, "system"), message, route.system)
+            for j, tool in enumerate(route.tools):
+                problem = self._mcp_tool_problem(tool)
+                if problem:
+                    raise invalid(("routes", i, "tools", j), problem, tool)
+        for name in self.mcp_servers:
+            if not _SERVER_NAME.fullmatch(name):
+                message = "an MCP server's name is 1 to 100 letters, digits, '_', '.' or '-' (no '/')"
+                raise invalid(("mcp_servers", name), message, name)
         return self
+
+    def _mcp_tool_problem(self, tool: str) -> str | None:
+        """A route's ``SERVER/TOOL`` (or ``SERVER/*``) must name a declared MCP server."""
+        if "/" not in tool or tool in self.tools:
+            return None
+        server, _, name = tool.partition("/")
+        if not name or "/" in name or (name != "*" and "*" in name):
+            return f"{tool!r}: an MCP tool is SERVER/TOOL, or SERVER/* for all of a server's tools"
+        if server not in self.mcp_servers:
+            known = ", ".join(sorted(self.mcp_servers)) or "none"
+            return f"{tool!r}: no MCP server {server!r} in mcp_servers (declared: {known})"
+        return None
 
     def route(self, name: str) -> RouteConfig:
         for route in self.routes:
@@ -254,6 +348,8 @@ def _loc_text(loc: tuple[Any, ...]) -> str:
     error stays one line and a terminal escape in a key is never sent raw."""
     text = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for an error in a mapping's key: the key is named
+            continue
         if isinstance(part, int):
             text += f"[{part}]"
         elif not str(part) or not str(part).isprintable():

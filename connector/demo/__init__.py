@@ -81,11 +81,26 @@ def model_client(model: str) -> ChatCompletionClient:
     raise UserError(f"--model: {model!r} is not 'replay' or 'openai:<model>'")
 
 
+def tool_lines(messages: Any) -> list[str]:
+    """What an AutoGen agent did in a run, as lines: the calls it made and what they answered."""
+    lines = []
+    for message in messages:
+        if isinstance(message, ToolCallRequestEvent):
+            lines += [f"agent calls {call.name}({call.arguments})" for call in message.content]
+        elif isinstance(message, ToolCallExecutionEvent):
+            lines += [f"tool answers: {res.content}" for res in message.content]
+    return lines
+
+
 class DemoRun:
     """One pass of the demo in one environment, the same for every system: the agent calls the
     gated send_email, a human decides through the environment's driver, the connector's jobs run
     once (the poll finds the decision, the approved call runs, the outcome is reported), and the
-    agent is resumed with the outcome."""
+    agent is resumed with the outcome. ``connector.demo.maf`` and ``connector.demo.mcp`` play the
+    same steps with a MAF agent, and with an MCP server's tool."""
+
+    task = TASK
+    step = "The agent drafts the e-mail and calls send_email"
 
     def __init__(self, env: DemoEnvironment, client: ChatCompletionClient) -> None:
         self.env = env
@@ -99,6 +114,12 @@ class DemoRun:
     def tool(self) -> Tool:
         return self.connector.registry.require(self.gated.name)
 
+    async def start(self) -> None:
+        """Before the agent's turn (a server to start, for the MCP demo)."""
+
+    async def close(self) -> None:
+        """After the demo."""
+
     async def propose(self) -> tuple[list[str], ApprovalRequest | None]:
         """The agent's turn: what it did, as lines, and the request its gated call stored."""
         with approval_context(
@@ -107,14 +128,8 @@ class DemoRun:
             rationale=RATIONALE,
         ):
             result = await self.agent.run(task=TASK)
-        lines = []
-        for message in result.messages:
-            if isinstance(message, ToolCallRequestEvent):
-                lines += [f"agent calls {call.name}({call.arguments})" for call in message.content]
-            elif isinstance(message, ToolCallExecutionEvent):
-                lines += [f"tool answers: {res.content}" for res in message.content]
         request_id = getattr(self.gated, "last_request_id", None)
-        return lines, self.connector.store.get(request_id) if request_id else None
+        return tool_lines(result.messages), self.connector.store.get(request_id) if request_id else None
 
     async def human_decides(
         self,
@@ -141,6 +156,11 @@ class DemoRun:
             return None
         sent = [m for m in mailbox() if m["to"] == request.arguments_to_run["to"]]
         return sent[-1] if sent else None
+
+    def effect(self, request: ApprovalRequest) -> str | None:
+        """What the approved call did, as one line (None if it did not run)."""
+        sent = self.sent(request)
+        return f"mailbox: {sent['message_id']} to {sent['to']}: {sent['subject']!r}" if sent else None
 
     async def resume(self, request: ApprovalRequest) -> str:
         """The agent hears the outcome, as a resumed conversation would; returns its answer."""

@@ -51,10 +51,15 @@ class SendEmailTool(BaseTool[SendEmailArgs, str]):
         super().__init__(SendEmailArgs, str, "send_email", "Send an e-mail to a customer.")
 
     async def run(self, args: SendEmailArgs, cancellation_token: CancellationToken) -> str:
-        message_id = f"<{uuid.uuid4().hex[:12]}@demo.invalid>"
-        record = {"message_id": message_id, "sent_at": utcnow().isoformat(), **args.model_dump()}
-        _append(MAILBOX_ENV, "approval-connector-mailbox.jsonl", record)
-        return f"sent to {args.to} as {message_id}"
+        return deliver_email(args)
+
+
+def deliver_email(args: SendEmailArgs) -> str:
+    """The e-mail, into the demo mailbox (the AutoGen and the MAF send_email both deliver here)."""
+    message_id = f"<{uuid.uuid4().hex[:12]}@demo.invalid>"
+    record = {"message_id": message_id, "sent_at": utcnow().isoformat(), **args.model_dump()}
+    _append(MAILBOX_ENV, "approval-connector-mailbox.jsonl", record)
+    return f"sent to {args.to} as {message_id}"
 
 
 class UpdateCrmArgs(BaseModel):

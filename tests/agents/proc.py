@@ -1,30 +1,37 @@
 """A process that starts conversations, as an application would: ``python -m tests.agents.proc
 CONFIG KIND[,KIND...] [TASK]`` starts conversation ``case-KIND`` for each kind and prints what
-each run ended in, one JSON object keyed by kind."""
+each run ended in, one JSON object keyed by kind (``tests.agents.maf_proc``: the same for MAF)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from connector.app.runtime import Connector
 from tests.agents.teams import FACTORIES
 
 
-async def main(config: str, kinds: list[str], task: str) -> None:
+def autogen_conversation(connector: Connector, kind: str) -> Any:
+    return connector.conversation(
+        FACTORIES[kind],
+        f"case-{kind}",
+        requester="jane@example.com",
+        rationale="Jane asked when her refund arrives.",
+        options={"kind": kind},
+    )
+
+
+async def main(
+    config: str, kinds: list[str], task: str, start: Callable[[Connector, str], Any] = autogen_conversation
+) -> None:
     connector = Connector.from_config(config)
     ended = {}
     try:
         for kind in kinds:
-            conversation = connector.conversation(
-                FACTORIES[kind],
-                f"case-{kind}",
-                requester="jane@example.com",
-                rationale="Jane asked when her refund arrives.",
-                options={"kind": kind},
-            )
-            run = await conversation.run(task)
+            run = await start(connector, kind).run(task)
             ended[kind] = {
                 "status": run.status,
                 "stop_reason": run.stop_reason,

@@ -13,9 +13,11 @@ from connector.app.config import parse_config
 from connector.app.runtime import Connector
 from connector.core.models import Verdict
 
-_ROUTE = """
+_TOOLS = """
 tools:
   {tool}: {{import: "connector.demo.tools:{tool}"}}
+"""
+_ROUTE = """
 routes:
   - name: gated
     tools: [{tool}]
@@ -142,12 +144,15 @@ class ServiceNowSystem(System):
 
 
 @contextmanager
-def ticketing(kind: str, workdir: Path, tool: str) -> Iterator[System]:
-    """One system, configured with a route ``gated`` for ``tool``."""
+def ticketing(kind: str, workdir: Path, tool: str, declare: str | None = None) -> Iterator[System]:
+    """One system, configured with a route ``gated`` for ``tool``: a demo tool imported by
+    ``tools:``, or what ``declare`` declares (an ``mcp_servers:`` section)."""
     db = workdir / f"{kind}.db"
     path = workdir / f"{kind}.yaml"
+    tools = _TOOLS.format(tool=tool) if declare is None else declare
     if kind == "local":
-        path.write_text(LOCAL.format(db=db) + _ROUTE.format(tool=tool, system="desk", approver="alice"))
+        route = _ROUTE.format(tool=tool, system="desk", approver="alice")
+        path.write_text(LOCAL.format(db=db) + tools + route)
         yield System(path)
         return
     if kind == "jira":
@@ -161,6 +166,7 @@ def ticketing(kind: str, workdir: Path, tool: str) -> Iterator[System]:
         sim = seeded_demo("http://127.0.0.1")
         head, route, approver, system_cls = SERVICENOW, SERVICENOW_ROUTE, "change.manager", ServiceNowSystem
     with sim.serve() as url:
-        text = head.format(db=db, url=url) + _ROUTE.format(tool=tool, system=kind, approver=approver) + route
+        text = head.format(db=db, url=url) + tools + _ROUTE.format(tool=tool, system=kind, approver=approver)
+        text += route
         path.write_text(text)
         yield system_cls(path, sim)

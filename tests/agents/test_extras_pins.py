@@ -152,7 +152,7 @@ def test_mcp_names_the_proxy_answers_with_exist():
 def maf_agent(script, tools, middleware=()):
     from agent_framework import Agent
 
-    from tests.agents.maf_scripted_client import ScriptedChatClient
+    from connector.testing.maf_client import ScriptedChatClient
 
     client = ScriptedChatClient(script)
     agent = Agent(

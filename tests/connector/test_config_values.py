@@ -315,6 +315,70 @@ WHERE = [
 ]
 
 
+MCP = [
+    (
+        "mcp_servers:\n  l: {}\n",
+        "c.yaml:3: mcp_servers.l: give either command (a server started over stdio) or url (streamable HTTP)",
+    ),
+    (
+        "mcp_servers:\n  l: {command: a, url: 'http://x/mcp'}\n",
+        "c.yaml:3: mcp_servers.l: give either command (a server started over stdio) or url (streamable HTTP)",
+    ),
+    (
+        "mcp_servers:\n  l: {url: 'ftp://x/mcp'}\n",
+        "c.yaml:3: mcp_servers.l.url: 'ftp://x/mcp' is not an http:// or https:// URL",
+    ),
+    (
+        "mcp_servers:\n  l: {url: 'http://x/mcp', env: {A: B}}\n",
+        "c.yaml:3: mcp_servers.l.env: only for a server started by command",
+    ),
+    (
+        "mcp_servers:\n  l: {command: a, headers: {A: B}}\n",
+        "c.yaml:3: mcp_servers.l.headers: only for a server reached by url",
+    ),
+    (
+        "mcp_servers:\n  l: {command: a, connect_timeout: 0}\n",
+        "c.yaml:3: mcp_servers.l.connect_timeout: must be between 1s and 10m (got 0)",
+    ),
+    (
+        "mcp_servers:\n  l: {command: a, call_timeout: 2d}\n",
+        "c.yaml:3: mcp_servers.l.call_timeout: must be between 1s and 1d (got '2d')",
+    ),
+    (
+        "mcp_servers:\n  l: {command: a, proxy: {dedupe_window: 0}}\n",
+        "c.yaml:3: mcp_servers.l.proxy.dedupe_window: must be between 1m and 30d (got 0)",
+    ),
+    (  # secrets only by variable name
+        "mcp_servers:\n  l: {command: a, env: {'1X': B}}\n",
+        "c.yaml:3: mcp_servers.l.env.1X: '1X' is not an environment variable name (letters, digits and _)",
+    ),
+    (
+        "mcp_servers:\n  l: {command: a, proxy: {tokens: {alice: 'hunter2 token'}}}\n",
+        "c.yaml:3: mcp_servers.l.proxy.tokens.alice: 'hunter2 token' is not an environment variable name "
+        "(letters, digits and _)",
+    ),
+    (
+        "mcp_servers:\n  l: {command: a, args: [" + ", ".join(["x"] * 101) + "]}\n",
+        "c.yaml:3: mcp_servers.l.args: List should have at most 100 items after validation, not 101",
+    ),
+    (
+        "mcp_servers:\n  'l/x': {command: a}\n",
+        "c.yaml:3: mcp_servers.l/x: an MCP server's name is 1 to 100 letters, digits, '_', '.' or '-' "
+        "(no '/')",
+    ),
+    ("mcp_servers:\n  l: null\n", "c.yaml:3: mcp_servers.l: expected a mapping of keys, got null"),
+    (
+        "routes:\n  - {name: r, tools: [nope/t], system: desk, approvers: ['*']}\n",
+        "c.yaml:3: routes[0].tools[0]: 'nope/t': no MCP server 'nope' in mcp_servers (declared: none)",
+    ),
+    (
+        "mcp_servers:\n  l: {command: a}\n" + DESK_ROUTE.replace("send_email", "'l/a*'"),
+        "c.yaml:5: routes[0].tools[0]: 'l/a*': an MCP tool is SERVER/TOOL, or SERVER/* for all of a "
+        "server's tools",
+    ),
+]
+
+
 @pytest.fixture(autouse=True)
 def user_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Modules of 'the user's' that cannot be tools: an unannotated parameter, *args, a failing import."""
@@ -327,7 +391,7 @@ def user_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(folder))
 
 
-@pytest.mark.parametrize(("text", "message"), DURATIONS + NESTING + NULLS + TOOLS + WHERE)
+@pytest.mark.parametrize(("text", "message"), DURATIONS + NESTING + NULLS + TOOLS + WHERE + MCP)
 def test_bad_value_gets_one_line_naming_file_line_and_key(text, message, tmp_path):
     assert error_of(text, tmp_path) == message
 

@@ -26,7 +26,7 @@ from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage
 from connector.core.errors import UserError
 from connector.core.models import ApprovalRequest
 from connector.core.registry import import_object
-from connector.core.store.conversations import RunOutcome
+from connector.core.store.conversations import ConversationRecord, RunOutcome
 
 from .gate import approval_context
 from .runs import GATEKEEPER, RunRecorder, recording
@@ -70,7 +70,7 @@ class ConversationRun:
     status: str  # waiting | done | superseded
     stop_reason: str
     result: str
-    messages: Sequence[BaseAgentEvent | BaseChatMessage]
+    messages: Sequence[Any]  # the framework's messages of this run (AutoGen's, MAF's)
     waiting_on: list[ApprovalRequest]
 
 
@@ -130,7 +130,11 @@ async def run_team(
 
 
 class Conversation:
-    """A registered conversation, as the application that starts it holds it."""
+    """A registered conversation, as the application that starts it holds it. Subclasses for
+    other frameworks (``connector.agents.maf``) name their resumer and run their own kind of
+    team in ``run_once``; registering, claiming and storing are the same."""
+
+    resumer = RESUMER
 
     def __init__(
         self,
@@ -164,14 +168,14 @@ class Conversation:
     async def register(self) -> None:
         await self._service.register(
             self.id,
-            resumer=RESUMER,
+            resumer=self.resumer,
             factory=self.factory,
             options=self.options,
             context=self.context,
             question_prefix=self.question_prefix,
         )
 
-    async def run(self, task: str | BaseChatMessage | Sequence[BaseChatMessage]) -> ConversationRun:
+    async def run(self, task: Any) -> ConversationRun:
         """Start (or, once it is done, continue) the conversation with ``task``. A run that defers
         to a ticket ends with its state stored; the connector resumes it when the ticket is
         decided, in whichever process handles the decision."""
@@ -179,14 +183,8 @@ class Conversation:
         service = self._service
         claim, record = await service.begin(self.id)
         try:
-            ctx = TeamContext(self.connector, self.id, record.version, dict(record.options))
-            team = await build_team(record.factory, ctx)
-            if record.state is not None:
-                await team.load_state(record.state)
             async with service.holding(claim):
-                result, outcome = await run_team(
-                    team, task, service.run_context(record, claim), RunRecorder(kind="start")
-                )
+                messages, outcome = await self.run_once(record, service.run_context(record, claim), task)
         except BaseException as exc:
             await service.abandon(claim, f"{type(exc).__name__}: {exc}")
             raise
@@ -198,9 +196,20 @@ class Conversation:
             status=("waiting" if waiting else "done") if stored else "superseded",
             stop_reason=outcome.stop_reason,
             result=outcome.result,
-            messages=result.messages,
+            messages=messages,
             waiting_on=waiting,
         )
+
+    async def run_once(
+        self, record: ConversationRecord, context: dict[str, str], task: Any
+    ) -> tuple[Sequence[Any], RunOutcome]:
+        """One run of the AutoGen team from its stored state: its messages, and what to store."""
+        ctx = TeamContext(self.connector, self.id, record.version, dict(record.options))
+        team = await build_team(record.factory, ctx)
+        if record.state is not None:
+            await team.load_state(record.state)
+        result, outcome = await run_team(team, task, context, RunRecorder(kind="start"))
+        return result.messages, outcome
 
     async def _requests(self, ids: list[str]) -> list[ApprovalRequest]:
         store = self.connector.store

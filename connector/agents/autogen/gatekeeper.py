@@ -20,8 +20,8 @@ from autogen_agentchat.base import Response
 from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage
 from autogen_core import CancellationToken
 
-from connector.core.errors import ConfigError, UserError
-from connector.core.policy import routes_for_tool
+from connector.core.errors import UserError
+from connector.core.policy import require_route
 from connector.core.service.conversation_text import outcome_message
 
 from .gate import current_context, pending_message
@@ -147,12 +147,7 @@ def user_proxy(
     names = []
     for tool in tools:
         base = as_autogen_tool(tool)
-        if route is not None and base.name not in connector.config.route(route).tools:
-            raise ConfigError(f"route {route!r} does not list tool {base.name!r} in its tools")
-        if route is None and not routes_for_tool(connector.config, base.name):
-            raise ConfigError(
-                f"no route in the configuration lists tool {base.name!r}; add it to a route's tools"
-            )
+        require_route(connector.config, base.name, route)
         connector.registry.register(base)
         names.append(base.name)
     if not names:

@@ -22,6 +22,7 @@ from connector.app.cli.desk import approve, decide, reject, review
 from connector.app.cli.inspection import list_requests, show_request
 from connector.app.cli.interrupts import Interrupted
 from connector.app.cli.jobs import poll, serve
+from connector.app.cli.mcp_proxy import mcp_proxy
 from connector.app.cli.output import err
 from connector.app.cli.session import STATE, close
 from connector.app.cli.webhooks import webhooks_register
@@ -55,6 +56,7 @@ audit_app.command("export")(audit_export)
 app.command("serve")(serve)
 webhooks_app.command("register")(webhooks_register)
 app.command("demo")(demo_command)
+app.command("mcp-proxy")(mcp_proxy)
 
 
 @app.callback()

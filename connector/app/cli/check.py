@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import typer
 
+from connector.agents.mcp.check import is_mcp_tool
 from connector.app.cli.output import TerminalTable, err, out
 from connector.app.cli.session import connector
+from connector.app.runtime import Connector
 from connector.core.errors import AdapterError, ConnectorError, UserError
+from connector.core.models import CheckResult
 
 
 def check_config(
@@ -23,7 +28,7 @@ def check_config(
             results.append(("tools", name, False, str(exc), False))
     for route in conn.config.routes:
         for tool in route.tools:
-            if tool not in conn.registry.names():
+            if tool not in conn.registry.names() and not is_mcp_tool(conn.config, tool):
                 results.append(
                     (
                         route.name,
@@ -40,6 +45,8 @@ def check_config(
             results.append((name, "connection", False, str(exc), False))
             continue
         results.extend((c.system, c.item, c.ok, c.detail, c.warning) for c in checks)
+    if conn.config.mcp_servers:
+        results.extend((c.system, c.item, c.ok, c.detail, c.warning) for c in mcp_checks(conn, live))
     table = TerminalTable(box=None, padding=(0, 2), header_style="bold")
     for col in ("", "system / route", "item", "detail"):
         table.add_column(col, overflow="fold")
@@ -54,3 +61,13 @@ def check_config(
         err.print(f"{failed} problem(s) in {source}")
         raise typer.Exit(1)
     out.print(f"{source}: configuration OK" + ("" if live else " (offline; --live checks the systems)"))
+
+
+def mcp_checks(conn: Connector, live: bool) -> list[CheckResult]:
+    """The MCP servers' rows: declared (offline), and started, listed and matched (``--live``)."""
+    from connector.agents.mcp import check
+
+    rows = check.offline(conn.config, conn.environ)
+    if live:
+        rows += asyncio.run(check.live(conn.config, conn.environ))
+    return rows

@@ -22,7 +22,7 @@ from connector.core.errors import UserError
 from connector.core.models import ApprovalRequest, RequestState, Verdict
 
 if TYPE_CHECKING:  # imported when the demo runs: they bring AutoGen's agents and the adapters
-    from autogen_core.models import ChatCompletionClient
+    from collections.abc import Callable
 
     from connector.demo import DemoRun
     from connector.demo.environment import DemoEnvironment
@@ -50,9 +50,10 @@ def demo_command(
     ),
     model: str = typer.Option("replay", "--model", help="'replay' (scripted, offline) or openai:<model>."),
     system: str = typer.Option("local", "--system", help="local, jira or servicenow (simulated)."),
+    framework: str = typer.Option("autogen", "--framework", help="The agent's framework: autogen or maf."),
+    mcp: bool = typer.Option(False, "--mcp", help="The agent pays through an MCP server's tool (AutoGen)."),
 ) -> None:
     """An agent drafts the refund e-mail, the gated send_email files a ticket, a human decides."""
-    from connector.demo import model_client
     from connector.demo.environment import find_demo
 
     chosen = [x for x in (approve_, reject_ is not None, edit is not None) if x]
@@ -70,32 +71,60 @@ def demo_command(
         plan = Plan(Verdict.APPROVED, edit=edit)
     elif not sys.stdin.isatty():
         raise UserError("no terminal to ask in: pass --approve, --reject REASON or --edit JSON")
-    client = model_client(model)
+    make_run = demo_run(framework, mcp, model)
     with find_demo(system)(STATE.config) as env:
         if plan.edit is not None and not env.driver.supports_edits:
             raise UserError(
                 f"--edit: {env.label} has no approve-with-edits (approve-with-edits is a local desk "
                 "feature); use --approve or --reject here"
             )
-        run_interruptible(narrate(env, client, plan, as_ or env.approver))
+        run_interruptible(narrate(make_run(env), plan, as_ or env.approver))
 
 
-async def narrate(env: DemoEnvironment, client: ChatCompletionClient, plan: Plan, actor: str) -> None:
-    from connector.demo import TASK, DemoRun
+def demo_run(framework: str, mcp: bool, model: str) -> Callable[[DemoEnvironment], DemoRun]:
+    """How the agent side is played: AutoGen, AutoGen with an MCP server's tool, or MAF."""
+    if framework not in ("autogen", "maf"):
+        raise UserError(f"--framework: {framework!r} is not autogen or maf")
+    if framework == "maf":
+        if mcp:
+            raise UserError("--mcp shows an MCP server's tools in AutoGen; leave out --framework maf")
+        if model != "replay":
+            raise UserError("--framework maf scripts its model offline: leave out --model")
+        from connector.demo.maf import MafDemoRun
 
-    run = DemoRun(env, client)
+        return MafDemoRun
+    from connector.demo import DemoRun, model_client
+
+    client = model_client(model)  # a bad --model is one line before any system is started
+    if mcp:
+        from connector.demo.mcp import McpDemoRun
+
+        return lambda env: McpDemoRun(env, model)
+    return lambda env: DemoRun(env, client)
+
+
+async def narrate(run: DemoRun, plan: Plan, actor: str) -> None:
+    env = run.env
+    await run.start()
+    try:
+        await play(run, env, plan, actor)
+    finally:
+        await run.close()
+
+
+async def play(run: DemoRun, env: DemoEnvironment, plan: Plan, actor: str) -> None:
     if plan.edit is not None:  # before the agent runs: no ticket is left behind for a misspelt key
         try:
             check_values(run.tool, parse_changes(plan.edit))
         except UserError as exc:
             raise UserError(f"--edit: {exc}; nothing was run") from None
-    out.rule("1. The agent drafts the e-mail and calls send_email")
-    out.print(f"task: {TASK}")
+    out.rule(f"1. {run.step}")
+    out.print(f"task: {run.task}")
     lines, request = await run.propose()
     for line in lines:
         out.print(line)
     if request is None:
-        raise UserError("the model did not call send_email; nothing to approve")
+        raise UserError(f"the model did not call {run.tool.name}; nothing to approve")
     if request.state is not RequestState.TICKETED or request.ticket is None:
         out.print(f"request {request.id} is {request.state.value}: {request.outcome().message()}")
         return
@@ -109,9 +138,9 @@ async def narrate(env: DemoEnvironment, client: ChatCompletionClient, plan: Plan
     if interrupted():
         raise Interrupted(f"interrupted after the decision on {ticket.key}: {after.outcome().message()}")
     out.print(f"outcome: {after.outcome().message()}")
-    sent = run.sent(after)
-    if sent:
-        out.print(f"mailbox: {sent['message_id']} to {sent['to']}: {sent['subject']!r}")
+    effect = run.effect(after)
+    if effect:
+        out.print(effect)
     out.print(f"{driver.noun} {ticket.key} is now {driver.status(ticket)}; comments:")
     for text in driver.comments(ticket):
         out.print(textwrap.indent(text, "  "))

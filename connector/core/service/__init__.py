@@ -30,7 +30,7 @@ from .expiry import Expiry
 from .outbox import Outbox
 from .polling import Polling
 from .questions import Questions
-from .submission import Submission
+from .submission import DEDUPE_WINDOW, Submission
 from .transitions import Transitions
 from .waiting import Waiting
 
@@ -87,8 +87,13 @@ class ApprovalService:
         arguments: dict[str, Any],
         context: Mapping[str, str] | None = None,
         route_name: str | None = None,
+        *,
+        dedupe_key: str | None = None,
+        dedupe_window: timedelta = DEDUPE_WINDOW,
     ) -> ApprovalRequest:
-        return await self.submission.submit(tool_name, arguments, context, route_name)
+        return await self.submission.submit(
+            tool_name, arguments, context, route_name, dedupe_key=dedupe_key, dedupe_window=dedupe_window
+        )
 
     async def handle_event(
         self, event: DecisionEvent, *, trusted: bool = False, wait: bool = True

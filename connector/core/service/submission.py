@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
-from connector.core.models import ApprovalRequest, Mode, RequestState, digest_of, utcnow
+from connector.core.models import ApprovalRequest, Mode, RequestState, dedupe_digest, digest_of, utcnow
 from connector.core.policy import select_route
 
 from .context import ServiceContext, new_request_id
 from .execution import Execution
 from .outbox import Outbox
-from .transitions import AuditEvent, Transitions, ticket_item_id
+from .transitions import AuditEvent, DuplicateCall, Transitions, ticket_item_id
 
 log = logging.getLogger("approval_connector")
+
+DEDUPE_WINDOW = timedelta(hours=1)
+DEDUPED_MODES = (Mode.GATE, Mode.SHADOW)  # a ticket's call; auto calls run anew, denials cost nothing
 
 
 class Submission:
@@ -33,14 +37,28 @@ class Submission:
         arguments: dict[str, Any],
         context: Mapping[str, str] | None = None,
         route_name: str | None = None,
+        *,
+        dedupe_key: str | None = None,
+        dedupe_window: timedelta = DEDUPE_WINDOW,
     ) -> ApprovalRequest:
         """Store the call (durable first), then open its ticket. Raises UserError for arguments
-        that do not fit the tool's schema: nothing is stored then."""
+        that do not fit the tool's schema: nothing is stored then.
+
+        ``dedupe_key`` names who asks (e.g. the proxy's requester): the same call from them —
+        same tool, same canonical arguments — while its request is live or ended less than
+        ``dedupe_window`` ago returns that request, never a second ticket or run, even when two
+        replicas receive it at once."""
         entry = self.ctx.registry.require(tool_name)
         arguments = entry.validate(arguments)
         context = dict(context or {})
         route = select_route(self.ctx.config, tool_name, arguments, route_name)
         now = utcnow()
+        key = None
+        if dedupe_key and route is not None and route.mode in DEDUPED_MODES:
+            key = dedupe_digest(dedupe_key, tool_name, digest_of(arguments))
+            existing = await self.ctx.db(self.ctx.store.by_dedupe_key, key)
+            if existing is not None and not _ended_before(existing, now - dedupe_window):
+                return existing
         request = ApprovalRequest(
             id=new_request_id(),
             route=route.name if route else "(none)",
@@ -58,6 +76,7 @@ class Submission:
             created_at=now,
             updated_at=now,
             idempotent=entry.idempotent,
+            dedupe_key=key,
         )
         request.seal = self.ctx.sealer.call_seal(request)
         submitted: AuditEvent = (
@@ -106,7 +125,19 @@ class Submission:
 
             log.info("request %s auto-approved by route %s", request.id, route.name)
             return await self.execution.run_claimed_now(store_claimed, entry)
-        await self.ctx.db(self.transitions.submitted, request, [submitted], True, context)
+        try:
+            await self.ctx.db(
+                self.transitions.submitted, request, [submitted], True, context, now - dedupe_window
+            )
+        except DuplicateCall:  # the same call was stored a moment ago (another replica)
+            winner = await self.ctx.db(self.ctx.store.by_dedupe_key, key)
+            if winner is not None:
+                return winner
+            raise
         log.info("request %s stored for %s via route %s", request.id, tool_name, route.name)
         await self.outbox.deliver_item(ticket_item_id(request.id))
         return await self.ctx.db(self.ctx.store.get, request.id)
+
+
+def _ended_before(request: ApprovalRequest, cutoff: datetime) -> bool:
+    return request.state.terminal and request.updated_at < cutoff

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import or_
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from connector.core.models import ApprovalRequest, OutcomeReport, ReportKind, RequestState, TicketRef
 from connector.core.reports import outcome_report
@@ -24,6 +25,10 @@ log = logging.getLogger("approval_connector")
 TICKET_KIND = "ticket"
 REPORT_KIND = "report"
 AuditEvent = tuple[str, str, dict[str, Any]]  # (event, actor, details)
+
+
+class DuplicateCall(Exception):
+    """The same call (same dedupe key) was stored by another caller first."""
 
 
 def ticket_item_id(request_id: str) -> str:
@@ -75,9 +80,30 @@ class Transitions:
         events: Sequence[AuditEvent],
         open_ticket: bool,
         context: Mapping[str, str] | None = None,
+        dedupe_before: datetime | None = None,
     ) -> None:
-        """Store a new request (durable first) with its audit rows; queue its ticket if wanted."""
+        """Store a new request (durable first) with its audit rows; queue its ticket if wanted.
+        A request with a ``dedupe_key`` first frees the key from a request that ended before
+        ``dedupe_before``; if the key is still held (a replica stored the same call first) the
+        unique index refuses the insert: DuplicateCall, and nothing of this request is stored."""
+        try:
+            self._insert(request, events, open_ticket, context, dedupe_before)
+        except IntegrityError:
+            if request.dedupe_key and self.store.by_dedupe_key(request.dedupe_key) is not None:
+                raise DuplicateCall(request.dedupe_key) from None
+            raise
+
+    def _insert(
+        self,
+        request: ApprovalRequest,
+        events: Sequence[AuditEvent],
+        open_ticket: bool,
+        context: Mapping[str, str] | None,
+        dedupe_before: datetime | None,
+    ) -> None:
         with self.store.transaction() as conn:
+            if request.dedupe_key and dedupe_before is not None:
+                self.store.release_dedupe_key(conn, request.dedupe_key, dedupe_before)
             self.store.insert_request(conn, request, events)
             for hook in self.on_submitted:
                 hook(conn, request, context or {})

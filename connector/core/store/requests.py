@@ -12,7 +12,14 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from connector.core.errors import NotFoundInStore, UserError
-from connector.core.models import ApprovalRequest, PendingTicket, RequestState, TicketRef, utcnow
+from connector.core.models import (
+    TERMINAL_STATES,
+    ApprovalRequest,
+    PendingTicket,
+    RequestState,
+    TicketRef,
+    utcnow,
+)
 
 from .audit import GENESIS, AuditEvent, audit_table, chain_rows
 from .base import StoreBase
@@ -84,6 +91,27 @@ class RequestQueries(StoreBase):
         if len(rows) > 1:
             raise UserError(f"{ident!r} matches several requests; give more characters of the id")
         return _from_row(rows[0])
+
+    def by_dedupe_key(self, key: str, conn: Connection | None = None) -> ApprovalRequest | None:
+        """The request that holds a repeated call's key, if any."""
+        query = select(requests_table).where(requests_table.c.dedupe_key == key)
+        row = (conn.execute(query) if conn else self._read(query)).mappings().first()
+        return _from_row(row) if row else None
+
+    def release_dedupe_key(self, conn: Connection, key: str, ended_before: datetime) -> bool:
+        """A request that ended before ``ended_before`` gives its key up (the same call is then a
+        new request); one that is live, or ended since, keeps it. True when a key was released."""
+        c = requests_table.c
+        result = conn.execute(
+            update(requests_table)
+            .where(
+                c.dedupe_key == key,
+                c.state.in_([s.value for s in TERMINAL_STATES]),
+                c.updated_at < ended_before,
+            )
+            .values(dedupe_key=None)
+        )
+        return result.rowcount == 1
 
     def find_by_ticket(self, system: str, key: str) -> ApprovalRequest | None:
         c = requests_table.c

@@ -67,6 +67,10 @@ requests_table = Table(
     # shown by `requests show` and /metrics; cleared when the request moves on
     Column("problem_kind", String(40)),
     Column("problem", Text),
+    # a repeated call's key (models.dedupe_digest); NULL for calls that do not dedupe. Unique: two
+    # replicas filing the same call race on this index and one request results. A request that
+    # ended longer ago than the caller's window gives its key up when the call comes again.
+    Column("dedupe_key", String(64)),
     # the hot queries: waiting per system (poll), due deadlines (expiry), stale claims (recovery),
     # approved work (the pool), ticket look-ups (webhooks), pages of the list, metrics by route
     Index("ix_requests_state_system", "state", "system", "created_at"),
@@ -75,6 +79,7 @@ requests_table = Table(
     Index("ix_requests_ticket", "ticket_system", "ticket_key"),
     Index("ix_requests_created", "created_at", "id"),
     Index("ix_requests_route_state", "route", "state"),
+    Index("ux_requests_dedupe_key", "dedupe_key", unique=True),
 )
 
 outbox_table = Table(

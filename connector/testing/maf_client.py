@@ -1,8 +1,11 @@
-"""A MAF chat client that replays a fixed script of model turns: no network, no model (extra `[maf]`).
+"""A MAF chat client that replays a fixed script of model turns: no network, no model (extra `[maf]`);
+the demo (``demo --framework maf``) and the tests script their agents with it.
 
 Each call to the model pops the next turn. A turn is a tool call
 ``("call", call_id, tool_name, arguments)``, several calls in one answer
-``("calls", [(call_id, tool_name, arguments), ...])`` or a text answer ``("text", "...")``.
+``("calls", [(call_id, tool_name, arguments), ...])``, a text answer ``("text", "...")``, or
+``("echo", "prefix")``: the prefix and what the model was last told (the newest tool result or
+message text), so a test sees what reached the model, even in another process.
 Every list of messages the "model" received is kept in ``seen`` so a snippet can
 show exactly what the model was told (e.g. the "pending" tool result, then the
 real result).
@@ -46,6 +49,9 @@ class ScriptedChatClient(FunctionInvocationLayer, ChatMiddlewareLayer, BaseChatC
                 calls = [turn[1:]]
             elif turn[0] == "calls":
                 calls = turn[1]
+            elif turn[0] == "echo":
+                text = turn[1] + last_told(messages)
+                return ChatResponse(messages=[Message(role="assistant", contents=[Content.from_text(text)])])
             else:
                 return ChatResponse(
                     messages=[Message(role="assistant", contents=[Content.from_text(turn[1])])]
@@ -54,6 +60,17 @@ class ScriptedChatClient(FunctionInvocationLayer, ChatMiddlewareLayer, BaseChatC
             return ChatResponse(messages=[Message(role="assistant", contents=contents)])
 
         return answer()
+
+
+def last_told(messages: Sequence[Message]) -> str:
+    """The newest tool result or text the model received."""
+    for message in reversed(messages):
+        for content in reversed(message.contents):
+            if content.type == "function_result":
+                return str(content.result)
+            if content.type == "text" and message.role != "assistant":
+                return content.text
+    return ""
 
 
 def describe(messages: Sequence[Message]) -> list[str]:
