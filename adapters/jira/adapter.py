@@ -36,7 +36,7 @@ from connector.core.models import (
 from connector.core.templates import TemplateRenderError, render, ticket_context
 
 from . import check as checks
-from . import jql
+from . import jql, timing
 from . import parse as p
 from .client import JiraClient
 from .hooks import JiraWebhooks
@@ -356,6 +356,21 @@ class JiraAdapter(JiraWebhooks, TicketAdapter):
     # --- outcome ----------------------------------------------------------------------------------
     def report(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
         self.outcome.report(ticket, report, attempt)
+
+    # --- timing -----------------------------------------------------------------------------------
+    def escalate(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> str:
+        return self.outcome.escalate(ticket, report, attempt)
+
+    def reopen(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
+        self.outcome.reopen(ticket, report, attempt)
+
+    def read_window(
+        self, ticket: TicketRef, request: ApprovalRequest
+    ) -> tuple[datetime | None, datetime | None]:
+        return timing.read_window(self, ticket, request)
+
+    def timing_problem(self, feature: str, route: str) -> str | None:
+        return timing.problem(self, feature, route) or super().timing_problem(feature, route)
 
     # --- operations -------------------------------------------------------------------------------
     def check(self, live: bool) -> list[CheckResult]:

@@ -25,6 +25,8 @@ _FROM_STATUSES = {
     "on_expiry": "pending",
     "on_unauthorized": "approved",
     "on_shadow": "approved",
+    "on_window_closed": "approved",
+    "on_reopen": "approved",
 }
 
 
@@ -164,6 +166,9 @@ def _route_rows(
     )
     for key in t.fields:
         rows.append(_field_row(adapter, f"{where}: ticket.fields.{key}", key, field_ids, field_names))
+    if t.window is not None:
+        for part, key in (("start", t.window.start), ("end", t.window.end)):
+            rows.append(_field_row(adapter, f"{where}: ticket.window.{part}", key, field_ids, field_names))
     statuses: dict[str, StatusInfo] = {}
     try:
         for entry in client.project_statuses(t.project):

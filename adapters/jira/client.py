@@ -55,6 +55,7 @@ class JiraClient(ApiClient):
     CHANGELOG = API + "/issue/{key}/changelog"
     COMMENTS = API + "/issue/{key}/comment"
     TRANSITIONS = API + "/issue/{key}/transitions"
+    ASSIGNEE = API + "/issue/{key}/assignee"
     USER = f"{API}/user"
     USER_SEARCH = f"{API}/user/search"
     SEARCH_JQL = f"{API}/search/jql"
@@ -319,6 +320,11 @@ class JiraClient(ApiClient):
         if props:
             data["properties"] = props
         return self.post(self.path(self.COMMENTS, key=key), json=data) or {}
+
+    def assign(self, key: str, who: str) -> None:
+        """PUT …/assignee (Cloud: accountId, DC: user name); setting the same one again is a no-op."""
+        body = {"accountId": who} if self.is_cloud else {"name": who}
+        self._request("PUT", self.path(self.ASSIGNEE, key=key), json=body, idempotent=True)
 
     def jsm_comment(self, key: str, body: str) -> dict[str, Any]:
         return self.post(self.path(self.JSM_COMMENT, key=key), json={"body": body, "public": False}) or {}

@@ -6,15 +6,16 @@ so a webhook-path approval costs no separate ``GET …/transitions``."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from connector.core.cache import TtlCache
-from connector.core.errors import BadRequestError
+from connector.core.errors import BadRequestError, ConfigError, ConflictError
 from connector.core.models import OutcomeReport, ReportKind, TicketRef
 
 from . import parse as p
-from .render import carries_report, report_body, report_properties
+from .render import carries_report, escape_wiki, report_body, report_properties
 from .settings import JiraRouteSettings, TransitionSpec
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 # How long the transitions read with a decision are used instead of asking again: the run in
 # between is usually short; if the issue moved meanwhile, the POST is refused and they are re-read.
 TRANSITIONS_KEPT = 900.0
+_MENTIONABLE = re.compile(r"^[A-Za-z0-9:_.@\-]+$")  # ids safe inside [~...]
 
 REPORT_TRANSITION = {
     ReportKind.SUCCEEDED: "on_success",
@@ -35,6 +37,7 @@ REPORT_TRANSITION = {
     ReportKind.UNAUTHORIZED: "on_unauthorized",
     ReportKind.SHADOW: "on_shadow",
     ReportKind.TAMPERED: "on_tampered",
+    ReportKind.WINDOW_CLOSED: "on_window_closed",
 }
 
 
@@ -98,6 +101,69 @@ class JiraOutcome:
                 return True
         return False
 
+    def mentions(self, report: OutcomeReport) -> str:
+        """A line mentioning the people the report is for (Cloud ``[~accountid:…]``, DC
+        ``[~name]``), groups by name; spellings Jira does not resolve are left out."""
+        if not report.mentions:
+            return ""
+        shown = []
+        for name in report.mentions:
+            if name.lower().startswith("group:"):
+                shown.append("group " + escape_wiki(name[6:].strip()))
+                continue
+            actor = self.adapter.resolve_identity(name)
+            if actor is None:
+                continue
+            # Cloud mentions by accountId; Data Center by user name (the spelling, when it is one)
+            handle = f"accountid:{actor.id}" if self.client.is_cloud else name.strip()
+            if _MENTIONABLE.match(handle) and (self.client.is_cloud or "@" not in handle):
+                shown.append(f"[~{handle}]")
+        return "\n\nFor: " + ", ".join(shown) if shown else ""
+
+    def reopen(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
+        """The configured ``on_reopen`` transition back to the waiting status, with the comment.
+        Refused (retried later) when the workflow does not offer it now: the old approval must
+        never count again, so the request waits until the issue is really back."""
+        key = ticket.id or ticket.key
+        spec = self.adapter.route(report.route).outcome.on_reopen
+        if spec is None:
+            raise ConfigError(f"{self.adapter.name}: route {report.route!r}: set outcome.on_reopen")
+        posted = attempt > 0 and self._delivered(key, report.report_id)
+        transition = self.find_transition(key, spec, fresh=True)
+        if transition is None:
+            raise ConflictError(
+                f"{self.adapter.name}: {ticket.key}: transition {spec.transition!r} is not offered now; "
+                "the approval is not counted, and re-opening is retried",
+                system=self.adapter.name,
+            )
+        body, marker = report_body(report.text), report_properties(report.report_id)
+        if posted:
+            self.client.transition(key, str(transition["id"]), fields=spec.fields or None)
+            return
+        try:
+            self.client.transition(
+                key,
+                str(transition["id"]),
+                comment=body,
+                comment_properties=marker,
+                fields=spec.fields or None,
+            )
+        except BadRequestError:
+            self.client.add_comment(key, body, properties=marker)
+            self.client.transition(key, str(transition["id"]), fields=spec.fields or None)
+
+    def escalate(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> str:
+        """Assign the issue as the route's ``escalation`` says and comment why (once)."""
+        key = ticket.id or ticket.key
+        escalation = self.adapter.route(report.route).escalation
+        if escalation is None:
+            raise ConfigError(f"{self.adapter.name}: route {report.route!r}: set escalation.assignee")
+        self.client.assign(key, escalation.assignee)  # idempotent: the same assignee again
+        if not (attempt > 0 and self._delivered(key, report.report_id)):
+            text = f"{report.text}\nAssigned to {escalation.assignee}."
+            self.client.add_comment(key, report_body(text), properties=report_properties(report.report_id))
+        return f"assigned to {escalation.assignee}"
+
     def report(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
         """Comment and, when final, the configured transition, in one POST where the screen
         allows. A retry (``attempt`` > 0) first looks for its report on the ticket: never twice."""
@@ -107,7 +173,7 @@ class JiraOutcome:
         outcome = route.outcome
         name = REPORT_TRANSITION.get(report.kind)
         spec: TransitionSpec | None = getattr(outcome, name) if (report.final and name) else None
-        body, marker = report_body(report.text), report_properties(report.report_id)
+        body, marker = report_body(report.text) + self.mentions(report), report_properties(report.report_id)
         internal = outcome.jsm_internal_comment
         if attempt > 0 and self._delivered(key, report.report_id):
             transition = self.find_transition(key, spec, fresh=True) if spec is not None else None

@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
+from connector.core.errors import ConfigError
 from connector.core.models import Actor, TicketDecision, Verdict
 
 from .settings import DecisionSettings
@@ -258,3 +259,25 @@ def with_groups(actor: Actor, user: Mapping[str, Any]) -> Actor:
     groups = {str(g.get("name")) for g in items if g.get("name")}
     groups |= {str(g.get("groupId")) for g in items if g.get("groupId")}
     return actor.model_copy(update={"groups": frozenset(groups)})
+
+
+def planned_time(value: Any, zone_name: str | None, *, end: bool) -> datetime | None:
+    """A planned start or end as Jira shows it: a date-time field with its offset
+    ('2026-05-04T22:00:00.000+0200'), or a date picker's day ('2026-05-04'), which needs the
+    route's time zone and means that day's start (or, for an end, the next day's start)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if len(text) == 10:
+        try:
+            day = datetime.strptime(text, "%Y-%m-%d").date()
+        except ValueError:
+            return None
+        if zone_name is None:
+            raise ConfigError(f"the field holds a date ({text}) without a time: set ticket.window.timezone")
+        from connector.core.timing import zone
+        from connector.core.windows import instant
+
+        return instant(day + timedelta(days=1) if end else day, time(0, 0), zone(zone_name))
+    moment = parse_time(text)
+    return moment.astimezone(timezone.utc) if moment is not None and moment.tzinfo else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from connector.core.models import ApprovalRequest
+from connector.core.models import ApprovalRequest, Mode
 from connector.core.templates import argument_rows, render, ticket_context
 from connector.core.text import is_hidden, one_line, visible
 
@@ -101,7 +101,10 @@ def default_description(request: ApprovalRequest, limit: int = MAX_VALUE) -> str
         lines.append(f"*Decide before:* {request.deadline.isoformat()}")
     lines += [
         "",
-        "Approve or reject by transitioning this issue. Editing this text changes nothing: "
+        "A pre-approved standard change: it runs without a human decision (the call is within the "
+        "conditions the organisation pre-approved); this issue is its record."
+        if request.mode is Mode.STANDARD
+        else "Approve or reject by transitioning this issue. Editing this text changes nothing: "
         "exactly the arguments above (matching the digest) will run.",
     ]
     return "\n".join(lines)

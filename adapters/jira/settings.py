@@ -86,6 +86,24 @@ class JiraSystemSettings(SystemSettings):
         return value
 
 
+class WindowFields(_Strict):
+    """The issue fields holding a change's planned start and end (ids or names). Date-time fields
+    carry their offset; a date-only field is a whole day in ``timezone``."""
+
+    start: str
+    end: str
+    timezone: str | None = Field(default=None, description="IANA zone for date-only fields")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            from connector.core.timing import zone
+
+            zone(value)
+        return value
+
+
 class TicketSettings(_Strict):
     """How the issue is filled. Templates are sandboxed Jinja2 (arguments come from a model)."""
 
@@ -105,6 +123,9 @@ class TicketSettings(_Strict):
     fields: dict[str, Any] = Field(
         default_factory=dict,
         description="custom fields by id (customfield_10050) or display name; string values are templates",
+    )
+    window: WindowFields | None = Field(
+        default=None, description="fields with the planned start and end (routes with window: {from: ticket})"
     )
 
     @field_validator("labels")
@@ -171,6 +192,10 @@ class OutcomeSettings(_Strict):
     on_unauthorized: TransitionSpec | None = None
     on_shadow: TransitionSpec | None = None
     on_tampered: TransitionSpec | None = None
+    on_window_closed: TransitionSpec | None = None
+    on_reopen: TransitionSpec | None = Field(
+        default=None, description="back to the waiting status when an approval went stale (valid_for)"
+    )
     jsm_internal_comment: bool = Field(
         default=False, description="post outcome comments as JSM internal notes (hidden from customers)"
     )
@@ -184,11 +209,19 @@ class OutcomeSettings(_Strict):
         "on_unauthorized",
         "on_shadow",
         "on_tampered",
+        "on_window_closed",
+        "on_reopen",
         mode="before",
     )
     @classmethod
     def _accept_string(cls, value: Any) -> Any:
         return _spec(value)
+
+
+class EscalationSettings(_Strict):
+    """Where an escalated issue goes: its new assignee (accountId on Cloud, user name on DC)."""
+
+    assignee: str = Field(min_length=1)
 
 
 class JiraRouteSettings(RouteSettings):
@@ -197,6 +230,7 @@ class JiraRouteSettings(RouteSettings):
     )
     decision: DecisionSettings = Field(default_factory=DecisionSettings)
     outcome: OutcomeSettings = Field(default_factory=OutcomeSettings)
+    escalation: EscalationSettings | None = None
 
     @field_validator("ticket", mode="before")
     @classmethod

@@ -25,12 +25,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from connector.core.adapter import AdapterContext, RouteSettings, SystemSettings, TicketAdapter
-from connector.core.errors import ConflictError, NotFoundError, UserError
+from connector.core.errors import ConfigError, ConflictError, NotFoundError, UserError
 from connector.core.models import (
     Actor,
     ApprovalRequest,
     CheckResult,
     DecisionEvent,
+    Mode,
     OutcomeReport,
     PendingTicket,
     PollResult,
@@ -42,11 +43,13 @@ from connector.core.models import (
     utcnow,
 )
 from connector.core.store import aware
+from connector.core.store.engine import WRITE
 from connector.core.templates import argument_rows, render, template_problem, ticket_context
 
 SERVICE_ACCOUNT = "approval-connector"
 
 OPEN, APPROVED, REJECTED = "open", "approved", "rejected"
+PRE_APPROVED = "pre-approved"  # a standard change's record: nobody decides it
 DONE, FAILED, CLOSED = "done", "failed", "closed"
 _FINAL_STATUS = {
     ReportKind.SUCCEEDED: DONE,
@@ -55,6 +58,7 @@ _FINAL_STATUS = {
     ReportKind.REJECTED: CLOSED,
     ReportKind.EXPIRED: CLOSED,
     ReportKind.SHADOW: CLOSED,
+    ReportKind.WINDOW_CLOSED: CLOSED,
 }
 
 _meta = MetaData()
@@ -73,6 +77,7 @@ tickets = Table(
     Column("reason", Text),
     Column("edited_arguments", Text),
     Column("seal", String(200), nullable=False, default=""),  # written by the connector alone
+    Column("assignee", String(200)),  # whom an escalation handed the ticket to
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -113,10 +118,15 @@ class _NothingToSet(RouteSettings):
     any key here is a mistake and is reported as an unknown key."""
 
 
+class LocalEscalation(RouteSettings):
+    assignee: str = Field(min_length=1, description="who the ticket is assigned to when escalated")
+
+
 class LocalRouteSettings(RouteSettings):
     ticket: LocalTicketSettings = Field(default_factory=LocalTicketSettings)
     decision: _NothingToSet = Field(default_factory=_NothingToSet)
     outcome: _NothingToSet = Field(default_factory=_NothingToSet)
+    escalation: LocalEscalation | None = None
 
 
 class LocalDeskAdapter(TicketAdapter):
@@ -137,6 +147,8 @@ class LocalDeskAdapter(TicketAdapter):
         if context.engine is None:
             raise UserError("the local desk needs the connector's database")
         self.engine = context.engine
+        # writes take SQLite's write lock at BEGIN (a read-then-write would fail at once, "locked")
+        self.writer = context.engine.execution_options(**{WRITE: True})
         self.prefix = settings.key_prefix
         _meta.create_all(self.engine)
 
@@ -163,6 +175,10 @@ class LocalDeskAdapter(TicketAdapter):
             f"Request: {request.id}",
             f"Arguments digest (SHA-256): {request.arguments_digest}",
         ]
+        if request.mode is Mode.STANDARD:
+            lines.append(
+                "A pre-approved standard change: it runs without a human decision; this is its record."
+            )
         if request.agent:
             lines.append(f"Agent: {request.agent}")
         if request.rationale:
@@ -177,7 +193,7 @@ class LocalDeskAdapter(TicketAdapter):
         summary, description = self._text(request)
         now = utcnow()
         try:
-            with self.engine.begin() as conn:
+            with self.writer.begin() as conn:
                 conn.execute(
                     insert(tickets).values(
                         system=self.name,
@@ -185,7 +201,7 @@ class LocalDeskAdapter(TicketAdapter):
                         route=request.route,
                         summary=summary,
                         description=description,
-                        status=OPEN,
+                        status=PRE_APPROVED if request.mode is Mode.STANDARD else OPEN,
                         seal=request.ticket_seal,
                         created_at=now,
                         updated_at=now,
@@ -287,41 +303,61 @@ class LocalDeskAdapter(TicketAdapter):
             raise NotFoundError(f"ticket {ticket.key} not found on the local desk", system=self.name)
         return self._decision_of(row)
 
+    def _note(self, conn: Any, seq: int, report: OutcomeReport) -> None:
+        """The connector's comment carrying ``report`` (once: its id is the comment's marker)."""
+        seen = conn.execute(select(comments.c.id).where(comments.c.marker == report.report_id)).first()
+        if seen is None:
+            body = report.text + (f"\nFor: {', '.join(report.mentions)}" if report.mentions else "")
+            note = {"author": SERVICE_ACCOUNT, "marker": report.report_id, "body": body}
+            conn.execute(insert(comments).values(ticket_seq=seq, created_at=utcnow(), **note))
+
     def report(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
         seq = self._seq_of(ticket.key)
         now = utcnow()
-        with self.engine.begin() as conn:
-            seen = conn.execute(select(comments.c.id).where(comments.c.marker == report.report_id)).first()
-            if seen is None:
-                conn.execute(
-                    insert(comments).values(
-                        ticket_seq=seq,
-                        author=SERVICE_ACCOUNT,
-                        marker=report.report_id,
-                        body=report.text,
-                        created_at=now,
-                    )
-                )
+        with self.writer.begin() as conn:
+            self._note(conn, seq, report)
             if report.kind in (ReportKind.UNAUTHORIZED, ReportKind.INVALID_EDIT):
                 # the decision did not count: open the ticket again for an allowed approver
-                conn.execute(
-                    update(tickets)
-                    .where(tickets.c.seq == seq, tickets.c.status.in_([APPROVED, REJECTED]))
-                    .values(
-                        status=OPEN,
-                        decided_by=None,
-                        decided_at=None,
-                        reason=None,
-                        edited_arguments=None,
-                        updated_at=now,
-                    )
-                )
+                self._open_again(conn, seq, [APPROVED, REJECTED])
             if report.final and report.kind in _FINAL_STATUS:
                 conn.execute(
                     update(tickets)
                     .where(tickets.c.seq == seq)
                     .values(status=_FINAL_STATUS[report.kind], updated_at=now)
                 )
+
+    def escalate(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> str:
+        """Assign the ticket to the route's ``escalation.assignee`` and say why (once)."""
+        escalation = self.routes[report.route].escalation if report.route in self.routes else None
+        if escalation is None:
+            raise ConfigError(f"{self.name}: route {report.route!r} has no escalation.assignee")
+        seq, note = self._seq_of(ticket.key), f"{report.text}\nAssigned to {escalation.assignee}."
+        with self.writer.begin() as conn:
+            assigned = {"assignee": escalation.assignee, "updated_at": utcnow()}
+            conn.execute(update(tickets).where(tickets.c.seq == seq).values(**assigned))
+            self._note(conn, seq, report.model_copy(update={"text": note}))
+        return f"assigned to {escalation.assignee}"
+
+    def reopen(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
+        """The decision no longer counts: the ticket is open again for a fresh one."""
+        with self.writer.begin() as conn:
+            self._note(conn, self._seq_of(ticket.key), report)
+            self._open_again(conn, self._seq_of(ticket.key), [APPROVED])
+
+    @staticmethod
+    def _open_again(conn: Any, seq: int, decided: list[str]) -> None:
+        """The ticket's decision is forgotten: it is open for a (fresh) one."""
+        forgotten = {"decided_by": None, "decided_at": None, "reason": None, "edited_arguments": None}
+        conn.execute(
+            update(tickets)
+            .where(tickets.c.seq == seq, tickets.c.status.in_(decided))
+            .values(status=OPEN, updated_at=utcnow(), **forgotten)
+        )
+
+    def timing_problem(self, feature: str, route: str) -> str | None:
+        if feature == "escalate" and (route not in self.routes or self.routes[route].escalation is None):
+            return "set escalation.assignee: who the ticket goes to"
+        return super().timing_problem(feature, route)
 
     def service_identities(self) -> frozenset[str]:
         return frozenset({SERVICE_ACCOUNT})
@@ -365,7 +401,7 @@ class LocalDeskAdapter(TicketAdapter):
         seq = self._seq_of(key)
         status = APPROVED if verdict is Verdict.APPROVED else REJECTED
         now = utcnow()
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             result = conn.execute(
                 update(tickets)
                 .where(tickets.c.seq == seq, tickets.c.system == self.name, tickets.c.status == OPEN)
@@ -394,7 +430,7 @@ class LocalDeskAdapter(TicketAdapter):
         if not text.strip():
             raise UserError("the comment is empty")
         seq = self._seq_of(key)
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             row = conn.execute(select(tickets.c.system).where(tickets.c.seq == seq)).first()
             if row is None or row[0] != self.name:
                 raise NotFoundError(f"no ticket {key} on the local desk {self.name}", system=self.name)

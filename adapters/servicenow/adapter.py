@@ -37,7 +37,7 @@ from connector.core.models import (
 )
 from connector.core.templates import TemplateRenderError
 
-from . import render
+from . import render, timing
 from . import webhook as hooks
 from .client import ServiceNowClient
 from .decide import ServiceNowDecisions, safe
@@ -167,9 +167,14 @@ class ServiceNowAdapter(TicketAdapter):
         expected = self._correlation(route, request.id)
         values[ticket.correlation_field] = expected
         values[ticket.seal_field] = compact_seal(request.ticket_seal)
+        timing.create_values(request, route, values)
         shown = ["sys_id", "number", ticket.correlation_field, ticket.seal_field]
+        template = timing.uses_template(request, route)
         try:
-            record = self.client.create(ticket.table, values, shown)
+            if template:  # a pre-approved standard change, from its template (Change Management API)
+                record = self.client.create_standard(template, values)
+            else:
+                record = self.client.create(ticket.table, values, shown)
         except AdapterError as exc:
             if not exc.transient:
                 raise
@@ -256,6 +261,21 @@ class ServiceNowAdapter(TicketAdapter):
         account, authors resolved like approvers (sys_user, groups when the route needs them)."""
         route = self.route(request.route)
         return self.decisions.questions(ticket, since, self.needs_groups(route, request.route))
+
+    # --- timing ----------------------------------------------------------------------------------------
+    def read_window(
+        self, ticket: TicketRef, request: ApprovalRequest
+    ) -> tuple[datetime | None, datetime | None]:
+        return timing.read_window(self, ticket, request)
+
+    def escalate(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> str:
+        return timing.escalate(self, ticket, report, attempt)
+
+    def reopen(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
+        timing.reopen(self, ticket, report, attempt)
+
+    def timing_problem(self, feature: str, route: str) -> str | None:
+        return timing.problem(self, feature, route) or super().timing_problem(feature, route)
 
     def service_identities(self) -> frozenset[str]:
         account = self.settings.service_account

@@ -115,6 +115,9 @@ def _live(adapter: ServiceNowAdapter) -> list[CheckResult]:
         cols[t.seal_field]
         for name in ("short_description", "description", o.journal_field):
             cols[name]
+        if t.window is not None:
+            cols[t.window.start]
+            cols[t.window.end]
         for name, template in t.fields.items():
             if _static(template):
                 cols[name].add(template)
@@ -136,6 +139,7 @@ def _live(adapter: ServiceNowAdapter) -> list[CheckResult]:
 
     for table, wanted in sorted(columns.items()):
         out += _check_table(adapter, table, wanted, templated[table])
+    out += _timing_rows(adapter)
     if uses_audit:
         out.append(_readable(adapter, "sys_audit", "decisions: who changed approval/state", AUDIT_ACL))
     if uses_approvers:
@@ -255,3 +259,32 @@ def _hierarchy(adapter: ServiceNowAdapter, table: str) -> list[str]:
         chain.append(parent)
         current = parent
     return chain
+
+
+def _timing_rows(adapter: ServiceNowAdapter) -> list[CheckResult]:
+    """Standard change templates (through the Change Management API) and escalation groups."""
+    system, client = adapter.name, adapter.client
+    out: list[CheckResult] = []
+    for name, route in adapter.routes.items():
+        template = route.ticket.standard_template
+        if template:
+            item = f"route {name}: standard change template {template}"
+            try:
+                found = client.standard_template(template)
+                out.append(CheckResult(system=system, item=item, ok=True, detail=value(found, "name")))
+            except AdapterError as exc:
+                detail = f"{exc} (is the Change Management API active, and the template shared?)"
+                out.append(CheckResult(system=system, item=item, ok=False, detail=detail))
+        escalation = route.escalation
+        for group in (
+            [g for g in (escalation.assignment_group, escalation.approval_group) if g] if escalation else []
+        ):
+            item = f"route {name}: escalation group {group}"
+            rows = client.list(
+                "sys_user_group", f"name={group}^ORsys_id={group}", ["sys_id", "name"], limit=2
+            )
+            ok = len(rows) == 1
+            out.append(
+                CheckResult(system=system, item=item, ok=ok, detail="exists" if ok else f"{len(rows)} match")
+            )
+    return out

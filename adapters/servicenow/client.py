@@ -115,6 +115,8 @@ class ServiceNowClient(ApiClient):
 
     TABLE = "/api/now/table/{table}"
     RECORD = "/api/now/table/{table}/{sys_id}"
+    STANDARD_CHANGE = "/api/sn_chg_rest/change/standard/{template_id}"
+    STANDARD_TEMPLATE = "/api/sn_chg_rest/change/standard/template/{template_id}"
 
     def __init__(
         self,
@@ -181,6 +183,15 @@ class ServiceNowClient(ApiClient):
         """POST is not idempotent: only a 429 (nothing happened) is retried here; the caller
         looks the record up by correlation id before trying again."""
         return self._record(self._table("POST", self.path(self.TABLE, table=table), _params(fields), values))
+
+    def create_standard(self, template: str, values: dict[str, str]) -> dict[str, Any]:
+        """POST a standard change from its template (Change Management API: 200, every field as
+        {"value", "display_value"}). Not idempotent, like any create: only a 429 is retried."""
+        path = self.path(self.STANDARD_CHANGE, template_id=template)
+        return self._record(self._table("POST", path, None, values))
+
+    def standard_template(self, template: str) -> dict[str, Any]:
+        return self._record(self._table("GET", self.path(self.STANDARD_TEMPLATE, template_id=template), None))
 
     def update(
         self, table: str, sys_id: str, values: dict[str, str], fields: list[str], *, appends: bool = False

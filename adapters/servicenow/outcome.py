@@ -37,7 +37,7 @@ class ServiceNowOutcome:
         for the entry's marker, and reads where the record is: never twice, never a skipped step."""
         table = self.adapter.table_of(ticket)
         outcome = self.adapter.outcome_for(table, report)
-        posted = attempt > 0 and self._marker_present(ticket, outcome.journal_field, report.report_id)
+        posted = attempt > 0 and self.marker_present(ticket, outcome.journal_field, report.report_id)
         note = None if posted else {outcome.journal_field: render.outcome_note(report)}
         transition = outcome.transitions.get(report.kind) if report.final else None
         if transition is None or not (transition.path or transition.fields):
@@ -93,7 +93,7 @@ class ServiceNowOutcome:
                     system=self.adapter.name,
                 )
 
-    def _marker_present(self, ticket: TicketRef, element: str, report_id: str) -> bool:
+    def marker_present(self, ticket: TicketRef, element: str, report_id: str) -> bool:
         needle = f"{render.MARKER_PREFIX}{report_id}"
         query = f"element_id={ticket.id}^element={element}"
         if safe(needle):

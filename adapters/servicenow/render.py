@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from connector.core.models import ApprovalRequest, OutcomeReport
+from connector.core.models import ApprovalRequest, Mode, OutcomeReport
 from connector.core.templates import argument_rows, render, ticket_context
 from connector.core.text import escape_hidden, one_line
 
@@ -18,6 +18,10 @@ _CODE_TAG = re.compile(r"\[\s*(/?)\s*code\s*\]", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SCRIPT_PREFIX = re.compile(r"^\s*javascript\s*:", re.IGNORECASE)
 MARKER_PREFIX = "approval-connector report:"
+STANDARD_INTRO = (
+    "A pre-approved standard change: an AI agent runs this tool without a human decision (the "
+    "call is within the conditions the organisation pre-approved). This record is its record."
+)
 
 SHORT_LIMIT = 160
 FIELD_LIMIT = 4000
@@ -46,7 +50,9 @@ def description(request: ApprovalRequest, intro: str = "") -> str:
     if intro.strip():
         lines += [neutralise(intro), ""]
     lines += [
-        "An AI agent asks to run a tool. Nothing runs until this record is approved.",
+        STANDARD_INTRO
+        if request.mode is Mode.STANDARD
+        else "An AI agent asks to run a tool. Nothing runs until this record is approved.",
         "",
         f"Tool: {neutralise(request.tool_name, 200)}",
         "Arguments:",
@@ -93,6 +99,8 @@ def marker(report_id: str) -> str:
 def outcome_note(report: OutcomeReport) -> str:
     body = neutralise(report.text, FIELD_LIMIT - 200)
     lines = [f"[approval connector] {report.kind.value}: {body}", f"Request id: {report.request_id}"]
+    if report.mentions:  # the Table API has no mention syntax: the people and groups by name
+        lines.append("For: " + neutralise(", ".join(report.mentions), 1000))
     return "\n".join([*lines, marker(report.report_id)])
 
 

@@ -152,6 +152,20 @@ class ServiceNowSystemSettings(SystemSettings):
 _RESERVED_FIELDS = {"work_notes", "comments", "approval", "sys_id", "number"}
 
 
+class WindowColumns(_Model):
+    """The record's planned start and end (glide_date_time: UTC in the Table API's value mode)."""
+
+    start: str = "start_date"
+    end: str = "end_date"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _FIELD.match(value):
+            raise ValueError(f"{value!r} is not a ServiceNow column name")
+        return value
+
+
 class TicketSettings(_Model):
     """What record a request becomes. ``fields`` maps column -> template over the call's
     arguments (``args``), ``tool`` and ``request``; the connector adds the arguments, rationale,
@@ -166,6 +180,23 @@ class TicketSettings(_Model):
         "and reads back with every decision; an edit of it is detected and refuses the approval",
     )
     fields: dict[str, str] = Field(default_factory=dict)
+    window: WindowColumns | None = Field(
+        default=None,
+        description="columns with the planned start and end (routes with window: {from: ticket})",
+    )
+    standard_template: str | None = Field(
+        default=None,
+        description="sys_id of the standard change template a pre-approved (mode: standard) route's "
+        "records are created from, through the Change Management API; without it: a change_request "
+        "with type standard through the Table API",
+    )
+
+    @field_validator("standard_template")
+    @classmethod
+    def _sys_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[0-9a-f]{32}$", value):
+            raise ValueError(f"{value!r} is not a sys_id (32 hexadecimal characters)")
+        return value
 
     @field_validator("table", "correlation_field", "seal_field")
     @classmethod
@@ -307,6 +338,27 @@ class OutcomeSettings(_Model):
     transitions: dict[ReportKind, Transition] = Field(default_factory=dict)
 
 
+class EscalationSettings(_Model):
+    """Where an escalated record goes: its new assignment group (name or sys_id), and optionally
+    an approval group asked to approve as well (a sysapproval_group row: its members are asked)."""
+
+    assignment_group: str | None = None
+    approval_group: str | None = None
+
+    @field_validator("assignment_group", "approval_group")
+    @classmethod
+    def _safe(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or _QUERY_UNSAFE.search(value)):
+            raise ValueError(f"{value!r}: a group name or sys_id without ^ , or line breaks")
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> EscalationSettings:
+        if not (self.assignment_group or self.approval_group):
+            raise ValueError("name an assignment_group, an approval_group, or both")
+        return self
+
+
 class ServiceNowRouteSettings(RouteSettings):
     """``routes[].ticket/decision/outcome`` for a route on a ServiceNow system. ``approvers`` is
     accepted so the core can hand the route's approver list through; a ``group:`` entry there
@@ -315,6 +367,7 @@ class ServiceNowRouteSettings(RouteSettings):
     ticket: TicketSettings = Field(default_factory=TicketSettings)
     decision: DecisionSettings = Field(default_factory=DecisionSettings)
     outcome: OutcomeSettings = Field(default_factory=OutcomeSettings)
+    escalation: EscalationSettings | None = None
     approvers: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -34,6 +34,7 @@ from connector.core.policy import require_route
 from connector.core.registry import ToolRegistry
 from connector.core.service import ApprovalService
 from connector.core.store import Store
+from connector.core.timing import needed_features
 
 
 def key_folder(config: ConnectorConfig) -> Path:
@@ -68,6 +69,12 @@ def build_adapters(config: ConnectorConfig, context: AdapterContext) -> dict[str
                 route_where = f"{line_of(config, ('routes', index))}: routes[{index}]"
                 routes[route.name] = parse_settings(cls.route_settings, route.adapter_part(), route_where)
         adapters[name] = cls(name, settings, routes, context)
+    for index, route in enumerate(config.routes):  # timing a route needs from its system
+        for key, feature in needed_features(route):
+            problem = adapters[route.system].timing_problem(feature, route.name)
+            if problem:
+                where = line_of(config, ("routes", index, key))
+                raise ConfigError(f"{where}: routes[{index}].{key}: system {route.system!r}: {problem}")
     return adapters
 
 
@@ -224,6 +231,7 @@ class Connector(ConversationMethods, McpMethods, MafMethods):
             ("outbox", self.process_outbox),
             ("decisions", self.poll_once),
             ("expired", self.expire_due),
+            ("nudged", self.service.nudge_due),
             ("reported", self.process_outbox),
             ("pruned", self.housekeeping),
             ("sealed", self.service.seal_audit),

@@ -37,6 +37,7 @@ def build_scheduler(connector: Connector) -> AsyncIOScheduler:
     jobs = [
         ("poll", connector.service.poll_due, s.poll_interval / 4),
         ("expiry", connector.expire_due, s.expiry_interval),
+        ("reminders", connector.service.nudge_due, s.expiry_interval),
         ("outbox", connector.process_outbox, s.outbox_interval),
         ("recovery", connector.recover, s.recovery_interval),
         ("housekeeping", connector.housekeeping, timedelta(hours=1)),

@@ -156,6 +156,35 @@ class TicketAdapter(ABC):
         cannot read comments returns none."""
         return []
 
+    # --- timing: reminders, escalation, windows, fresh decisions (optional) --------------------
+    # A system that does not support one says so through ``timing_problem`` (check-config and
+    # start-up refuse a route that needs it); the default methods raise a clear ConfigError.
+    def timing_problem(self, feature: str, route: str) -> str | None:
+        """Why this system cannot do ``feature`` for ``route`` ('escalate': reassign the ticket,
+        'reopen': put an approved ticket back for a fresh decision, 'window': read a planned
+        start and end from the ticket), or None when it can."""
+        method = {"escalate": "escalate", "reopen": "reopen", "window": "read_window"}.get(feature)
+        if method is None or getattr(type(self), method) is getattr(TicketAdapter, method):
+            return f"system type {self.kind!r} does not support {feature!r}"
+        return None
+
+    def escalate(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> str:
+        """Hand the ticket on as the route's ``escalation`` settings say (reassign, add an approver
+        group) and comment ``report.text`` (why). ``attempt`` > 0: an earlier try may have landed,
+        look for ``report.report_id`` first, never comment twice. Returns what was done (audited)."""
+        raise ConfigError(f"{self.name}: system type {self.kind!r} cannot escalate tickets")
+
+    def reopen(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
+        """Put a decided ticket back where it waits for a fresh decision (the old approval no
+        longer counts), commenting ``report.text``; idempotent on retry like ``report``."""
+        raise ConfigError(f"{self.name}: system type {self.kind!r} cannot re-open tickets")
+
+    def read_window(
+        self, ticket: TicketRef, request: ApprovalRequest
+    ) -> tuple[datetime | None, datetime | None]:
+        """The planned start and end the ticket shows (aware datetimes; None where unset)."""
+        raise ConfigError(f"{self.name}: system type {self.kind!r} has no change window on its tickets")
+
     # --- webhooks ------------------------------------------------------------------------------
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
         """Raise WebhookRejected(status=401) unless the delivery is authentic."""
@@ -239,6 +268,9 @@ CALLS_PER_METHOD = {
     "report": 6,
     "resolve_identity": 2,
     "check": 30,
+    "escalate": 6,
+    "reopen": 6,
+    "read_window": 2,
 }
 
 
@@ -307,6 +339,17 @@ class AdapterBridge:
 
     async def check(self, live: bool) -> list[CheckResult]:
         return await self._call("check", live)
+
+    async def escalate(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> str:
+        return await self._call("escalate", ticket, report, attempt)
+
+    async def reopen(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
+        await self._call("reopen", ticket, report, attempt)
+
+    async def read_window(
+        self, ticket: TicketRef, request: ApprovalRequest
+    ) -> tuple[datetime | None, datetime | None]:
+        return await self._call("read_window", ticket, request)
 
     async def webhook_setup(self, public_url: str) -> str:
         return await self._call("webhook_setup", public_url)

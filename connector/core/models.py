@@ -31,9 +31,11 @@ def dedupe_digest(scope: str, tool_name: str, arguments_digest: str) -> str:
 
 
 class RequestState(str, Enum):
-    SUBMITTED = "SUBMITTED"  # stored; ticket not created yet (creation retried by the outbox)
+    # stored; ticket not created yet (creation retried by the outbox), or being re-opened for a
+    # fresh decision after its approval went stale (valid_for)
+    SUBMITTED = "SUBMITTED"
     TICKETED = "TICKETED"  # ticket exists, waiting for a decision
-    APPROVED = "APPROVED"  # verified approval recorded; claimable
+    APPROVED = "APPROVED"  # verified approval recorded; claimable (inside its change window, if any)
     EXECUTING = "EXECUTING"  # claimed by one executor
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
@@ -43,6 +45,7 @@ class RequestState(str, Enum):
     DENIED = "DENIED"  # refused by policy; never ticketed
     SHADOW = "SHADOW"  # shadow mode: ticket only, decided or not, never runs
     TAMPERED = "TAMPERED"  # the stored call or its ticket no longer matches what was approved
+    WINDOW_CLOSED = "WINDOW_CLOSED"  # approved, but its change window closed before it could run
 
     @property
     def terminal(self) -> bool:
@@ -59,6 +62,7 @@ TERMINAL_STATES = frozenset(
         RequestState.DENIED,
         RequestState.SHADOW,
         RequestState.TAMPERED,
+        RequestState.WINDOW_CLOSED,
     }
 )
 WAITING_STATES = frozenset({RequestState.SUBMITTED, RequestState.TICKETED})
@@ -69,6 +73,7 @@ class Mode(str, Enum):
     AUTO = "auto"  # runs at once; a ticket is opened as a record when the route says so
     SHADOW = "shadow"  # ticket opened, decision recorded, call never runs
     DENY = "deny"  # refused outright
+    STANDARD = "standard"  # pre-approved standard change: its ticket is opened as the record, then it runs
 
 
 class Verdict(str, Enum):
@@ -171,6 +176,12 @@ class ReportKind(str, Enum):
     TAMPERED = "tampered"  # the stored call or the ticket's seal does not match: nothing ran
     ANSWER = "answer"  # a waiting conversation's answer to an approver's question (never final)
     CONVERSATION = "conversation"  # a note about the conversation behind the request (never final)
+    REMINDER = "reminder"  # the approvers are reminded that the request waits (never final)
+    ESCALATED = "escalated"  # the ticket was escalated: why, and to whom (never final)
+    WINDOW_WAIT = "window_wait"  # approved; waits for its change window to open (never final)
+    WINDOW_CLOSED = "window_closed"  # the window closed before the call could run: nothing ran
+    REOPENED = "reopened"  # the approval went stale before the run: a fresh decision is needed
+    AUTO_APPROVED = "auto_approved"  # a low-risk tier's deadline passed: approved by policy (never final)
 
 
 class OutcomeReport(BaseModel):
@@ -184,6 +195,9 @@ class OutcomeReport(BaseModel):
     kind: ReportKind
     text: str
     final: bool = True
+    # people to notify (the route's approver spellings, 'group:NAME' included): the adapter
+    # mentions them the way its system does (a reminder)
+    mentions: list[str] = Field(default_factory=list)
 
 
 class Outcome(BaseModel):
@@ -196,6 +210,8 @@ class Outcome(BaseModel):
     error: str | None = None
     reason: str | None = None
     approver: str | None = None
+    not_before: datetime | None = None  # an approved call waiting for its change window
+    not_after: datetime | None = None
 
     def message(self) -> str:
         where = f" (ticket {self.ticket.key})" if self.ticket else ""
@@ -215,6 +231,18 @@ class Outcome(BaseModel):
             return f"Denied by policy: {self.reason}. Nothing was run."
         if s is RequestState.SHADOW:
             return f"Shadow mode{where}: recorded for review, not run."
+        if s is RequestState.WINDOW_CLOSED:
+            return (
+                f"Approved{where}, but its change window closed before it could run ({self.error}). "
+                "Nothing was run."
+            )
+        if s is RequestState.APPROVED and self.not_before is not None and self.not_before > utcnow():
+            return (
+                f"Approved{where}; waiting for its change window: it runs from "
+                f"{self.not_before:%Y-%m-%d %H:%M UTC}"
+                + (f" until {self.not_after:%Y-%m-%d %H:%M UTC}" if self.not_after else "")
+                + "."
+            )
         if s is RequestState.TAMPERED:
             return (
                 f"Refused{where}: the stored call no longer matches what the approver saw "
@@ -260,6 +288,14 @@ class ApprovalRequest(BaseModel):
     # set by gates that answer a repeated call with its first request (the MCP proxy): a digest
     # of (who asks, tool, canonical arguments), unique among requests live or recently ended
     dedupe_key: str | None = None
+    # timing (connector.core.timing): the change window an approved call runs in (set when its turn
+    # first comes), what happens at the deadline, since when it waits for the current decision
+    # and when its next reminder or escalation is due
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    on_deadline: str | None = None
+    waiting_since: datetime | None = None
+    nudge_at: datetime | None = None
     seal: str = ""  # keyed MAC over the stored call (connector.core.integrity): edits in the database show
     # handed to adapters when the ticket is created (never stored): a MAC over the request id and
     # the arguments' digest, to be written where the connector alone writes and read back as
@@ -279,6 +315,8 @@ class ApprovalRequest(BaseModel):
             error=self.error,
             reason=self.decision_reason,
             approver=self.approver_name or self.approver,
+            not_before=self.not_before,
+            not_after=self.not_after,
         )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from connector.core.errors import ConfigError
 from connector.core.models import Mode
-from connector.core.settings import Condition, ConnectorConfig, RouteConfig
+from connector.core.settings import Condition, ConnectorConfig, RiskTier, RouteConfig
 
 _MISSING = object()
 
@@ -115,4 +115,13 @@ def select_route(
     for route in routes:
         if all(condition_holds(c, arguments) for c in route.when):
             return route
+    return None
+
+
+def tier_for(route: RouteConfig, arguments: dict[str, Any]) -> RiskTier | None:
+    """The first risk tier of ``route`` whose conditions hold for the call (None: the route's
+    own deadline and deadline action apply)."""
+    for tier in route.tiers:
+        if all(condition_holds(c, arguments) for c in tier.when):
+            return tier
     return None

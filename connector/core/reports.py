@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import hashlib
 
-from connector.core.models import ApprovalRequest, OutcomeReport, ReportKind
+from connector.core.models import ApprovalRequest, OutcomeReport, ReportKind, RequestState
 
 MAX_RESULT_CHARS = 1500
+# Notes that leave the ticket where it is (the request goes on); REOPENED moves it back to waiting.
+NOT_FINAL = frozenset(
+    {
+        ReportKind.UNAUTHORIZED,
+        ReportKind.INVALID_EDIT,
+        ReportKind.REMINDER,
+        ReportKind.ESCALATED,
+        ReportKind.WINDOW_WAIT,
+        ReportKind.AUTO_APPROVED,
+    }
+)
 
 
 def _clip(text: str | None) -> str:
@@ -43,11 +54,20 @@ def outcome_report(request: ApprovalRequest, kind: ReportKind, detail: str = "")
         "still waiting for an allowed approver.",
         ReportKind.INVALID_EDIT: f"Edited arguments refused: {detail}. Nothing was run; the request is "
         "still waiting.",
+        ReportKind.WINDOW_CLOSED: f"Approved by {_who(request)}, but its change window closed before {tool} "
+        f"could run ({request.error or detail}). Nothing was run; have the agent propose it again for a "
+        "later window if it is still wanted.",
+        ReportKind.AUTO_APPROVED: f"No decision before the deadline: {detail} {tool} runs now; the outcome "
+        "follows here.",
+        ReportKind.WINDOW_WAIT: detail,
+        ReportKind.REOPENED: detail,
+        ReportKind.REMINDER: detail,
+        ReportKind.ESCALATED: detail,
         ReportKind.TAMPERED: f"Not run: {request.error or detail}. The stored call does not match what this "
         "ticket showed, so nothing was run and it never will be; check the connector's database and "
         "audit trail, and have the agent propose the action again if it is still wanted.",
     }
-    final = kind not in (ReportKind.UNAUTHORIZED, ReportKind.INVALID_EDIT)
+    final = kind not in NOT_FINAL
     suffix = "" if final else ":" + hashlib.sha256(detail.encode()).hexdigest()[:12]
     return OutcomeReport(
         report_id=f"{request.id}:{kind.value}{suffix}",
@@ -57,3 +77,13 @@ def outcome_report(request: ApprovalRequest, kind: ReportKind, detail: str = "")
         text=texts[kind],
         final=final,
     )
+
+
+def resolved_text(request: ApprovalRequest, actor: str) -> str:
+    """What the ticket is told when a human settles an IN_DOUBT request."""
+    if request.state is RequestState.SUCCEEDED:
+        return (
+            f"{actor} checked and confirmed that {request.tool_name} did run (it was in doubt after the "
+            f"connector lost track of the run). Result: {request.result or '(not recorded)'}"
+        )
+    return f"{actor} checked: {request.tool_name} {request.error}. It will not be run again."

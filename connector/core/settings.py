@@ -22,9 +22,11 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from connector.core.config_errors import format_validation_error, line_of_key  # noqa: F401 - re-exported
 from connector.core.durations import Duration, duration_between, parse_duration  # noqa: F401 - re-exported
 from connector.core.errors import ConfigError
 from connector.core.models import Mode
+from connector.core.timing import OnDeadline, Risk, Timing
 
 # Allowed ranges: a zero or negative value would break an invariant (a zero lease declares healthy
 # runs in doubt; a negative retention forgets every delivery id), a huge one only hides a typo.
@@ -139,7 +141,18 @@ class Condition(_Strict):
         return self
 
 
-class RouteConfig(_Strict):
+class RiskTier(_Strict):
+    """A tier of a route: the first tier whose ``when`` holds for the call's arguments gives its
+    deadline and what happens then (a tier without ``when`` takes every call: put it last)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    when: list[Condition] = Field(default_factory=list)
+    risk: Risk = "normal"
+    deadline: Deadline | None = None
+    on_deadline: OnDeadline | None = None
+
+
+class RouteConfig(Timing):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     tools: list[str] = Field(min_length=1)
     system: str
@@ -148,9 +161,13 @@ class RouteConfig(_Strict):
     approvers: list[str] = Field(default_factory=list)
     deadline: Deadline = timedelta(hours=24)
     record_auto: bool = Field(default=False, description="in auto mode, also open a ticket as a record")
+    tiers: list[RiskTier] = Field(default_factory=list)
     ticket: dict[str, Any] = Field(default_factory=dict)
     decision: dict[str, Any] = Field(default_factory=dict)
     outcome: dict[str, Any] = Field(default_factory=dict)
+    escalation: dict[str, Any] = Field(
+        default_factory=dict, description="whom the ticket goes to when escalated (adapter keys)"
+    )
 
     @model_validator(mode="after")
     def _approvers_required(self) -> RouteConfig:
@@ -163,8 +180,49 @@ class RouteConfig(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _timing_fits_the_mode(self) -> RouteConfig:
+        waits = self.mode in (Mode.GATE, Mode.SHADOW)
+        for key in ("remind_after", "remind_every", "escalate_after", "valid_for"):
+            if getattr(self, key) is not None and not waits:
+                message = f"only routes where a person decides (gate, shadow) use {key}"
+                raise invalid((key,), message, str(getattr(self, key)))
+        if self.remind_every is not None and self.remind_after is None:
+            raise invalid(("remind_every",), "set remind_after too (when the first reminder is due)", "")
+        if self.mode is Mode.STANDARD and not self.when:
+            raise invalid(
+                ("when",),
+                "a standard (pre-approved) route needs conditions: the calls the organisation "
+                "pre-approved; anything outside them goes on to the next route (the normal gate)",
+                self.when,
+            )
+        if self.window is not None and self.mode not in (Mode.GATE, Mode.STANDARD):
+            message = "only gate and standard routes wait for a window (an auto route runs at once)"
+            raise invalid(("window",), message, "")
+        escalates = self.escalate_after is not None or self.on_deadline is OnDeadline.ESCALATE
+        escalates = escalates or any(t.on_deadline is OnDeadline.ESCALATE for t in self.tiers)
+        if escalates and not self.escalation:
+            message = "say whom an escalation goes to (e.g. escalation: {assignee: ...})"
+            raise invalid(("escalation",), message, self.escalation)
+        self._low_risk_only(self.on_deadline, self.risk, ("on_deadline",))
+        for i, tier in enumerate(self.tiers):
+            self._low_risk_only(tier.on_deadline, tier.risk, ("tiers", i, "on_deadline"))
+        return self
+
+    def _low_risk_only(self, action: OnDeadline | None, risk: str, loc: tuple[str | int, ...]) -> None:
+        if action is OnDeadline.APPROVE and (risk != "low" or self.mode is not Mode.GATE):
+            raise invalid(
+                loc,
+                "approve on deadline is only for gate routes or tiers marked risk: low "
+                f"(this one is risk: {risk}, mode: {self.mode.value})",
+                action.value,
+            )
+
     def adapter_part(self) -> dict[str, Any]:
-        return {"ticket": self.ticket, "decision": self.decision, "outcome": self.outcome}
+        part = {"ticket": self.ticket, "decision": self.decision, "outcome": self.outcome}
+        if self.escalation:  # only routes that escalate: other adapters need not know the key
+            part["escalation"] = self.escalation
+        return part
 
 
 class SystemConfig(BaseModel):
@@ -313,82 +371,8 @@ class ConnectorConfig(_Strict):
         raise ConfigError(f"unknown route {name!r} (configured: {known})")
 
 
-# --- errors that name the key path and the line --------------------------------------------
-
-
 def invalid(loc: tuple[str | int, ...], message: str, value: Any) -> ValidationError:
     """An error for a key below the model being validated (a cross-check names the exact key, so
     the line is found), raised from a model validator."""
     error = PydanticCustomError("config", "{message}", {"message": message})
     return ValidationError.from_exception_data("config", [InitErrorDetails(type=error, loc=loc, input=value)])
-
-
-def line_of_key(data: Any, loc: tuple[Any, ...]) -> int | None:
-    """The line of the deepest key of ``loc`` found in ``data`` (mappings and lists that carry a
-    ``lines`` attribute, as the YAML loader makes them), or None."""
-    line = None
-    node = data
-    for part in loc:
-        lines = getattr(node, "lines", None)
-        if isinstance(node, dict) and isinstance(lines, dict) and str(part) in node:
-            line = lines.get(str(part), line)
-            node = node[str(part)]
-        elif isinstance(node, list) and isinstance(lines, list) and isinstance(part, int):
-            if part >= len(node):
-                break
-            line = lines[part]
-            node = node[part]
-        else:
-            break
-    return line
-
-
-def _loc_text(loc: tuple[Any, ...]) -> str:
-    """``routes[0].ticket.summary``; a key that is empty or not printable is shown quoted, so an
-    error stays one line and a terminal escape in a key is never sent raw."""
-    text = ""
-    for part in loc:
-        if part == "[key]":  # pydantic's marker for an error in a mapping's key: the key is named
-            continue
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif not str(part) or not str(part).isprintable():
-            text += f"[{str(part)!r}]"
-        else:
-            text += ("." if text else "") + str(part)
-    return text
-
-
-_NOT_A_MAPPING = {"model_type", "model_attributes_type", "dict_type"}
-
-
-def _message(err: Any) -> str:
-    if err["type"] == "extra_forbidden":
-        return "unknown key"
-    message = "expected a mapping of keys" if err["type"] in _NOT_A_MAPPING else err["msg"]
-    message = message.removeprefix("Value error, ")
-    if err.get("input", ...) is None and err["type"] != "missing":
-        message += ", got null"
-    return message
-
-
-def format_validation_error(
-    exc: ValidationError, prefix: str = "", data: Any = None, source: str = ""
-) -> str:
-    """One line per problem: 'file:line: key.path: message'."""
-    lines = []
-    for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not str(p).startswith("function-after"))
-        path = _loc_text(loc)
-        if prefix:
-            path = f"{prefix}.{path}" if path else prefix
-        where = ""
-        if data is not None:
-            line = line_of_key(data, loc)
-            if line:
-                where = f"{source}:{line}: " if source else f"line {line}: "
-        elif source:
-            where = f"{source}: "
-        message = _message(err)
-        lines.append(f"{where}{path}: {message}" if path else f"{where}{message}")
-    return "; ".join(lines)

@@ -5,6 +5,7 @@ up. The layers above (webhooks, state) hold what changes while the simulator run
 from __future__ import annotations
 
 import hashlib
+from datetime import timezone, tzinfo
 from typing import Any
 
 from connector.testing.simulator import SimulatedAPI
@@ -29,6 +30,7 @@ class JiraCatalog(SimulatedAPI):
         self.workflow: list[SimTransition] = []
         self.projects: dict[str, SimProject] = {}
         self.custom_fields: dict[str, dict[str, Any]] = {}
+        self.zone: tzinfo = timezone.utc  # the server's time zone: date-time fields show its offset
 
     @property
     def cloud(self) -> bool:
@@ -101,8 +103,9 @@ class JiraCatalog(SimulatedAPI):
         return project
 
     def add_custom_field(self, field_id: str, name: str, kind: str = "textfield") -> None:
+        """``kind``: textfield, multiuserpicker, datetime (a date and time) or datepicker (a day)."""
         schema: dict[str, Any] = {
-            "type": "string",
+            "type": {"datetime": "datetime", "datepicker": "date"}.get(kind, "string"),
             "custom": f"com.atlassian.jira.plugin.system.customfieldtypes:{kind}",
             "customId": int(field_id.split("_")[-1]),
         }

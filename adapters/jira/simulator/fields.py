@@ -5,6 +5,7 @@ normalised to what GET issue shows back."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .entities import PRIORITIES, Refusal, SimProject, SimUser
@@ -93,12 +94,38 @@ def parse_create_fields(sim: JiraCatalog, given: dict[str, Any], caller: SimUser
             else:
                 stored[key] = sim.user_json(user)
         elif key in sim.custom_fields:
-            stored[key] = value
+            shown, problem = custom_value(sim, key, value)
+            if problem:
+                errors[key] = problem
+            else:
+                stored[key] = shown
         else:
             errors[key] = f"Field '{key}' cannot be set. It is not on the appropriate screen, or unknown."
     if errors:
         raise Refusal(400, errors=errors)
     return NewIssue(project, issuetype or "", stored, reporter)
+
+
+def custom_value(sim: JiraCatalog, key: str, value: Any) -> tuple[Any, str | None]:
+    """A custom field's value as Jira stores and shows it: a date-time field accepts ISO 8601 with
+    an offset and shows it in the server's time zone (``sim.zone``) with its offset, like
+    2026-05-04T22:00:00.000+0200; a date field takes and shows yyyy-MM-dd; null clears."""
+    kind = sim.custom_fields[key]["schema"]["type"]
+    if value is None or kind not in ("datetime", "date"):
+        return value, None
+    if kind == "date":
+        try:
+            return datetime.strptime(str(value), "%Y-%m-%d").date().isoformat(), None
+        except ValueError:
+            return None, 'Invalid date format. Please enter the date in the format "yyyy-MM-dd".'
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z"):
+        try:
+            moment = datetime.strptime(str(value), fmt)
+        except ValueError:
+            continue
+        local = moment.astimezone(sim.zone)
+        return local.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + local.strftime("%z"), None
+    return None, "Invalid date format. Please enter the date in the format \"yyyy-MM-dd'T'HH:mm:ss.SSSZ\"."
 
 
 def _priority(value: Any) -> str | None:

@@ -184,6 +184,19 @@ def post_transition(sim: JiraState, request: SimRequest, match: re.Match) -> Sim
     return SimResponse(204, None)
 
 
+def put_assignee(sim: JiraState, request: SimRequest, match: re.Match) -> SimResponse:
+    """Assign the issue (Cloud: {"accountId"}, DC: {"name"}); Assign issues permission needed."""
+    issue = issue_of(sim, match)
+    user = sim.user_from_ref(body_of(sim, request))
+    if user is None:
+        return error(400, errors={"assignee": "User does not exist or you do not have permission to see it."})
+    if not sim.has_permission(sim.caller, sim.projects[issue.project], "ASSIGN_ISSUES"):
+        return error(403, "You do not have permission to assign issues.")
+    assert sim.caller is not None
+    sim.assign(issue, user, sim.caller)
+    return SimResponse(204, None)
+
+
 # --- comments -------------------------------------------------------------------------------------
 def get_comments(sim: JiraState, request: SimRequest, match: re.Match) -> SimResponse:
     issue = issue_of(sim, match)
@@ -313,6 +326,7 @@ ROUTES: list[tuple[str, str, Route]] = [
     ("GET", f"{ISSUE}/changelog", get_changelog),
     ("GET", f"{ISSUE}/transitions", get_transitions),
     ("POST", f"{ISSUE}/transitions", post_transition),
+    ("PUT", f"{ISSUE}/assignee", put_assignee),
     ("GET", f"{ISSUE}/comment", get_comments),
     ("POST", f"{ISSUE}/comment", post_comment),
     ("GET", f"{ISSUE}/properties", issue_property_keys),

@@ -93,3 +93,6 @@ def seed_demo(sim: JiraState) -> None:
     sim.add_custom_field("customfield_10050", "Agent Request ID")
     sim.add_custom_field("customfield_10051", "Approvers", "multiuserpicker")
     sim.add_custom_field("customfield_10060", "Customer Email")
+    sim.add_custom_field("customfield_10070", "Planned start", "datetime")
+    sim.add_custom_field("customfield_10071", "Planned end", "datetime")
+    sim.add_custom_field("customfield_10072", "Change date", "datepicker")

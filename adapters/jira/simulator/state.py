@@ -11,12 +11,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import views
+from .edits import JiraEdits
 from .entities import RESOLUTIONS, Refusal, SimIssue, SimProject, SimTransition, SimUser, now_after, now_text
 from .properties import check_key, check_value
-from .webhooks import JiraWebhooks
 
 
-class JiraState(JiraWebhooks):
+class JiraState(JiraEdits):
     """Issues (with comments and changelog), approvals, and what the client sent (``bodies``)."""
 
     def __init__(

@@ -9,7 +9,7 @@ from typing import Any
 
 from connector.testing.simulator import SimRequest, SimResponse
 
-from . import routes
+from . import change_api, routes
 from .state import ServiceNowState
 
 
@@ -19,8 +19,16 @@ class ServiceNowSimulator(ServiceNowState):
     def __init__(self, base_url: str = "https://sim.service-now.test") -> None:
         super().__init__(base_url)
         self._lost: list[list[Any]] = []
-        for method, pattern, route in routes.ROUTES:
+        for method, pattern, route in [*change_api.ROUTES, *routes.ROUTES]:
             self.add_route(method, pattern, lambda request, match, route=route: route(self, request, match))
+
+    def add_standard_template(self, name: str, template_value: str) -> str:
+        """A standard change template (``template_value``: an encoded query of field=value pairs
+        the change starts with, e.g. 'short_description=Restart pods^category=Software')."""
+        with self.lock:
+            return self.insert_raw(
+                "std_change_record_producer", {"name": name, "template_value": template_value}
+            )["sys_id"]
 
     def authenticate(self, request: SimRequest) -> SimResponse | None:
         return routes.authenticate(self, request)

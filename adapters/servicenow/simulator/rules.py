@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,7 +20,10 @@ CHANGE_TRANSITIONS: dict[str, set[str]] = {
     "3": set(),
     "4": set(),
 }
+# A standard change is pre-authorized: from New straight to Scheduled, no Assess or Authorize.
+STANDARD_TRANSITIONS = {**CHANGE_TRANSITIONS, "-5": {"-2", "4"}}
 NEUTRAL = {"not_required", "cancelled", "skipped"}
+GLIDE_TIME = "%Y-%m-%d %H:%M:%S"
 
 
 class Refused(Exception):
@@ -37,7 +41,8 @@ def before_update(sim: ServiceNowState, table: str, row: dict[str, str], changed
     if table != "change_request" or "state" not in changed:
         return
     old, new = row.get("state", ""), changed["state"]
-    if new not in CHANGE_TRANSITIONS.get(old, set()):
+    model = STANDARD_TRANSITIONS if row.get("type") == "standard" else CHANGE_TRANSITIONS
+    if new not in model.get(old, set()):
         raise Refused(
             "Change Model: Check State Transition",
             table,
@@ -52,6 +57,34 @@ def before_update(sim: ServiceNowState, table: str, row: dict[str, str], changed
                 table,
                 "close_code and close_notes are required to close",
             )
+
+
+def after_update(
+    sim: ServiceNowState, table: str, row: dict[str, str], old: dict[str, str], user: str
+) -> None:
+    """The normal change's restart: back to New cancels the approvals asked so far (the record's
+    approval is not requested any more); entering Assess asks the approval group again."""
+    if table != "change_request" or row.get("type") == "standard" or "state" not in old:
+        return
+    if row["state"] == "-5" and old["state"] not in ("-5",):
+        for approver in sim.rows["sysapproval_approver"].values():
+            if approver["sysapproval"] == row["sys_id"] and approver["state"] not in NEUTRAL | {"rejected"}:
+                sim.write(
+                    "sysapproval_approver", approver["sys_id"], {"state": "cancelled"}, "system", rules=False
+                )
+        sim.write(table, row["sys_id"], {"approval": "not requested"}, user, rules=False)
+    elif row["state"] == "-4" and row.get("approval") == "not requested":
+        group = sim.approval_groups.get(table)
+        if group:
+            request_approval(sim, table, row, group, user)
+
+
+def glide_time(value: str) -> str:
+    """A glide_date_time as the platform keeps it: 'YYYY-MM-DD HH:MM:SS' (UTC), else empty."""
+    try:
+        return datetime.strptime(value.strip(), GLIDE_TIME).strftime(GLIDE_TIME) if value.strip() else ""
+    except ValueError:
+        return ""
 
 
 def request_approval(sim: ServiceNowState, table: str, row: dict[str, str], group_id: str, user: str) -> None:

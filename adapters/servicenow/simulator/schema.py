@@ -141,6 +141,18 @@ def define_base_schema(sim: ServiceNowTables) -> None:
         },
     )
     sim.add_table(
+        "sysapproval_group",
+        columns={
+            "parent": Column(ref, "task"),
+            "assignment_group": Column(ref, "sys_user_group"),
+            "approval": Column(choice, default="requested"),
+        },
+    )
+    sim.add_table(
+        "std_change_record_producer",  # standard change templates (the Change Management API's)
+        columns={"name": Column(), "template_value": Column(), "active": Column("boolean", default="true")},
+    )
+    sim.add_table(
         "sys_journal_field",
         columns={
             "element_id": Column(),

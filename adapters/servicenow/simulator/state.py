@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ..webhook import sign
-from .rules import before_update, request_approval, roll_up
+from .rules import after_update, before_update, glide_time, request_approval, roll_up
 from .schema import TASK_TABLES
 from .tables import ServiceNowTables
 
@@ -44,7 +44,7 @@ class ServiceNowState(ServiceNowTables):
         insert business rules run (approvals requested, audit written)."""
         with self.lock:
             cols = self.columns(table)
-            clean = {k: self.as_text(v) for k, v in values.items() if k in cols and not k.startswith("sys_")}
+            clean = self.cleaned(table, values)
             journals = {k: clean.pop(k) for k in list(clean) if cols[k].type == "journal"}
             meta = self.tables[table]
             if meta.prefix and not clean.get("number"):
@@ -61,8 +61,12 @@ class ServiceNowState(ServiceNowTables):
             for name, text in journals.items():
                 self.write_journal(table, row["sys_id"], name, text, user)
             group = self.approval_groups.get(table)
-            if group:
+            if group and row.get("type") != "standard":  # a standard change is pre-authorized
                 request_approval(self, table, row, group, user)
+            if table == "sysapproval_group":  # an approval group added to a task: its members are asked
+                found = self.lookup("task", row["parent"])
+                if found:
+                    request_approval(self, found[0], found[1], row["assignment_group"], user)
             return dict(row)
 
     def write(
@@ -73,7 +77,7 @@ class ServiceNowState(ServiceNowTables):
         with self.lock:
             row = self.rows[table][sys_id]
             cols = self.columns(table)
-            clean = {k: self.as_text(v) for k, v in values.items() if k in cols and not k.startswith("sys_")}
+            clean = self.cleaned(table, values)
             journals = {k: clean.pop(k) for k in list(clean) if cols[k].type == "journal" and clean[k]}
             clean = {k: v for k, v in clean.items() if cols[k].type != "journal"}
             changed = {k: v for k, v in clean.items() if row.get(k, "") != v}
@@ -81,6 +85,7 @@ class ServiceNowState(ServiceNowTables):
                 before_update(self, table, row, changed)
             if not changed and not journals:
                 return dict(row)
+            old = {name: row.get(name, "") for name in changed}
             for name, new in changed.items():
                 if self.audited(table):
                     self.audit(table, row, name, row.get(name, ""), new, user, int(row["sys_mod_count"]) + 1)
@@ -92,10 +97,22 @@ class ServiceNowState(ServiceNowTables):
             row["sys_updated_by"] = user
             if rules and table == "sysapproval_approver" and "state" in changed:
                 roll_up(self, row["sysapproval"], user)
+            if rules:
+                after_update(self, table, row, old, user)
             notify = table in TASK_TABLES and bool({"approval", "state"} & set(changed))
             if notify:
                 self.queue_notification(table, row)
             return dict(row)
+
+    def cleaned(self, table: str, values: dict[str, Any]) -> dict[str, str]:
+        """Known, writable columns as text; a date-time the platform cannot read is dropped to
+        empty (as the instance does with an invalid glide_date_time)."""
+        cols = self.columns(table)
+        clean = {k: self.as_text(v) for k, v in values.items() if k in cols and not k.startswith("sys_")}
+        for name, text in clean.items():
+            if cols[name].type == "glide_date_time":
+                clean[name] = glide_time(text)
+        return clean
 
     @staticmethod
     def as_text(value: Any) -> str:
@@ -288,14 +305,14 @@ class ServiceNowState(ServiceNowTables):
         with self.lock:
             table, task = self.find(number)
             user = self.require_user(as_user)
-            row = next(
-                (
-                    r
-                    for r in self.rows["sysapproval_approver"].values()
-                    if r["sysapproval"] == task["sys_id"] and r["approver"] == user["sys_id"]
-                ),
-                None,
-            )
+            mine = [
+                r
+                for r in self.rows["sysapproval_approver"].values()
+                if r["sysapproval"] == task["sys_id"] and r["approver"] == user["sys_id"]
+            ]
+            # the row the approver is asked on now (after a restart the old ones are cancelled)
+            open_rows = [r for r in mine if r["state"] in ("requested", "not requested")]
+            row = (open_rows or mine or [None])[-1]
             if row is None:  # an ad-hoc approver (or an admin acting directly)
                 row = self.insert_raw(
                     "sysapproval_approver",

@@ -57,7 +57,11 @@ def print_request(request: ApprovalRequest) -> None:
     if request.rationale:
         out.print(f"  rationale  {request.rationale}")
     if request.deadline:
-        out.print(f"  deadline   {request.deadline:%Y-%m-%d %H:%M:%S UTC}")
+        action = f"  (then: {request.on_deadline})" if request.on_deadline not in (None, "expire") else ""
+        out.print(f"  deadline   {request.deadline:%Y-%m-%d %H:%M:%S UTC}{action}")
+    if request.not_after:
+        opens = f"{request.not_before:%Y-%m-%d %H:%M UTC}" if request.not_before else "now"
+        out.print(f"  window     {opens} to {request.not_after:%Y-%m-%d %H:%M UTC}")
     out.print(f"  digest     {request.arguments_digest}")
     table = TerminalTable(show_header=True, header_style="bold", box=None, padding=(0, 2))
     table.add_column("argument")

@@ -27,6 +27,7 @@ from .conversations import Conversations
 from .decisions import Decisions
 from .execution import Execution
 from .expiry import Expiry
+from .nudges import Nudges
 from .outbox import Outbox
 from .polling import Polling
 from .questions import Questions
@@ -64,7 +65,8 @@ class ApprovalService:
         self.transitions = Transitions(self.ctx)
         self.outbox = Outbox(self.ctx, self.transitions)
         self.execution = Execution(self.ctx, self.transitions, self.outbox, pool_size)
-        self.expiry = Expiry(self.ctx, self.transitions, self.outbox)
+        self.expiry = Expiry(self.ctx, self.transitions, self.outbox, self.execution)
+        self.nudges = Nudges(self.ctx, self.transitions, self.outbox)
         self.decisions = Decisions(self.ctx, self.transitions, self.execution, self.expiry, self.outbox)
         self.submission = Submission(self.ctx, self.transitions, self.outbox, self.execution)
         self.polling = Polling(self.ctx, self.decisions)
@@ -174,6 +176,10 @@ class ApprovalService:
 
     async def expire_due(self) -> int:
         return await self.expiry.expire_due()
+
+    async def nudge_due(self) -> int:
+        """Reminders and escalations now due, queued once across replicas (the scheduler's job)."""
+        return await self.nudges.due()
 
     async def poll_once(self, systems: list[str] | None = None, *, wait: bool = True) -> int:
         """Poll every system; with ``wait`` the runs the decisions started are awaited too (the

@@ -130,7 +130,7 @@ class ServiceContext:
         """Whether outcomes of this request are reported on a ticket."""
         if request.ticket is not None:
             return True
-        if request.mode in (Mode.GATE, Mode.SHADOW):
+        if request.mode in (Mode.GATE, Mode.SHADOW, Mode.STANDARD):
             return True
         route = self.route(request)
         return bool(route and route.mode is Mode.AUTO and route.record_auto)

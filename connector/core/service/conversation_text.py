@@ -56,6 +56,11 @@ def outcome_message(request: ApprovalRequest) -> str:
             f"EXPIRED: nobody decided on {tool} in {at} before the deadline; nothing was run. Do not "
             "retry on your own: tell the user it still needs a decision."
         )
+    if state is RequestState.WINDOW_CLOSED:
+        return (
+            f"WINDOW CLOSED: {who} approved {tool} in {at}, but its change window closed before it "
+            "could run; nothing was run. Tell the user it needs a new request for a later window."
+        )
     if state is RequestState.DENIED:
         return (
             f"DENIED: policy does not allow {tool} ({_clip(request.decision_reason)}); nothing was run "

@@ -18,6 +18,7 @@ from connector.core.tools import Tool
 
 from .context import ServiceContext, TaskSet
 from .outbox import Outbox
+from .timing import RunTiming
 from .transitions import Transitions
 
 log = logging.getLogger("approval_connector")
@@ -32,6 +33,7 @@ class Execution:
         self.outbox = outbox
         self.pool_size = pool_size
         self.runs = TaskSet("run of request")
+        self.timing = RunTiming(ctx, transitions, outbox)  # change windows, stale approvals
         self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     def _pool(self) -> asyncio.Semaphore:
@@ -80,6 +82,8 @@ class Execution:
             except ConfigError as exc:  # configured, but does not import here: skip, say why
                 await self.ctx.problem(request.id, "tool", str(exc))
                 return request
+            if not await self.timing.ready(request):
+                return await self.ctx.db(self.ctx.store.get, request_id)
             if tool is None:
                 log.warning(
                     "request %s approved but tool %s is not available in this process; left for "

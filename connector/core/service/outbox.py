@@ -30,7 +30,8 @@ from .transitions import REPORT_KIND, TICKET_KIND, Transitions
 log = logging.getLogger("approval_connector")
 
 MAX_RETRY_DELAY = 900.0
-WHILE_WAITING = frozenset({ReportKind.UNAUTHORIZED, ReportKind.INVALID_EDIT})  # true only while waiting
+# true only while the request waits for a decision: never said on a ticket whose request moved on
+WHILE_WAITING = frozenset({ReportKind.UNAUTHORIZED, ReportKind.INVALID_EDIT, ReportKind.REMINDER})
 MIN_LEASE = timedelta(seconds=120)
 
 

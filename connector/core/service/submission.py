@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connector.core.models import ApprovalRequest, Mode, RequestState, dedupe_digest, digest_of, utcnow
-from connector.core.policy import select_route
+from connector.core.policy import select_route, tier_for
 
 from .context import ServiceContext, new_request_id
 from .execution import Execution
 from .outbox import Outbox
+from .timing import deadline_values
 from .transitions import AuditEvent, DuplicateCall, Transitions, ticket_item_id
 
 log = logging.getLogger("approval_connector")
@@ -59,6 +60,10 @@ class Submission:
             existing = await self.ctx.db(self.ctx.store.by_dedupe_key, key)
             if existing is not None and not _ended_before(existing, now - dedupe_window):
                 return existing
+        timing = deadline_values(route, arguments, now) if route else {}
+        if route is None or route.mode not in (Mode.GATE, Mode.SHADOW):
+            timing.update(nudge_at=None, on_deadline=None)
+        tier = tier_for(route, arguments) if route else None
         request = ApprovalRequest(
             id=new_request_id(),
             route=route.name if route else "(none)",
@@ -72,7 +77,7 @@ class Submission:
             requester=context.get("requester", ""),
             rationale=context.get("rationale", ""),
             call_id=context.get("call_id", ""),
-            deadline=now + route.deadline if route else None,
+            **timing,
             created_at=now,
             updated_at=now,
             idempotent=entry.idempotent,
@@ -92,6 +97,12 @@ class Submission:
                 "conversation_id": request.conversation_id,
                 "rationale": request.rationale,
                 "deadline": request.deadline.isoformat() if request.deadline else None,
+                **({"tier": tier.name, "risk": tier.risk} if tier else {}),
+                **(
+                    {"on_deadline": request.on_deadline}
+                    if request.on_deadline not in (None, "expire")
+                    else {}
+                ),
             },
         )
         if route is None or route.mode is Mode.DENY:
@@ -125,6 +136,8 @@ class Submission:
 
             log.info("request %s auto-approved by route %s", request.id, route.name)
             return await self.execution.run_claimed_now(store_claimed, entry)
+        if route.mode is Mode.STANDARD:
+            return await self._standard(request, submitted, context)
         try:
             await self.ctx.db(
                 self.transitions.submitted, request, [submitted], True, context, now - dedupe_window
@@ -137,6 +150,23 @@ class Submission:
         log.info("request %s stored for %s via route %s", request.id, tool_name, route.name)
         await self.outbox.deliver_item(ticket_item_id(request.id))
         return await self.ctx.db(self.ctx.store.get, request.id)
+
+    async def _standard(
+        self, request: ApprovalRequest, submitted: AuditEvent, context: Mapping[str, str]
+    ) -> ApprovalRequest:
+        """A pre-approved standard change: its ticket is opened first, as the record (the state
+        moves to APPROVED only once it exists), then the call runs and its outcome is reported."""
+        request.approver = "policy:standard"
+        request.approver_name = f"pre-approved standard change (route {request.route})"
+        request.decided_at = request.created_at
+        pre: AuditEvent = ("pre_approved", "policy", {"route": request.route, "why": "its conditions hold"})
+        await self.ctx.db(self.transitions.submitted, request, [submitted, pre], True, context)
+        log.info("request %s is a pre-approved standard change (route %s)", request.id, request.route)
+        await self.outbox.deliver_item(ticket_item_id(request.id))
+        stored = await self.ctx.db(self.ctx.store.get, request.id)
+        if stored.state is RequestState.APPROVED:
+            return await self.execution.run(request.id)
+        return stored  # its record is not open yet: the run starts once it is (the pool)
 
 
 def _ended_before(request: ApprovalRequest, cutoff: datetime) -> bool:

@@ -14,16 +14,26 @@ from sqlalchemy import or_
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from connector.core.models import ApprovalRequest, OutcomeReport, ReportKind, RequestState, TicketRef
-from connector.core.reports import outcome_report
+from connector.core.models import (
+    ApprovalRequest,
+    Mode,
+    OutcomeReport,
+    ReportKind,
+    RequestState,
+    TicketRef,
+)
+from connector.core.reports import outcome_report, resolved_text
 from connector.core.store import Store, requests_table
 
 from .context import ServiceContext
+from .transitions_timing import TimingTransitions
 
 log = logging.getLogger("approval_connector")
 
 TICKET_KIND = "ticket"
 REPORT_KIND = "report"
+ESCALATE_KIND = "escalate"
+# what a stale approval leaves behind: the decision, its edit, the window it was to run in
 AuditEvent = tuple[str, str, dict[str, Any]]  # (event, actor, details)
 
 
@@ -39,7 +49,7 @@ FinalHook = Callable[[Connection, ApprovalRequest], None]
 SubmittedHook = Callable[[Connection, ApprovalRequest, Mapping[str, str]], None]
 
 
-class Transitions:
+class Transitions(TimingTransitions):
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.store: Store = ctx.store
@@ -60,10 +70,9 @@ class Transitions:
         for event, actor, details in events:
             self.store.audit.append(conn, request_id, event, actor, details)
 
-    def enqueue_report(self, conn: Connection, report: OutcomeReport) -> None:
-        self.store.enqueue(
-            conn, report.report_id, report.request_id, REPORT_KIND, report.model_dump(mode="json")
-        )
+    def enqueue_report(self, conn: Connection, report: OutcomeReport, kind: str = REPORT_KIND) -> None:
+        payload = report.model_dump(mode="json")
+        self.store.enqueue(conn, report.report_id, report.request_id, kind, payload)
 
     def _report_if_ticketed(self, conn: Connection, stored: ApprovalRequest, kind: ReportKind) -> None:
         if self.ctx.wants_ticket(stored):
@@ -111,12 +120,15 @@ class Transitions:
                 self.store.enqueue(conn, ticket_item_id(request.id), request.id, TICKET_KIND, {})
 
     def ticketed(self, request_id: str, ref: TicketRef | None, item_id: str) -> ApprovalRequest:
-        """The ticket exists (SUBMITTED → TICKETED). A request that expired or was decided while
-        the ticket was being made keeps its state but learns its ticket, so it can be told."""
+        """The ticket exists (SUBMITTED → TICKETED; a pre-approved standard change's record:
+        SUBMITTED → APPROVED). A request that expired or was decided while the ticket was being
+        made keeps its state but learns its ticket, so it can be told."""
         with self.store.transaction() as conn:
             stored = self.store.get(request_id, conn)
             if ref is not None and stored.ticket is None:
-                self.store.set_ticket(conn, request_id, ref)
+                standard = stored.mode is Mode.STANDARD
+                target = RequestState.APPROVED if standard else RequestState.TICKETED
+                self.store.set_ticket(conn, request_id, ref, target)
                 self.store.audit.append(
                     conn,
                     request_id,
@@ -297,7 +309,7 @@ class Transitions:
                 report = outcome_report(stored, kind).model_copy(
                     update={
                         "report_id": f"{request_id}:resolved-{kind.value}",
-                        "text": _resolved_text(stored, actor),
+                        "text": resolved_text(stored, actor),
                     }
                 )
                 if self.ctx.wants_ticket(stored):
@@ -343,12 +355,3 @@ class Transitions:
                 self.enqueue_report(conn, outcome_report(stored, ReportKind.EXPIRED))
             self._final(conn, stored)
             return stored
-
-
-def _resolved_text(request: ApprovalRequest, actor: str) -> str:
-    if request.state is RequestState.SUCCEEDED:
-        return (
-            f"{actor} checked and confirmed that {request.tool_name} did run (it was in doubt after the "
-            f"connector lost track of the run). Result: {request.result or '(not recorded)'}"
-        )
-    return f"{actor} checked: {request.tool_name} {request.error}. It will not be run again."

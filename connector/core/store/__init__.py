@@ -18,7 +18,8 @@ from .cursors import CursorQueries
 from .engine import make_engine
 from .leases import LeaseQueries
 from .outbox import OutboxQueries
-from .requests import RequestQueries, _from_row, _to_row
+from .requests import RequestQueries
+from .rows import _from_row, _to_row
 from .schema import (
     aware,
     cursors_table,

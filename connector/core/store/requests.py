@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from connector.core.errors import NotFoundInStore, UserError
@@ -23,32 +23,8 @@ from connector.core.models import (
 
 from .audit import GENESIS, AuditEvent, audit_table, chain_rows
 from .base import StoreBase
+from .rows import _INSERT_REQUEST, _from_row, _to_row, _transition_statement
 from .schema import aware, meta_table, requests_table
-
-_INSERT_REQUEST = insert(requests_table)
-_transition_statements: dict[tuple[Any, ...], Any] = {}
-
-
-def _transition_statement(
-    from_states: tuple[str, ...], keys: tuple[str, ...], claimed: bool, audited: bool
-) -> Any:
-    """The conditional UPDATE of one kind of transition, built once and cached: the values come
-    as parameters, so each call only binds them."""
-    key = (from_states, keys, claimed, audited)
-    statement = _transition_statements.get(key)
-    if statement is None:
-        c = requests_table.c
-        where = [c.id == bindparam("b_id"), c.state.in_(from_states)]
-        if claimed:
-            where.append(c.claimed_by == bindparam("b_held_by"))
-        values: dict[str, Any] = {k: bindparam(f"v_{k}") for k in keys}
-        if audited:
-            values.update(audit_rseq=c.audit_rseq + bindparam("b_n"), audit_dirty=True)
-        statement = update(requests_table).where(*where).values(**values)
-        if audited:
-            statement = statement.returning(c.audit_rseq, c.audit_hash)
-        _transition_statements[key] = statement
-    return statement
 
 
 class RequestQueries(StoreBase):
@@ -180,11 +156,15 @@ class RequestQueries(StoreBase):
         return [_from_row(r) for r in self._read(query).mappings().all()]
 
     def approved_ids(self, limit: int = 500) -> list[str]:
-        """Approved requests nobody claimed yet, oldest first (ids only: the pool claims each)."""
+        """Approved requests nobody claimed yet whose change window (if any) has opened, oldest
+        first (ids only: the pool claims each; one whose window closed meanwhile is ended there)."""
         c = requests_table.c
         query = (
             select(c.id)
-            .where(c.state == RequestState.APPROVED.value)
+            .where(
+                c.state == RequestState.APPROVED.value,
+                or_(c.not_before.is_(None), c.not_before <= utcnow()),
+            )
             .order_by(c.created_at, c.id)
             .limit(limit)
         )
@@ -229,6 +209,7 @@ class RequestQueries(StoreBase):
         only_if: Sequence[Any] = (),
         held_by: str | None = None,
         audit: Sequence[AuditEvent] = (),
+        within_window: datetime | None = None,
         **values: Any,
     ) -> bool:
         """Atomically move a request, with its audit rows; False if it was not in ``from_states``,
@@ -252,9 +233,14 @@ class RequestQueries(StoreBase):
                 ).returning(c.audit_rseq, c.audit_hash)
             result = conn.execute(statement)
         else:
-            statement = _transition_statement(states, tuple(sorted(values)), held_by is not None, bool(audit))
+            windowed = within_window is not None
+            statement = _transition_statement(
+                states, tuple(sorted(values)), held_by is not None, bool(audit), windowed
+            )
             params = {f"v_{k}": v for k, v in values.items()}
             params.update(b_id=request_id, b_held_by=held_by, b_n=len(audit))
+            if windowed:
+                params["b_now"] = within_window
             result = conn.execute(statement, params)
         if not audit:
             return result.rowcount == 1
@@ -321,30 +307,39 @@ class RequestQueries(StoreBase):
             .values(updated_at=utcnow(), **values)
         )
 
-    def set_ticket(self, conn: Connection, request_id: str, ticket: TicketRef) -> bool:
-        """Record the ticket and move SUBMITTED → TICKETED. A request that expired or was decided
-        meanwhile keeps its state but still learns its ticket (so outcomes can be reported)."""
+    def set_ticket(
+        self,
+        conn: Connection,
+        request_id: str,
+        ticket: TicketRef,
+        target: RequestState = RequestState.TICKETED,
+    ) -> bool:
+        """Record the ticket and move SUBMITTED → TICKETED (a pre-approved standard change: →
+        APPROVED). A request that expired or was decided meanwhile keeps its state but still
+        learns its ticket (so outcomes can be reported)."""
         fields = {
             "ticket_system": ticket.system,
             "ticket_key": ticket.key,
             "ticket_id": ticket.id,
             "ticket_url": ticket.url,
         }
-        moved = self.transition(conn, request_id, [RequestState.SUBMITTED], RequestState.TICKETED, **fields)
+        moved = self.transition(conn, request_id, [RequestState.SUBMITTED], target, **fields)
         if not moved:
             self.set_fields(conn, request_id, **fields)
         return moved
 
     def claim(self, request_id: str, worker: str, lease: timedelta) -> bool:
-        """APPROVED → EXECUTING for exactly one worker."""
+        """APPROVED → EXECUTING for exactly one worker, only inside the change window if any."""
+        now = utcnow()
         with self.transaction() as conn:
             return self.transition(
                 conn,
                 request_id,
                 [RequestState.APPROVED],
                 RequestState.EXECUTING,
+                within_window=now,
                 claimed_by=worker,
-                lease_until=utcnow() + lease,
+                lease_until=now + lease,
                 audit=[("claimed", worker, {"lease_seconds": lease.total_seconds()})],
             )
 
@@ -364,44 +359,32 @@ class RequestQueries(StoreBase):
         query = select(requests_table).where(c.state.in_(waiting), c.deadline.is_not(None), c.deadline < now)
         return [_from_row(r) for r in self._read(query).mappings().all()]
 
+    def due_for_nudge(self, now: datetime, limit: int = 500) -> list[ApprovalRequest]:
+        """Waiting requests whose next reminder or escalation is due."""
+        c = requests_table.c
+        query = (
+            select(requests_table)
+            .where(c.state == RequestState.TICKETED.value, c.nudge_at.is_not(None), c.nudge_at <= now)
+            .order_by(c.nudge_at)
+            .limit(limit)
+        )
+        return [_from_row(r) for r in self._read(query).mappings().all()]
+
+    def advance_nudge(
+        self, conn: Connection, request_id: str, seen: datetime, following: datetime | None
+    ) -> bool:
+        """Move the next-nudge time on from ``seen`` (compare-and-set: one replica wins a nudge)."""
+        c = requests_table.c
+        result = conn.execute(
+            update(requests_table)
+            .where(c.id == request_id, c.state == RequestState.TICKETED.value, c.nudge_at == seen)
+            .values(nudge_at=following)
+        )
+        return result.rowcount == 1
+
     def stale_claims(self, now: datetime) -> list[ApprovalRequest]:
         c = requests_table.c
         query = select(requests_table).where(
             c.state == RequestState.EXECUTING.value, or_(c.lease_until.is_(None), c.lease_until < now)
         )
         return [_from_row(r) for r in self._read(query).mappings().all()]
-
-
-def _to_row(request: ApprovalRequest) -> dict[str, Any]:
-    data = request.model_dump()
-    data["arguments"] = json.dumps(request.arguments, sort_keys=True)
-    data["approved_arguments"] = (
-        json.dumps(request.approved_arguments, sort_keys=True)
-        if request.approved_arguments is not None
-        else None
-    )
-    data["mode"] = request.mode.value
-    data["state"] = request.state.value
-    ticket = data.pop("ticket")
-    data["ticket_system"] = ticket["system"] if ticket else None
-    data["ticket_key"] = ticket["key"] if ticket else None
-    data["ticket_id"] = ticket["id"] if ticket else None
-    data["ticket_url"] = ticket["url"] if ticket else None
-    return data
-
-
-def _from_row(row: Any) -> ApprovalRequest:
-    data = dict(row)
-    for internal in ("refused_signature", "audit_rseq", "audit_hash", "audit_dirty"):
-        data.pop(internal, None)
-    data["arguments"] = json.loads(data["arguments"])
-    if data.get("approved_arguments"):
-        data["approved_arguments"] = json.loads(data["approved_arguments"])
-    key = data.pop("ticket_key")
-    system = data.pop("ticket_system")
-    ticket_id = data.pop("ticket_id")
-    url = data.pop("ticket_url")
-    data["ticket"] = TicketRef(system=system, key=key, id=ticket_id or "", url=url or "") if key else None
-    for name in ("deadline", "created_at", "updated_at", "decided_at", "lease_until"):
-        data[name] = aware(data.get(name))
-    return ApprovalRequest.model_validate(data)

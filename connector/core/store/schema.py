@@ -71,6 +71,13 @@ requests_table = Table(
     # replicas filing the same call race on this index and one request results. A request that
     # ended longer ago than the caller's window gives its key up when the call comes again.
     Column("dedupe_key", String(64)),
+    # timing (connector.core.timing): the change window of an approved call, the deadline's
+    # action, since when it waits for the current decision, when its next reminder is due
+    Column("not_before", DateTime(timezone=True)),
+    Column("not_after", DateTime(timezone=True)),
+    Column("on_deadline", String(20)),
+    Column("waiting_since", DateTime(timezone=True)),
+    Column("nudge_at", DateTime(timezone=True)),
     # the hot queries: waiting per system (poll), due deadlines (expiry), stale claims (recovery),
     # approved work (the pool), ticket look-ups (webhooks), pages of the list, metrics by route
     Index("ix_requests_state_system", "state", "system", "created_at"),
@@ -80,6 +87,7 @@ requests_table = Table(
     Index("ix_requests_created", "created_at", "id"),
     Index("ix_requests_route_state", "route", "state"),
     Index("ux_requests_dedupe_key", "dedupe_key", unique=True),
+    Index("ix_requests_state_nudge", "state", "nudge_at"),
 )
 
 outbox_table = Table(
