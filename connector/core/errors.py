@@ -19,6 +19,13 @@ class NotFoundInStore(UserError):
     """An id given on the command line matches no stored request."""
 
 
+class OutcomeUnknown(ConnectorError):
+    """Raised by a tool that was started but cannot tell whether it took effect (its request was
+    sent, then the answer timed out or the connection dropped). The request becomes IN_DOUBT, not
+    FAILED: "failed" would invite a re-run that may do the thing twice. A human settles it with
+    ``approval-connector requests resolve``."""
+
+
 class StateConflict(ConnectorError):
     """A state change lost a race or was asked from the wrong state; nothing was changed."""
 

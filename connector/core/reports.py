@@ -39,9 +39,14 @@ def outcome_report(request: ApprovalRequest, kind: ReportKind, detail: str = "")
         ReportKind.SUCCEEDED: f"Executed {tool} (approved by {_who(request)}; arguments digest "
         f"{digest}…).\nResult: {_clip(request.result)}",
         ReportKind.FAILED: f"Approved by {_who(request)}, but {tool} failed: {_clip(request.error)}",
-        ReportKind.IN_DOUBT: f"{tool} was started but the connector lost track of the run "
-        "(process stopped mid-run). It may or may not have taken effect: please check by hand. "
-        "It will not be run again automatically.",
+        ReportKind.IN_DOUBT: f"{tool} was started but "
+        + (
+            f"its outcome is unknown ({_clip(request.error)})."
+            if request.error
+            else "the connector lost track of the run (process stopped mid-run)."
+        )
+        + " It may or may not have taken effect: please check by hand. It will not be run again "
+        "automatically.",
         ReportKind.REJECTED: f"Rejection recorded (by {_who(request)}). {tool} was not run."
         + (f"\nReason: {request.decision_reason}" if request.decision_reason else ""),
         ReportKind.EXPIRED: f"No decision before the deadline ({request.deadline:%Y-%m-%d %H:%M UTC}). "

@@ -155,3 +155,42 @@ async def test_a_tool_the_server_no_longer_offers_fails_closed_at_run_time(workd
     assert failed.state is RequestState.FAILED
     assert "no longer offers tool transfer_funds; not run" in failed.error
     assert ledger_lines(ledger_of(workdir)) == []
+
+
+SLOW_SERVER = """
+import json, sys, time
+from mcp.server.fastmcp import FastMCP
+
+server = FastMCP("ledger")
+
+
+@server.tool()
+def transfer_funds(account: str, amount: int) -> str:
+    with open(sys.argv[1], "a") as f:
+        f.write(json.dumps({"account": account, "amount": amount}) + "\\n")
+    time.sleep(30)  # it took effect, but the answer never comes in time
+    return "moved"
+
+
+server.run("stdio")
+"""
+
+
+async def test_a_call_that_times_out_after_it_was_sent_is_in_doubt_not_failed(workdir):
+    async with agent_on("local", workdir, PAY) as (system, conn, _):
+        [request] = conn.store.list()
+    slow = workdir / "slow_server.py"
+    slow.write_text(SLOW_SERVER)
+    text = system.config.read_text().replace(f'"{SERVER}", "--ledger", ', f'"{slow}", ')
+    system.config.write_text(text.replace("    trusted:", "    call_timeout: 1s\n    trusted:", 1))
+    conn = system.connector()
+    try:
+        await system.decide(conn, request.ticket.key, approve=True)
+        stored = conn.store.get(request.id)
+        comments = system.comments(conn, request.ticket.key)
+    finally:
+        conn.close()
+    assert ledger_lines(ledger_of(workdir)) == [{"account": "ACME", "amount": 9}]  # it did run
+    assert stored.state is RequestState.IN_DOUBT
+    assert "no answer within 1s after the call was sent" in stored.error
+    assert any("outcome is unknown" in c and "will not be run again" in c for c in comments)

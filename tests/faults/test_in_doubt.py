@@ -7,19 +7,19 @@ from datetime import timedelta
 
 import pytest
 
-from connector.core.errors import UserError
+from connector.core.errors import OutcomeUnknown, UserError
 from connector.core.models import RequestState, Verdict
-from connector.demo.tools import send_email
+from connector.demo import tools as demo_tools
 from tests.conftest import EMAIL, sent_mail
 
 
 async def crashed(connector):
-    connector.register_tool(send_email)
+    connector.register_tool(demo_tools.send_email)
     request = await connector.service.submit("send_email", EMAIL, {"agent": "a"})
     connector.adapters["desk"].decide(request.ticket.key, Verdict.APPROVED, "alice")
     desk = connector.bridges["desk"]
     decision = await desk.read_decision(request.ticket, request)
-    connector.register_tool(send_email)
+    connector.register_tool(demo_tools.send_email)
     await connector.service.decisions.apply(request, decision, "poll", wait=False)
     # the run never started in this test: claim it as a worker that then died
     connector.store.claim(request.id, "dead-worker", timedelta(seconds=-1))
@@ -64,3 +64,24 @@ async def test_resolving_needs_a_name_and_a_reason(connector):
     with pytest.raises(UserError, match="why it failed"):
         await connector.service.resolve(request.id, "failed", "ops.lead")
     assert connector.store.get(request.id).state is RequestState.IN_DOUBT
+
+
+def send_email(to: str, subject: str, body: str) -> str:
+    """Hands the mail to the relay, then the relay's answer times out."""
+    raise OutcomeUnknown("the relay timed out after the message was sent")
+
+
+async def test_a_tool_that_cannot_tell_whether_it_took_effect_is_in_doubt_not_failed(connector):
+    connector.register_tool(send_email)
+    request = await connector.service.submit("send_email", EMAIL, {"agent": "a"})
+    connector.adapters["desk"].decide(request.ticket.key, Verdict.APPROVED, "alice")
+    await connector.poll_once()
+    after = connector.store.get(request.id)
+    assert after.state is RequestState.IN_DOUBT and "timed out after the message" in after.error
+    await connector.process_outbox()
+    [said] = [c for c in comments(connector, request) if "outcome is unknown" in c]
+    assert "will not be run again automatically" in said
+    events = [r["event"] for r in connector.store.audit.rows(connector.store.engine, request.id)]
+    assert "in_doubt" in events and "failed" not in events
+    settled = await connector.service.resolve(request.id, "ran", "ops.lead", text="sent once")
+    assert settled.state is RequestState.SUCCEEDED

@@ -2,7 +2,8 @@
 from the config alone, so any process with the config (``serve``, ``poll``, ``approve``) can run
 an approved call: it opens the configured server, re-reads the tool's definition (a tool the
 server no longer offers, or arguments its current schema refuses, fail closed: nothing runs) and
-sends ``tools/call`` itself. An ``isError`` answer is a failed outcome.
+sends ``tools/call`` itself. An ``isError`` answer is a failed outcome; no answer in time after
+the call was sent is an unknown one (IN_DOUBT).
 
 Arguments are validated with the tool's JSON Schema (``inputSchema``), resolving no remote
 ``$ref``: the gate learns the definition from the server's tool list before it submits, and the
@@ -16,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, create_model
 
-from connector.core.errors import UserError
+from connector.core.errors import OutcomeUnknown, UserError
 from connector.core.settings import ConnectorConfig, McpServerConfig
 from connector.core.tools import Tool
 
@@ -24,6 +25,7 @@ from .results import result_text
 from .servers import McpServerError, list_tools, open_session
 
 MAX_ARGUMENT_BYTES = 1_000_000
+REQUEST_TIMEOUT = 408  # the code the MCP SDK's McpError carries when a request timed out
 
 
 class McpToolFailed(McpServerError):
@@ -96,10 +98,31 @@ class McpTool(Tool):
                 raise McpServerError(f"MCP server {self.server} no longer offers tool {self.tool}; not run")
             self.learn(offered[self.tool])
             arguments = self.validate(arguments)  # against the schema the server has now
-            result = await send_call(session, self.tool, arguments, self.config)
+            result = await send_call_once(session, self.name, self.tool, arguments, self.config)
         if result.isError:
             raise McpToolFailed(f"{self.name} answered with an error: {result_text(result)}")
         return result_text(result)
+
+
+async def send_call_once(
+    session: Any, name: str, tool: str, arguments: dict[str, Any], config: McpServerConfig
+) -> Any:
+    """``send_call`` for an approved run: once ``tools/call`` is on its way the server may act on
+    it, so no answer in time, or a connection that drops before the answer, is an unknown
+    outcome (IN_DOUBT), never a failure that would invite running it again."""
+    import anyio
+    from mcp.shared.exceptions import McpError
+
+    try:
+        return await send_call(session, tool, arguments, config)
+    except McpError as exc:
+        if exc.error.code != REQUEST_TIMEOUT:
+            raise
+        seconds = int(config.call_timeout.total_seconds())
+        raise OutcomeUnknown(f"{name}: no answer within {seconds}s after the call was sent") from None
+    except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
+        message = f"{name}: the connection to the server dropped after the call was sent"
+        raise OutcomeUnknown(f"{message} ({type(exc).__name__})") from None
 
 
 async def send_call(session: Any, tool: str, arguments: dict[str, Any], config: McpServerConfig) -> Any:

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from connector.core.errors import ConfigError, UserError
+from connector.core.errors import ConfigError, OutcomeUnknown, UserError
 from connector.core.integrity import call_problem
 from connector.core.models import ApprovalRequest, RequestState, utcnow
 from connector.core.redact import redact
@@ -137,6 +137,8 @@ class Execution:
         except asyncio.CancelledError:
             log.warning("request %s: run cancelled mid-way; left EXECUTING for recovery", request.id)
             raise
+        except OutcomeUnknown as exc:  # it may have taken effect: never report it as failed
+            return await self._finish(request, RequestState.IN_DOUBT, error=redact(str(exc)))
         except Exception as exc:  # noqa: BLE001 - any tool failure is an outcome, not a crash
             return await self._finish(
                 request, RequestState.FAILED, error=redact(f"{type(exc).__name__}: {exc}")

@@ -211,10 +211,12 @@ class Transitions(TimingTransitions):
         result: str | None,
         error: str | None,
     ) -> ApprovalRequest:
-        """EXECUTING → SUCCEEDED / FAILED, only under this worker's own claim (``request`` is the
-        claimed request as this worker holds it). A run that lost its claim meanwhile (declared in
-        doubt elsewhere) still records what happened and says so on the ticket, without moving it."""
-        kind = ReportKind.SUCCEEDED if state is RequestState.SUCCEEDED else ReportKind.FAILED
+        """EXECUTING → SUCCEEDED / FAILED / IN_DOUBT (the tool could not tell whether it took
+        effect), only under this worker's own claim (``request`` is the claimed request as this
+        worker holds it). A run that lost its claim meanwhile (declared in doubt elsewhere) still
+        records what happened and says so on the ticket, without moving it."""
+        kinds = {RequestState.SUCCEEDED: ReportKind.SUCCEEDED, RequestState.IN_DOUBT: ReportKind.IN_DOUBT}
+        kind = kinds.get(state, ReportKind.FAILED)
         details = {"result": (result or "")[:2000], **({"error": error} if error else {})}
         me = self.ctx.worker_id
         with self.store.transaction() as conn:
