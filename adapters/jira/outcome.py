@@ -130,6 +130,14 @@ class JiraOutcome:
             raise ConfigError(f"{self.adapter.name}: route {report.route!r}: set outcome.on_reopen")
         posted = attempt > 0 and self._delivered(key, report.report_id)
         transition = self.find_transition(key, spec, fresh=True)
+        if transition is None and self._waiting(key, report.route):
+            # already back (an earlier attempt's transition landed, its answer or its record did
+            # not): re-opening is done; only the comment may still be missing
+            if not posted:
+                self.client.add_comment(
+                    key, report_body(report.text), properties=report_properties(report.report_id)
+                )
+            return
         if transition is None:
             raise ConflictError(
                 f"{self.adapter.name}: {ticket.key}: transition {spec.transition!r} is not offered now; "
@@ -151,6 +159,12 @@ class JiraOutcome:
         except BadRequestError:
             self.client.add_comment(key, body, properties=marker)
             self.client.transition(key, str(transition["id"]), fields=spec.fields or None)
+
+    def _waiting(self, key: str, route: str) -> bool:
+        """Whether the issue is in one of the route's waiting statuses (by name or id)."""
+        status = (self.client.issue(key, ["status"]).get("fields") or {}).get("status") or {}
+        seen = {str(status.get("name", "")).strip().lower(), str(status.get("id", "")).strip()}
+        return bool(seen & {s.strip().lower() for s in self.adapter.route(route).decision.pending})
 
     def escalate(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> str:
         """Assign the issue as the route's ``escalation`` says and comment why (once)."""

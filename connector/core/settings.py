@@ -207,6 +207,18 @@ class RouteConfig(Timing):
         self._low_risk_only(self.on_deadline, self.risk, ("on_deadline",))
         for i, tier in enumerate(self.tiers):
             self._low_risk_only(tier.on_deadline, tier.risk, ("tiers", i, "on_deadline"))
+            if tier.on_deadline is None and self.on_deadline is OnDeadline.APPROVE and tier.risk != "low":
+                message = (
+                    f"set on_deadline for this risk: {tier.risk} tier: the route's 'approve' is only "
+                    "for low-risk calls, and a tier without its own on_deadline would take it"
+                )
+                raise invalid(("tiers", i, "on_deadline"), message, None)
+            if tier.on_deadline is OnDeadline.APPROVE or (
+                tier.on_deadline is None and self.on_deadline is OnDeadline.APPROVE
+            ):
+                _allow_lists_only(tier.when, ("tiers", i, "when"))
+        if self.mode is Mode.STANDARD or self.on_deadline is OnDeadline.APPROVE:
+            _allow_lists_only(self.when, ("when",))
         return self
 
     def _low_risk_only(self, action: OnDeadline | None, risk: str, loc: tuple[str | int, ...]) -> None:
@@ -223,6 +235,23 @@ class RouteConfig(Timing):
         if self.escalation:  # only routes that escalate: other adapters need not know the key
             part["escalation"] = self.escalation
         return part
+
+
+ALLOWING_OPS = frozenset({"eq", "in", "startswith", "endswith", "matches", "gt", "ge", "lt", "le"})
+
+
+def _allow_lists_only(conditions: list[Condition], loc: tuple[str | int, ...]) -> None:
+    """Calls that run without a person deciding (standard changes, approval at the deadline) are
+    chosen by arguments a model wrote: each condition must say what is allowed. ``ne``, ``not_in``,
+    ``not_contains``, ``exists`` and ``not_exists`` also hold for "Prod", "prod " or a missing
+    argument."""
+    for i, condition in enumerate(conditions):
+        if condition.op not in ALLOWING_OPS:
+            message = (
+                f"op {condition.op!r} cannot pre-approve a call: it also holds for values nobody "
+                f"listed (another spelling, a missing argument); use {', '.join(sorted(ALLOWING_OPS))}"
+            )
+            raise invalid((*loc, i, "op"), message, condition.op)
 
 
 class SystemConfig(BaseModel):

@@ -59,6 +59,21 @@ CASES = [
         "routes[0].window: only gate and standard routes wait for a window (an auto route runs at once)",
     ),
     (ROUTE + "    valid_for: 0\n", "c.yaml:9: routes[0].valid_for: must be between 1s and 365d (got 0)"),
+    (  # a high-risk tier without its own on_deadline would inherit the route's approve
+        ROUTE + "    risk: low\n    on_deadline: approve\n    tiers:\n      - {name: prod, risk: high}\n",
+        "routes[0].tiers[0].on_deadline: set on_deadline for this risk: high tier: the route's 'approve' "
+        "is only for low-risk calls, and a tier without its own on_deadline would take it",
+    ),
+    (  # "Prod", "prod " and a missing argument are all "not prod"
+        "  - {name: s, tools: [send_email], system: desk, mode: standard,"
+        " when: [{arg: to, op: ne, value: ceo@ourco.example}]}\n",
+        "routes[0].when[0].op: op 'ne' cannot pre-approve a call: it also holds for values nobody listed",
+    ),
+    (
+        ROUTE + "    tiers:\n      - {name: t, risk: low, on_deadline: approve, when: [{arg: to, op: not_in,"
+        " value: [ceo@ourco.example]}]}\n",
+        "routes[0].tiers[0].when[0].op: op 'not_in' cannot pre-approve a call",
+    ),
     (
         ROUTE + "    window: {from: ticket}\n",
         "c.yaml:9: routes[0].window: system 'desk': system type 'local' does not support 'window'",

@@ -14,7 +14,9 @@ from tests.connector.test_config_values import ENV
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def apply_change(change: str, risk: str = "normal", category: str = "software") -> str:
+def apply_change(
+    change: str, action: str = "restart", service: str = "web", environment: str = "prod"
+) -> str:
     """The tool the example gates."""
     return f"applied {change}"
 

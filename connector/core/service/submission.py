@@ -20,7 +20,11 @@ from .transitions import AuditEvent, DuplicateCall, Transitions, ticket_item_id
 log = logging.getLogger("approval_connector")
 
 DEDUPE_WINDOW = timedelta(hours=1)
-DEDUPED_MODES = (Mode.GATE, Mode.SHADOW)  # a ticket's call; auto calls run anew, denials cost nothing
+DEDUPED_MODES = (
+    Mode.GATE,
+    Mode.SHADOW,
+    Mode.STANDARD,
+)  # a ticket's call; auto runs anew, denials cost nothing
 
 
 class Submission:

@@ -13,7 +13,7 @@ from typing import Any
 from connector.core.errors import AdapterError, ConfigError
 from connector.core.models import ApprovalRequest, OutcomeReport, ReportKind, RequestState, utcnow
 from connector.core.policy import tier_for
-from connector.core.settings import RouteConfig
+from connector.core.settings import OnDeadline, RouteConfig
 from connector.core.timing import describe, first_nudge
 from connector.core.windows import Window, next_window
 
@@ -35,6 +35,9 @@ def deadline_values(route: RouteConfig, arguments: dict[str, Any], now: datetime
     tier = tier_for(route, arguments)
     period = tier.deadline if tier is not None and tier.deadline is not None else route.deadline
     action = tier.on_deadline if tier is not None and tier.on_deadline is not None else route.on_deadline
+    risk = tier.risk if tier is not None else route.risk
+    if action is OnDeadline.APPROVE and risk != "low":  # the config refuses this; never approve it
+        action = OnDeadline.EXPIRE
     return {
         "deadline": now + period,
         "on_deadline": action.value,
@@ -55,8 +58,10 @@ class RunTiming:
     async def ready(self, request: ApprovalRequest) -> bool:
         """True when ``request`` (APPROVED, as just read) may be claimed and run now."""
         route = self.ctx.route(request)
-        if route is None:
-            return True
+        if route is None:  # it may have had a window or a valid_for: fail closed until it is back
+            detail = f"its route {request.route!r} is no longer in the config; nothing runs until it is"
+            await self.ctx.problem(request.id, "route", detail)
+            return False
         if route.window is not None and request.not_after is None:
             found = await self._find_window(request, route)
             if found is None:
@@ -68,17 +73,26 @@ class RunTiming:
         now = utcnow()
         if request.not_after is not None and now >= request.not_after:
             reason = f"window {_at(request.not_before or request.not_after)} to {_at(request.not_after)}"
-            if await self.ctx.db(self.transitions.window_closed, request.id, reason) is not None:
+            # an idempotent run cut short and put back may have taken effect: not "nothing ran"
+            interrupted = await self._interrupted(request)
+            closed = await self.ctx.db(self.transitions.window_closed, request.id, reason, interrupted)
+            if closed is not None:
                 log.warning("request %s: its change window closed before it could run", request.id)
                 self.ctx.recorder.run("window_closed")
                 self.outbox.kick(request.id)
             return False
         if request.not_before is not None and now < request.not_before:
             return False  # the pool picks it up once the window opens
-        if self._stale(request, route, now):
+        if self._stale(request, route, now) and not await self._interrupted(request):
             await self._went_stale(request, route, now)
             return False
         return True
+
+    async def _interrupted(self, request: ApprovalRequest) -> bool:
+        """Whether a run of this approval was started and cut short (an idempotent tool put back
+        to run again): it was inside its window, with a fresh approval, when it started."""
+        rows = await self.ctx.db(self.ctx.store.audit.rows, self.ctx.store.engine, request.id)
+        return any(row["event"] == "reclaimed" for row in rows)
 
     @staticmethod
     def _stale(request: ApprovalRequest, route: RouteConfig, now: datetime) -> bool:

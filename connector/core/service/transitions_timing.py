@@ -50,17 +50,26 @@ class TimingTransitions:
                 self.enqueue_report(conn, report)
             return True
 
-    def window_closed(self, request_id: str, reason: str) -> ApprovalRequest | None:
-        """APPROVED → WINDOW_CLOSED: the window closed before the call could run; nothing ran."""
+    def window_closed(
+        self, request_id: str, reason: str, interrupted: bool = False
+    ) -> ApprovalRequest | None:
+        """APPROVED → WINDOW_CLOSED: the window closed before the call could run; nothing ran.
+        ``interrupted``: a run was started and cut short before, so it may have taken effect:
+        APPROVED → IN_DOUBT instead, for a human to settle."""
         with self.store.transaction() as conn:
-            audit = [("window_closed", "scheduler", {"reason": reason})]
-            closed = RequestState.WINDOW_CLOSED
+            audit = [("window_closed", "scheduler", {"reason": reason, "interrupted": interrupted})]
+            closed, kind = RequestState.WINDOW_CLOSED, ReportKind.WINDOW_CLOSED
+            if interrupted:
+                closed, kind = RequestState.IN_DOUBT, ReportKind.IN_DOUBT
+                reason = (
+                    f"a run was cut short, then its change window closed ({reason}) before it could run again"
+                )
             if not self.store.transition(
                 conn, request_id, [RequestState.APPROVED], closed, error=reason, audit=audit
             ):
                 return None
             stored = self.store.get(request_id, conn)
-            self._report_if_ticketed(conn, stored, ReportKind.WINDOW_CLOSED)
+            self._report_if_ticketed(conn, stored, kind)
             self._final(conn, stored)
             return stored
 
