@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from connector.core.models import RequestState, utcnow
+from connector.core.models import RequestState, Verdict, utcnow
 from tests.conftest import EMAIL, sent_mail
 from tests.connector.test_timing_flows import cycle, in_whole_seconds, submit
 from tests.connector.timing_systems import timing_system
@@ -102,5 +102,28 @@ def test_an_interrupted_idempotent_run_whose_window_closed_is_in_doubt_not_never
             said = system.comments(conn, request.ticket)
             assert any("outcome is unknown" in c for c in said)
             assert not any("Nothing was run" in c for c in said)
+        finally:
+            conn.close()
+
+
+TIER = """\
+    tiers:
+      - {name: routine, when: [{arg: subject, op: startswith, value: "FYI"}], risk: low, on_deadline: approve}
+"""
+
+
+def test_an_edit_approved_just_before_the_deadline_is_not_replaced_by_the_proposal(workdir):
+    with timing_system("local", workdir, TIER) as system:
+        conn = system.connector()
+        try:
+            request = asyncio.run(submit(conn, {**EMAIL, "subject": "FYI: your refund"}))
+            edit = {**EMAIL, "subject": "FYI: your refund", "body": "Refund of 10 EUR, not 1000."}
+            conn.adapters["desk"].decide(request.ticket.key, Verdict.APPROVED, "alice", edited_arguments=edit)
+            with conn.store.transaction() as tx:  # the deadline passes before any poll saw it
+                conn.store.set_fields(tx, request.id, deadline=utcnow() - timedelta(seconds=1))
+            asyncio.run(conn.service.expiry.expire_due())
+            asyncio.run(cycle(conn))
+            assert conn.store.get(request.id).state is RequestState.EXPIRED
+            assert sent_mail(workdir) == []  # neither the proposal nor, after the deadline, the edit
         finally:
             conn.close()

@@ -93,9 +93,15 @@ class Expiry:
         try:
             shown = await self.ctx.adapter(request.system).read_decision(request.ticket, request)
         except AdapterError as exc:
+            if not exc.transient:  # gone, hidden or refused for good: fail closed
+                log.warning("request %s: deadline reached, ticket unreadable (%s); expired", request.id, exc)
+                return (await self.expire(request.id)).state is RequestState.EXPIRED
             log.warning("request %s: deadline reached, ticket unreadable (%s); retried", request.id, exc)
             return 0
-        if shown.verdict in (Verdict.REJECTED, Verdict.UNKNOWN):
+        # a rejection made in time wins; so does a person's approval of an edit nobody applied
+        # yet: running the proposal instead would run what nobody approved
+        edited = shown.verdict is Verdict.APPROVED and shown.edited_arguments is not None
+        if shown.verdict in (Verdict.REJECTED, Verdict.UNKNOWN) or edited:
             return (await self.expire(request.id)).state is RequestState.EXPIRED
         tier, period = self._tier(request)
         reason = (
