@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from adapters.local.adapter import tickets as desk_tickets
 from connector.core.models import RequestState, Verdict, utcnow
 from tests.conftest import EMAIL, sent_mail
 from tests.connector.test_timing_flows import cycle, in_whole_seconds, submit
@@ -125,5 +126,30 @@ def test_an_edit_approved_just_before_the_deadline_is_not_replaced_by_the_propos
             asyncio.run(cycle(conn))
             assert conn.store.get(request.id).state is RequestState.EXPIRED
             assert sent_mail(workdir) == []  # neither the proposal nor, after the deadline, the edit
+        finally:
+            conn.close()
+
+
+def test_a_calendar_window_missed_during_an_outage_closes_the_call_not_moves_it(workdir):
+    now = utcnow().replace(second=0, microsecond=0)
+    if now.hour == 0 and now.minute < 5 or now.hour == 23 and now.minute > 55:
+        pytest.skip("the window below must not cross midnight")
+    start, end = now - timedelta(minutes=4), now - timedelta(minutes=1)
+    timing = (
+        f"    window: {{from: calendar, timezone: UTC, open: [{{days: ['*'], start: '{start:%H:%M}',"
+        f" end: '{end:%H:%M}'}}]}}\n"
+    )
+    with timing_system("local", workdir, timing) as system:
+        conn = system.connector()
+        try:
+            request = asyncio.run(submit(conn))
+            system.approve(conn, request.ticket)
+            # approved inside today's window; the connector was down until after it closed
+            with conn.adapters["desk"].engine.begin() as tx:
+                tx.execute(desk_tickets.update().values(decided_at=now - timedelta(minutes=2)))
+            asyncio.run(cycle(conn))
+            after = conn.store.get(request.id)
+            assert after.state is RequestState.WINDOW_CLOSED, (after.state, after.not_before)
+            assert sent_mail(workdir) == []
         finally:
             conn.close()

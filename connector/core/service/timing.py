@@ -107,7 +107,9 @@ class RunTiming:
         assert route.window is not None
         now = utcnow()
         if route.window.source == "calendar":
-            found = next_window(route.window, now)
+            # the window the approval was for: the one open at, or next after, the decision (a
+            # connector that was down through it must not quietly move the call to a later one)
+            found = next_window(route.window, min(request.decided_at or now, now))
             if found is None:
                 await self.ctx.problem(request.id, "window", "the calendar opens no window within a year")
             return found
