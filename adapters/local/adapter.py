@@ -394,6 +394,10 @@ class LocalDeskAdapter(TicketAdapter):
         edited_arguments: dict[str, Any] | None = None,
     ) -> None:
         """Move an open ticket to approved or rejected, as a person would in a ticketing system."""
+        try:  # "approved" as a plain string is the same verdict, not a rejection
+            verdict = Verdict(verdict)
+        except ValueError:
+            raise UserError("a decision is approve or reject") from None
         if verdict not in (Verdict.APPROVED, Verdict.REJECTED):
             raise UserError("a decision is approve or reject")
         if not actor.strip():
