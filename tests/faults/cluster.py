@@ -89,8 +89,9 @@ class Replica:
         self.starts += 1
         with self.log.open("a") as out:
             out.write(f"\n=== start {self.starts}\n")
+            command = ["-m", "connector.cli", "-c", str(self.config), "serve", "--port", str(self.port)]
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "connector.cli", "-c", str(self.config), "serve", "--port", str(self.port)],
+                [sys.executable, *command],
                 cwd=self.config.parent,
                 env=self.env,
                 stdout=out,
@@ -179,7 +180,8 @@ class JiraProcess:
             base = f"{self.url}/rest/api/2/issue/{key}/transitions"
             options = requests.get(base, auth=ALICE, timeout=10).json()["transitions"]
             [chosen] = [t["id"] for t in options if t["name"] == verdict]
-            requests.post(base, json={"transition": {"id": chosen}}, auth=ALICE, timeout=10).raise_for_status()
+            moved = requests.post(base, json={"transition": {"id": chosen}}, auth=ALICE, timeout=10)
+            moved.raise_for_status()
             self.seen[key] = verdict
             decided += 1
         return decided
