@@ -22,7 +22,8 @@ def test_an_unreadable_ticket_does_not_hold_up_the_other_hints(sim, workdir, cap
         wait_until(lambda: service.get("/healthz").json()["status"] == "ok")  # start-up poll done
         for request in (broken, fine):
             sim.set_status(request.ticket.key, "Approved", actor="alice")
-        sim.inject_fault(503, times=50, method="GET", path=rf"/issue/({broken.ticket.id}|{broken.ticket.key})$")
+        unreadable = rf"/issue/({broken.ticket.id}|{broken.ticket.key})$"
+        sim.inject_fault(503, times=50, method="GET", path=unreadable)
         for request in (broken, fine):  # delivered together: one batch
             assert service.post("jira", *signed(issue_event(sim, request.ticket.key))).status_code == 202
         wait_until(lambda: conn.store.get(fine.id).state is RequestState.SUCCEEDED)
