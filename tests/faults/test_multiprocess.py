@@ -129,7 +129,7 @@ def test_three_replicas_under_faults_kills_and_scattered_webhooks(pg_store_url, 
     kills = sum(r.kills for r in replicas)
     injected = snapshot["injected"]
     states = Counter(r.state.value for r in requests_.values())
-    print(f"\n{elapsed:.0f}s, {kills} kills, {dict(states)}, injected {injected}, webhooks {snapshot['webhooks']}")
+    print(f"\n{elapsed:.0f}s, {kills} kills, {dict(states)}, injected {injected}, {snapshot['webhooks']}")
     assert kills >= 5 and sum(injected.values()) >= 50  # the faults really happened
 
     # 0 double runs: one line per run, never a repeated one; rejected calls never ran
