@@ -161,9 +161,10 @@ class JiraProcess:
         answer.raise_for_status()
         return answer.json()
 
-    def decide_waiting(self, verdict_for: Any) -> int:
-        """Alice's round: every issue awaiting approval that she has not decided, approved or
-        rejected (``verdict_for(summary)`` says which) with the workflow's own transitions."""
+    def decide_waiting(self, verdict_for: Any, at_most: int = 1000) -> int:
+        """Alice's round: up to ``at_most`` issues awaiting approval that she has not decided,
+        approved or rejected (``verdict_for(summary)`` says which) with the workflow's own
+        transitions."""
         search = requests.get(
             f"{self.url}/rest/api/2/search/jql",
             params={"jql": 'project = OPS AND status = "Awaiting Approval"', "fields": "summary"},
@@ -176,6 +177,8 @@ class JiraProcess:
             key = issue["key"]
             if key in self.seen:
                 continue
+            if decided >= at_most:
+                break
             verdict = verdict_for(issue["fields"]["summary"])
             base = f"{self.url}/rest/api/2/issue/{key}/transitions"
             options = requests.get(base, auth=ALICE, timeout=10).json()["transitions"]
