@@ -90,14 +90,17 @@ class Chaos:
     statuses: tuple[int, ...] = (429, 500, 502, 503)
     slow: float = 0.0
     applies: Callable[[SimRequest], bool] | None = None
+    lost: bool = True
     counts: Counter = field(default_factory=Counter)
 
     def pick(self, request: SimRequest) -> str | int | None:
         if self.applies is not None and not self.applies(request):
             return None
-        if self.rng.random() >= self.rate:
+        kinds: list[str | int] = list(self.statuses)
+        kinds += ["lost"] if self.lost else []
+        kinds += ["slow"] if self.slow > 0 else []
+        if not kinds or self.rng.random() >= self.rate:
             return None
-        kinds: list[str | int] = [*self.statuses, "lost"] + (["slow"] if self.slow > 0 else [])
         kind = self.rng.choice(kinds)
         self.counts[str(kind)] += 1
         return kind
@@ -156,11 +159,12 @@ class SimulatedAPI:
         statuses: tuple[int, ...] = (429, 500, 502, 503),
         slow: float = 0.0,
         applies: Callable[[SimRequest], bool] | None = None,
+        lost: bool = True,
     ) -> Chaos:
         """Answer a random ``rate`` of requests with a fault (see ``Chaos``) until cleared;
         returns the ``Chaos`` whose ``counts`` say what was injected."""
         with self.lock:
-            self.chaos = Chaos(rate, random.Random(seed), statuses, slow, applies)
+            self.chaos = Chaos(rate, random.Random(seed), statuses, slow, applies, lost)
             return self.chaos
 
     def clear_faults(self) -> None:

@@ -115,9 +115,7 @@ def test_a_slow_delivery_is_not_re_leased_while_in_flight(sim, workdir, monkeypa
     a, b = replicas(sim, workdir / "c.db", 2)
     try:
         key = asyncio.run(approved_and_run(a, sim, monkeypatch))
-        sim.inject_chaos(1.0, statuses=(), slow=2.5, applies=lambda r: r.method == "POST")
-        sim.chaos.rng.random = lambda: 0.0  # every POST is held (slow), none lost
-        sim.chaos.rng.choice = lambda kinds: "slow"
+        sim.inject_chaos(1.0, statuses=(), lost=False, slow=2.5, applies=lambda r: r.method == "POST")
         in_flight = threading.Event()
         real_report = a.service.ctx.adapters["jira"].report
 
