@@ -80,7 +80,7 @@ class JiraAdapter(JiraWebhooks, TicketAdapter):
         self.sleep = sleep
         self._field_index: dict[str, str] | None = None
         self._identities: frozenset[str] | None = None
-        self.ambiguous_grace = 300.0  # seconds during which a lost create answer blocks re-creating
+        self.ambiguous_grace = settings.create_grace_seconds  # a lost create answer blocks re-creating
         self.directory = JiraDirectory(self.client, settings.identity_cache_seconds)
         self.outcome = JiraOutcome(self)
 

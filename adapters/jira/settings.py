@@ -69,6 +69,13 @@ class JiraSystemSettings(SystemSettings):
         le=86400,
         description="how long a resolved person and an approver's groups are reused (0: always ask)",
     )
+    create_grace_seconds: float = Field(
+        default=300.0,
+        ge=1,
+        le=3600,
+        description="how long a create that may have landed (answer lost, 5xx) blocks creating again, "
+        "while the issue may not be searchable yet",
+    )
     verify_tls: bool | str = True
 
     @field_validator("url")

@@ -4,6 +4,7 @@ method; the scheduler owns intervals and overlap (max one instance, coalesced)."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -19,6 +20,10 @@ def _guarded(name: str, job: Callable[[], Awaitable[int]]) -> Callable[[], Await
     async def run() -> None:
         try:
             await job()
+        except asyncio.CancelledError:
+            # the loop is closing (SIGTERM): a normal stop, not an error; what the job started is
+            # durable (runs were handed to the pool, which shutdown_grace drains)
+            log.info("job %s stopped by shutdown", name)
         except Exception:  # a failing job must not kill the scheduler; it runs again next interval
             log.exception("job %s failed", name)
 

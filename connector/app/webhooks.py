@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connector.app.runtime import Connector
-from connector.core.errors import WebhookRejected
+from connector.core.errors import AdapterError, WebhookRejected
 from connector.core.models import DecisionEvent, utcnow
 
 log = logging.getLogger("approval_connector.webhooks")
@@ -116,7 +116,11 @@ class HintWorkers:
                 if request_id is None:
                     continue  # not ours, or already decided: nothing to re-read
                 # runs go to the pool, and reports are delivered as soon as they are queued
-                await service.handle_event(hint.model_copy(update={"request_id": request_id}), wait=False)
+                event = hint.model_copy(update={"request_id": request_id})
+                try:
+                    await service.handle_event(event, wait=False)
+                except AdapterError as exc:  # Jira busy or down: one line; the others go on
+                    log.warning("hint for %s not applied (%s); the next poll retries", hint.ticket_key, exc)
 
     async def drain(self, timeout: float) -> None:
         try:

@@ -5,8 +5,12 @@ drive the Jira and ServiceNow simulators from their own tests."""
 from __future__ import annotations
 
 import json
+import random
 import re
+import socket
+import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,6 +62,12 @@ class SimResponse:
 Handler = Callable[[SimRequest, re.Match], SimResponse]
 
 
+class LostAnswer(Exception):
+    """The request was handled (its change landed) but its answer never reaches the client: a
+    timeout on the way back. In-process the client sees ``ReadTimeout``; over HTTP the connection
+    is closed without an answer."""
+
+
 @dataclass
 class Fault:
     status: int
@@ -66,6 +76,44 @@ class Fault:
     body: Any
     method: str | None
     path: str | None
+
+
+@dataclass
+class Chaos:
+    """Random faults on a share (``rate``) of the requests ``applies`` accepts: an error status
+    (429 with Retry-After, 5xx), a lost answer (the change lands, the answer does not) or a slow
+    answer (held ``slow`` seconds before it is handled: past the client's read timeout, so the
+    client gives up and the change lands after it did). ``counts`` says what was injected."""
+
+    rate: float
+    rng: random.Random
+    statuses: tuple[int, ...] = (429, 500, 502, 503)
+    slow: float = 0.0
+    applies: Callable[[SimRequest], bool] | None = None
+    lost: bool = True
+    counts: Counter = field(default_factory=Counter)
+
+    def pick(self, request: SimRequest) -> str | int | None:
+        if self.applies is not None and not self.applies(request):
+            return None
+        kinds: list[str | int] = list(self.statuses)
+        kinds += ["lost"] if self.lost else []
+        kinds += ["slow"] if self.slow > 0 else []
+        if not kinds or self.rng.random() >= self.rate:
+            return None
+        kind = self.rng.choice(kinds)
+        self.counts[str(kind)] += 1
+        return kind
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that gave up (its read timed out) or dropped the connection is normal traffic
+    for a simulator that injects slow answers: closed quietly, not logged with a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionError, socket.timeout)):
+            return
+        super().handle_error(request, client_address)
 
 
 class SimulatedAPI:
@@ -81,6 +129,7 @@ class SimulatedAPI:
         self.lock = threading.RLock()
         self.calls: list[tuple[str, str, int]] = []
         self.webhooks_sent: list[dict[str, Any]] = []
+        self.chaos: Chaos | None = None
 
     # --- routing --------------------------------------------------------------------------------
     def add_route(self, method: str, pattern: str, handler: Handler) -> None:
@@ -102,10 +151,27 @@ class SimulatedAPI:
             Fault(status, times, headers or {}, body, method.upper() if method else None, path)
         )
 
+    def inject_chaos(
+        self,
+        rate: float,
+        *,
+        seed: int = 0,
+        statuses: tuple[int, ...] = (429, 500, 502, 503),
+        slow: float = 0.0,
+        applies: Callable[[SimRequest], bool] | None = None,
+        lost: bool = True,
+    ) -> Chaos:
+        """Answer a random ``rate`` of requests with a fault (see ``Chaos``) until cleared;
+        returns the ``Chaos`` whose ``counts`` say what was injected."""
+        with self.lock:
+            self.chaos = Chaos(rate, random.Random(seed), statuses, slow, applies, lost)
+            return self.chaos
+
     def clear_faults(self) -> None:
         """Drop every injected fault that has not fired yet."""
         with self.lock:
             self._faults.clear()
+            self.chaos = None
 
     def _take_fault(self, request: SimRequest) -> SimResponse | None:
         for fault in self._faults:
@@ -128,12 +194,27 @@ class SimulatedAPI:
         return None
 
     def handle(self, request: SimRequest) -> SimResponse:
+        """Answer one request; raises ``LostAnswer`` when its answer is to be lost."""
         with self.lock:
-            response = self._take_fault(request) or self.authenticate(request)
+            chaos = self.chaos.pick(request) if self.chaos is not None else None
+        if chaos == "slow" and self.chaos is not None:
+            time.sleep(self.chaos.slow)  # outside the lock: other requests go on meanwhile
+        with self.lock:
+            response = self._take_fault(request)
+            if response is None and isinstance(chaos, int):
+                headers = {"Retry-After": "0"} if chaos == 429 else {}
+                response = SimResponse(chaos, self.fault_body(chaos), headers)
+            response = response or self.authenticate(request)
             if response is None:
-                response = self._dispatch(request)
-            self.calls.append((request.method, request.path, response.status))
-            return response
+                try:
+                    response = self._dispatch(request)
+                except requests.exceptions.ReadTimeout as lost:  # a route lost its own answer
+                    self.calls.append((request.method, request.path, 0))
+                    raise LostAnswer(str(lost)) from None
+            self.calls.append((request.method, request.path, 0 if chaos == "lost" else response.status))
+        if chaos == "lost":
+            raise LostAnswer("simulated: the answer was lost on the way back")
+        return response
 
     def _dispatch(self, request: SimRequest) -> SimResponse:
         path_allowed = False
@@ -179,7 +260,10 @@ class SimulatedAPI:
             headers=dict(prepared.headers),
             body=body,
         )
-        response = self.handle(request)
+        try:
+            response = self.handle(request)
+        except LostAnswer as lost:
+            raise requests.exceptions.ReadTimeout(str(lost)) from None
         headers = {"Content-Type": "application/json", **response.headers}
         return response.status, headers, response.encoded()
 
@@ -203,7 +287,11 @@ class SimulatedAPI:
                     headers=dict(self.headers.items()),
                     body=body,
                 )
-                response = sim.handle(request)
+                try:
+                    response = sim.handle(request)
+                except LostAnswer:
+                    self.close_connection = True  # the client sees the connection drop, no answer
+                    return
                 payload = response.encoded()
                 self.send_response(response.status)
                 headers = {"Content-Type": "application/json", **response.headers}
@@ -218,7 +306,7 @@ class SimulatedAPI:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 return
 
-        server = ThreadingHTTPServer((host, port), _Handler)
+        server = _QuietServer((host, port), _Handler)
         server.daemon_threads = True
         previous = self.base_url
         self.base_url = f"http://{host}:{server.server_address[1]}"

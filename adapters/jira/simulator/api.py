@@ -59,6 +59,7 @@ class JiraSimulator(JiraState):
         return handling.authenticate(self, request)
 
     def handle(self, request: SimRequest) -> SimResponse:
-        response = super().handle(request)
-        self.flush_webhooks()
-        return response
+        try:
+            return super().handle(request)
+        finally:
+            self.flush_webhooks()  # a change whose answer was lost still tells the webhooks

@@ -14,7 +14,7 @@ from connector.core.settings import RouteConfig
 from connector.core.timing import describe, nudge_schedule
 
 from .context import ServiceContext
-from .outbox import MIN_LEASE, Outbox
+from .outbox import Outbox, work_lease
 from .transitions import ESCALATE_KIND, REPORT_KIND, AuditEvent, Transitions
 from .transitions_timing import OutboxItem
 
@@ -41,7 +41,7 @@ class Nudges:
         self.transitions = transitions
         self.outbox = outbox
         budgets = [bridge.budget("escalate") for bridge in ctx.adapters.values()]
-        lease = max(MIN_LEASE, timedelta(seconds=max(budgets, default=60.0) + 30))
+        lease = work_lease(ctx.lease, max(budgets, default=60.0))
         outbox.register(ESCALATE_KIND, self._deliver_escalation, lease)
 
     async def due(self) -> int:

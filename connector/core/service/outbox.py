@@ -32,7 +32,15 @@ log = logging.getLogger("approval_connector")
 MAX_RETRY_DELAY = 900.0
 # true only while the request waits for a decision: never said on a ticket whose request moved on
 WHILE_WAITING = frozenset({ReportKind.UNAUTHORIZED, ReportKind.INVALID_EDIT, ReportKind.REMINDER})
-MIN_LEASE = timedelta(seconds=120)
+# beyond the adapter's own worst case: clock skew between replicas, a busy event loop
+LEASE_MARGIN = timedelta(seconds=10)
+
+
+def work_lease(scheduler_lease: timedelta, budget: float) -> timedelta:
+    """How long adapter work is leased: at least the scheduler's lease, and longer than the
+    adapter call's worst case (timeouts, retries, back-off) plus a margin, so a slow delivery is
+    never handed to another replica while it may still land (the heartbeat renews it too)."""
+    return max(scheduler_lease, timedelta(seconds=budget) + LEASE_MARGIN)
 
 
 class NotYet(Exception):
@@ -93,17 +101,18 @@ class Outbox:
         bridge = self.ctx.adapters.get(system)
         method = "create_ticket" if kind == TICKET_KIND else "report"
         budget = bridge.budget(method) + bridge.budget("find_ticket") if bridge is not None else 60.0
-        return max(MIN_LEASE, timedelta(seconds=budget + 30))
+        return work_lease(self.ctx.lease, budget)
 
     async def _deliver(self, item: dict[str, Any]) -> bool:
         request = await self.ctx.db(self.ctx.store.get, item["request_id"])
         system = request.ticket.system if request.ticket else request.system
         custom = self.handlers.get(item["kind"])
         lease = custom[1] if custom else self._lease_for(system, item["kind"])
-        token = await self.ctx.db(self.ctx.store.lease_outbox, item, lease, self.ctx.worker_id)
-        if token is None:
+        leased = await self.ctx.db(self.ctx.store.lease_outbox, item, lease, self.ctx.worker_id)
+        if leased is None:
             return False  # another worker is on it
-        attempt = int(item["attempts"])  # as before this lease: > 0 when an earlier try may have landed
+        token, attempt = leased  # attempt > 0 when an earlier try (any replica's) may have landed
+        item = {**item, "lease_token": token}  # what this holder records is fenced by it
         heartbeat = asyncio.ensure_future(self._heartbeat(item["id"], token, lease))
         try:
             if item["kind"] == TICKET_KIND:
@@ -112,7 +121,7 @@ class Outbox:
                 await self._report(request, OutcomeReport.model_validate_json(item["payload"]), attempt, item)
             elif custom is not None:
                 await custom[0](item, request, attempt)
-                await self.ctx.db(self.transitions.delivered, item["id"])
+                await self.ctx.db(self.transitions.delivered, item["id"], token)
             else:
                 raise ConfigError(f"no handler for outbox items of kind {item['kind']!r} in this process")
             return True
@@ -180,16 +189,25 @@ class Outbox:
         if request.ticket is None:
             if await self._ticket_pending(request):
                 raise NotYet("ticket not created yet")
-            await self.ctx.db(self.transitions.delivered, item["id"])  # no ticket will ever exist
+            await self.ctx.db(self.transitions.delivered, item["id"], item["lease_token"])  # no ticket ever
             return
         if report.kind in WHILE_WAITING and request.state is not RequestState.TICKETED:
             # "not accepted, still waiting" must not land on a ticket whose request moved on
-            await self.ctx.db(self.transitions.report_skipped, item["id"], request, report.kind.value)
+            await self.ctx.db(
+                self.transitions.report_skipped, item["id"], request, report.kind.value, item["lease_token"]
+            )
             return
         await self.ctx.adapter(request.ticket.system).report(request.ticket, report, attempt)
-        await self.ctx.db(
-            self.transitions.reported, item["id"], request.id, report.kind.value, request.ticket.key
+        recorded = await self.ctx.db(
+            self.transitions.reported,
+            item["id"],
+            request.id,
+            report.kind.value,
+            request.ticket.key,
+            item["lease_token"],
         )
+        if not recorded:  # this holder overran its lease: the replica that took over records it
+            log.warning("report for request %s: lease taken over; its new holder records it", request.id)
 
     async def _ticket_pending(self, request: ApprovalRequest) -> bool:
         items = await self.ctx.db(self.ctx.store.outbox_for, request.id)

@@ -7,7 +7,7 @@ ticket is re-opened for a fresh decision."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from connector.core.errors import AdapterError, ConfigError
@@ -18,7 +18,7 @@ from connector.core.timing import describe, first_nudge
 from connector.core.windows import Window, next_window
 
 from .context import ServiceContext
-from .outbox import MIN_LEASE, Outbox
+from .outbox import Outbox, work_lease
 from .transitions import Transitions
 from .transitions_timing import REOPEN_KIND
 
@@ -52,7 +52,7 @@ class RunTiming:
         self.transitions = transitions
         self.outbox = outbox
         budgets = [bridge.budget("reopen") for bridge in ctx.adapters.values()]
-        lease = max(MIN_LEASE, timedelta(seconds=max(budgets, default=60.0) + 30))
+        lease = work_lease(ctx.lease, max(budgets, default=60.0))
         outbox.register(REOPEN_KIND, self._deliver_reopen, lease)
 
     async def ready(self, request: ApprovalRequest) -> bool:

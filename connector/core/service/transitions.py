@@ -143,21 +143,29 @@ class Transitions(TimingTransitions):
             return stored
 
     # --- outbox bookkeeping ----------------------------------------------------------------------
-    def delivered(self, item_id: str) -> None:
+    def delivered(self, item_id: str, token: int | None = None) -> bool:
         with self.store.transaction() as conn:
-            self.store.outbox_delivered(conn, item_id)
+            return self.store.outbox_delivered(conn, item_id, token)
 
-    def reported(self, item_id: str, request_id: str, kind: str, ticket_key: str) -> None:
-        """An outcome report landed on the ticket: mark it delivered and audit it, together."""
+    def reported(
+        self, item_id: str, request_id: str, kind: str, ticket_key: str, token: int | None = None
+    ) -> bool:
+        """An outcome report landed on the ticket: mark it delivered and audit it, together —
+        once: a holder whose lease was taken over records nothing (its successor does)."""
         with self.store.transaction() as conn:
-            self.store.outbox_delivered(conn, item_id)
+            if not self.store.outbox_delivered(conn, item_id, token):
+                return False
             self.store.audit.append(
                 conn, request_id, "reported", self.ctx.worker_id, {"report": kind, "ticket": ticket_key}
             )
+            return True
 
-    def report_skipped(self, item_id: str, request: ApprovalRequest, kind: str) -> None:
+    def report_skipped(
+        self, item_id: str, request: ApprovalRequest, kind: str, token: int | None = None
+    ) -> bool:
         with self.store.transaction() as conn:
-            self.store.outbox_delivered(conn, item_id)
+            if not self.store.outbox_delivered(conn, item_id, token):
+                return False
             self.store.audit.append(
                 conn,
                 request.id,
@@ -165,6 +173,7 @@ class Transitions(TimingTransitions):
                 self.ctx.worker_id,
                 {"report": kind, "state": request.state.value, "why": "the request no longer waits"},
             )
+            return True
 
     # --- decisions -------------------------------------------------------------------------------
     def decided(

@@ -43,10 +43,14 @@ class OutboxQueries(StoreBase):
         )
         return [dict(r) for r in self._read(query).mappings().all()]
 
-    def lease_outbox(self, item: dict[str, Any], lease: timedelta, worker: str = "") -> int | None:
-        """Take a due outbox item for one delivery attempt; its lease token, or None if another
-        worker has it. Attempts are counted now: a delivery cut short by a crash is retried with
-        attempt > 0, so adapters look for what landed before posting again."""
+    def lease_outbox(
+        self, item: dict[str, Any], lease: timedelta, worker: str = ""
+    ) -> tuple[int, int] | None:
+        """Take a due outbox item for one delivery attempt: (lease token, attempt), or None if
+        another worker has it. The attempt is counted here, in the same statement that takes the
+        lease, and returned from it, not from the caller's copy of the row (which may be older
+        than another worker's lease): a delivery re-leased after a crash or a lost answer is
+        attempt n+1, so adapters look for what landed before posting again."""
         c = outbox_table.c
         now = utcnow()
         with self.transaction() as conn:
@@ -59,9 +63,9 @@ class OutboxQueries(StoreBase):
                     leased_by=worker or None,
                     lease_token=c.lease_token + 1,
                 )
-                .returning(c.lease_token)
+                .returning(c.lease_token, c.attempts)
             ).first()
-            return int(row[0]) if row is not None else None
+            return (int(row[0]), int(row[1]) - 1) if row is not None else None
 
     def extend_outbox_lease(self, item_id: str, token: int, lease: timedelta) -> bool:
         """Heartbeat of a delivery in progress; False once its lease was taken over."""
@@ -74,12 +78,17 @@ class OutboxQueries(StoreBase):
             )
             return result.rowcount == 1
 
-    def outbox_delivered(self, conn: Connection, item_id: str) -> None:
-        conn.execute(
-            update(outbox_table)
-            .where(outbox_table.c.id == item_id)
-            .values(delivered_at=utcnow(), last_error=None, leased_by=None)
-        )
+    def outbox_delivered(self, conn: Connection, item_id: str, token: int | None = None) -> bool:
+        """Mark delivered; with the delivery's lease ``token``, only while that lease is still the
+        current one and nobody marked it first (a holder that overran its lease is fenced: the
+        replica that took over records it, once). False when refused."""
+        c = outbox_table.c
+        condition = [c.id == item_id]
+        if token is not None:
+            condition += [c.lease_token == token, c.delivered_at.is_(None)]
+        values = {"delivered_at": utcnow(), "last_error": None, "leased_by": None}
+        result = conn.execute(update(outbox_table).where(*condition).values(**values))
+        return result.rowcount == 1
 
     def outbox_failed(
         self, item_id: str, attempts: int, retry_at: datetime, error: str, token: int | None = None
