@@ -18,7 +18,9 @@ from autogen_ext.models.replay import ReplayChatCompletionClient
 from connector.app.config import ConnectorConfig, parse_config
 from connector.app.runtime import Connector
 
-pytest_plugins = ["tests.contract.fixtures"]  # the per-system fixtures of the contract and attack suites
+# the per-system fixtures of the contract and attack suites; pytester for the testing kit's own tests
+# (the kit's fixtures come from its pytest11 entry point, as in a user's suite)
+pytest_plugins = ["tests.contract.fixtures", "pytester"]
 
 REPO = Path(__file__).resolve().parents[1]
 PG_URL_ENV = "APPROVAL_CONNECTOR_TEST_PG_URL"
