@@ -125,10 +125,10 @@ def approval_flow(
             source = config if config is not None else _configured(request.config)
             folder = tmp_path_factory.mktemp("approval-flow")
             try:
-                flow = open_flow(source, folder, served=served, env=env, systems=systems)
-                return stack.enter_context(flow)
+                return stack.enter_context(open_flow(source, folder, served=served, env=env, systems=systems))
             except UserError as exc:  # the user's config (ConfigError is one): one line, no traceback
-                pytest.fail(f"approval_flow: {exc}", pytrace=False)
+                problem = str(exc)
+            pytest.fail(f"approval_flow: {problem}", pytrace=False)
 
         yield make
 
