@@ -14,7 +14,7 @@ from connector.core.errors import UserError
 from connector.testing.config import ConfigSource, kit_config, read_source, simulated_systems
 from connector.testing.flow import ApprovalFlow
 from connector.testing.runs import RunLog
-from connector.testing.service import RunningService
+from connector.testing.service import RunningService, wait_until
 from connector.testing.systems import SimulatedSystem, requests_mock
 
 
@@ -42,11 +42,19 @@ def open_flow(
         service = None
         if served:
             service = stack.enter_context(RunningService(connector))
+            _started(service)  # its catch-up cycle done: the test does not race it
             for system_name, sim in sims.items():
                 secret = sim.webhook_secret(kit.data["systems"][system_name])
                 if secret:
                     sim.point_webhooks_at(f"{service.url}/webhooks/{system_name}", secret)
         yield ApprovalFlow(connector, kit, runs, service, mock)
+
+
+def _started(service: RunningService, timeout: float = 30.0) -> None:
+    try:
+        wait_until(lambda: service.get("/healthz").json()["status"] == "ok", timeout)
+    except AssertionError:
+        raise UserError(f"the served connector did not finish its start-up cycle in {timeout:g} s") from None
 
 
 def _start(stack: ExitStack, sims: Mapping[str, SimulatedSystem], served: bool) -> object | None:

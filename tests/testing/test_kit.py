@@ -1,0 +1,133 @@
+"""The testing kit against the shipped example configs, unmodified: ServiceNow in-process, Jira
+and ServiceNow served over real HTTP with their signed webhooks reaching the connector served by
+uvicorn, the local desk from a dict config, and time moved for windows and approval validity."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from connector.core import clock
+from connector.core.models import RequestState
+from tests.conftest import EMAIL, REPO, sent_mail
+
+CHANGE = {
+    "summary": "Restart the payment gateway",
+    "plan": "1. drain traffic 2. restart 3. verify health",
+    "category": "software",
+    "risk": "low",
+}
+
+
+async def test_servicenow_in_process_change_runs_once_after_the_manager_approves(approval_flow, workdir):
+    flow = approval_flow(REPO / "config" / "servicenow-change-triage.yaml")
+    request = await flow.call("apply_change", CHANGE, requester="requester", rationale="outage")
+    assert request.state is RequestState.TICKETED
+    assert flow.sim().base_url == "https://servicenow.simulated.test"  # on responses, never resolved
+
+    flow.approve(request)  # the seeded approver: change.manager
+    await flow.cycle()
+
+    flow.assert_ran_once("apply_change", summary="Restart the payment gateway", risk="low")
+    flow.assert_commented(request, "change applied: Restart the payment gateway")
+    assert flow.sim().record(request.ticket.key)["state"] == "3"  # Closed, as the config says
+
+
+async def test_a_requester_cannot_approve_their_own_change(approval_flow, workdir):
+    flow = approval_flow(REPO / "config" / "servicenow-change-triage.yaml")
+    await flow.call("apply_change", CHANGE, requester="change.manager")
+    flow.approve(as_user="change.manager")
+    await flow.cycle()
+    flow.assert_not_run()
+
+
+def test_jira_served_webhook_runs_the_call_without_a_poll(approval_flow, workdir):
+    flow = approval_flow(REPO / "config" / "jira-customer-email.yaml", served=True)
+    sim = flow.sim("jira")
+    assert sim.base_url.startswith("http://127.0.0.1:") and flow.service.url.startswith("http://127.0.0.1:")
+    import asyncio
+
+    request = asyncio.run(flow.call("send_email", EMAIL, requester="bob@example.com"))
+    polls = sim.call_count(path=r"/api/\d/search(/jql)?$")
+    before = len(sim.calls)
+    flow.approve(request, as_user="alice")  # the simulator signs and sends the webhook
+
+    flow.wait_for(RequestState.SUCCEEDED, request)
+    assert [w["status"] for w in sim.webhooks_sent][:1] == [202]  # the connector's endpoint took it
+    assert sim.call_count(path=r"/api/\d/search(/jql)?$") == polls, sim.calls[
+        before:
+    ]  # decided by the webhook's re-read, not a poll
+    flow.assert_ran_once("send_email", **EMAIL)
+    assert len(sent_mail(workdir)) == 1
+
+
+def test_servicenow_served_webhook_is_signed_with_the_configs_secret(approval_flow, workdir):
+    flow = approval_flow(REPO / "config" / "servicenow-change-triage.yaml", served=True)
+    import asyncio
+
+    request = asyncio.run(flow.call("apply_change", CHANGE, requester="requester"))
+    flow.approve(request)
+    flow.wait_for(RequestState.SUCCEEDED, request)
+    assert flow.sim().webhooks_sent and all(w["status"] == 202 for w in flow.sim().webhooks_sent)
+    flow.assert_ran_once("apply_change")
+
+
+EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def desk(**route: object) -> dict:
+    """A dict config: one route on the local desk (it lives in the temporary store)."""
+    return {
+        "systems": {"desk": {"type": "local"}},
+        "tools": {"apply_change": {"import": "connector.demo.tools:apply_change"}},
+        "routes": [
+            {"name": "changes", "tools": ["apply_change"], "system": "desk", "approvers": ["carol"], **route}
+        ],
+    }
+
+
+def next_two_am() -> datetime:
+    now = clock.utcnow()
+    at = now.replace(hour=2, minute=0, second=0, microsecond=0)
+    return at if at > now + timedelta(minutes=5) else at + timedelta(days=1)
+
+
+async def test_a_desk_change_waits_for_its_window_then_runs(approval_flow, workdir):
+    window = {
+        "from": "calendar",
+        "timezone": "UTC",
+        "open": [{"days": EVERY_DAY, "start": "02:00", "end": "03:00"}],
+    }
+    flow = approval_flow(desk(window=window))
+    request = await flow.call("apply_change", CHANGE)
+    if clock.utcnow().hour == 2:
+        await flow.fast_forward("1h")  # the test started inside the window: start outside it
+    flow.approve(request, as_user="carol")
+    await flow.cycle()
+    flow.assert_state("APPROVED")
+    flow.assert_not_run()
+    flow.assert_commented(request, "waits for its change window")
+
+    await flow.travel_to(next_two_am() + timedelta(minutes=1))
+    flow.assert_ran_once("apply_change", CHANGE | {"configuration_item": "", "requested_for": ""})
+    flow.assert_state("SUCCEEDED")
+
+
+async def test_an_approval_older_than_valid_for_is_asked_again_and_does_not_run(approval_flow, workdir):
+    flow = approval_flow(desk(valid_for="6h"))
+    request = await flow.call("apply_change", CHANGE)
+    flow.approve(request, as_user="carol")  # and the connector is down for seven hours
+    await flow.fast_forward("7h")
+    flow.assert_not_run()
+    flow.assert_commented(request, "older than")
+
+
+def test_the_clock_only_moves_forward_and_resets(acr_clock):
+    start = acr_clock.now()
+    moved = acr_clock.advance("2h")
+    assert moved - start >= timedelta(hours=2)
+    with pytest.raises(ValueError, match="only moves forward"):
+        clock.travel_to(start)
+    clock.reset()
+    assert clock.offset() == timedelta(0)
