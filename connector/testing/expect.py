@@ -60,13 +60,14 @@ class Expectations:
         runs = self.runs(tool)
         if runs:
             name = tool or "no tool"
+            listed = _shown_runs(runs).removeprefix("; it ran with:")
             raise AssertionError(
-                f"expected {name} not to run, but {_shown_runs(runs).strip()}\n{self.summary()}"
+                f"expected {name} not to run, but it ran {_times(len(runs))}:{listed}\n{self.summary()}"
             )
 
     # --- what the ticket shows ------------------------------------------------------------------
     def assert_commented(
-        self, which: RequestLike = None, text: str | re.Pattern[str] = "", *, regex: bool = False
+        self, text: str | re.Pattern[str], which: RequestLike = None, *, regex: bool = False
     ) -> str:
         """Some comment on the request's ticket contains ``text`` (a substring; a regular
         expression when ``regex`` or a compiled pattern). Returns that comment."""

@@ -15,6 +15,7 @@ from typing import Any
 from connector.app.runtime import Connector
 from connector.core import clock
 from connector.core.durations import parse_duration
+from connector.core.errors import UserError
 from connector.core.models import ApprovalRequest, RequestState, TicketRef
 from connector.testing.config import KitConfig
 from connector.testing.driver import TicketDriver
@@ -84,15 +85,20 @@ class ApprovalFlow(Expectations):
         return [r for r in self.connector.store.list() if tool is None or r.tool_name == tool]
 
     def request(self, which: RequestLike = None, *, tool: str | None = None) -> ApprovalRequest:
-        """The request, read fresh: by object or id, or the only one (of ``tool``)."""
+        """The request, read fresh: by object, id (or a prefix of it) or ticket key ("OPS-1"), or
+        the only one there is (of ``tool``)."""
         if which is None:
             found = self.requests(tool)
             if len(found) != 1:
                 of = f" of {tool}" if tool else ""
                 raise FlowError(f"expected exactly one request{of}, found {len(found)}: {self.summary()}")
             return found[0]
-        request_id = which if isinstance(which, str) else which.id
-        return self.connector.store.get(request_id)
+        if isinstance(which, ApprovalRequest):
+            return self.connector.store.get(which.id)
+        try:
+            return self.connector.store.resolve(which)  # an id, a prefix of one, or a ticket key
+        except UserError as exc:
+            raise FlowError(f"{exc}: {self.summary()}") from None
 
     def ticket(self, which: RequestLike = None) -> TicketRef:
         request = self.request(which)
@@ -113,10 +119,13 @@ class ApprovalFlow(Expectations):
         self.driver(ticket).approve(ticket, as_user or self._approver(ticket), edited)
 
     def reject(self, which: RequestLike = None, *, as_user: str | None = None, reason: str = "") -> None:
+        """Reject the request's ticket as ``as_user``, giving ``reason`` (a comment where the
+        system has no reason field)."""
         ticket = self.ticket(which)
         self.driver(ticket).reject(ticket, as_user or self._approver(ticket), reason)
 
-    def comment(self, which: RequestLike = None, text: str = "", *, as_user: str | None = None) -> None:
+    def comment(self, text: str, which: RequestLike = None, *, as_user: str | None = None) -> None:
+        """Comment on the request's ticket as ``as_user`` (a question, a note: not a decision)."""
         ticket = self.ticket(which)
         self.driver(ticket).comment(ticket, as_user or self._approver(ticket), text)
 

@@ -30,7 +30,7 @@ async def test_servicenow_in_process_change_runs_once_after_the_manager_approves
     await flow.cycle()
 
     flow.assert_ran_once("apply_change", summary="Restart the payment gateway", risk="low")
-    flow.assert_commented(request, "change applied: Restart the payment gateway")
+    flow.assert_commented("change applied: Restart the payment gateway", request)
     assert flow.sim().record(request.ticket.key)["state"] == "3"  # Closed, as the config says
 
 
@@ -107,7 +107,7 @@ async def test_a_desk_change_waits_for_its_window_then_runs(approval_flow, workd
     await flow.cycle()
     flow.assert_state("APPROVED")
     flow.assert_not_run()
-    flow.assert_commented(request, "waits for its change window")
+    flow.assert_commented("waits for its change window", request)
 
     await flow.travel_to(next_two_am() + timedelta(minutes=1))
     flow.assert_ran_once("apply_change", CHANGE | {"configuration_item": "", "requested_for": ""})
@@ -120,7 +120,7 @@ async def test_an_approval_older_than_valid_for_is_asked_again_and_does_not_run(
     flow.approve(request, as_user="carol")  # and the connector is down for seven hours
     await flow.fast_forward("7h")
     flow.assert_not_run()
-    flow.assert_commented(request, "older than")
+    flow.assert_commented("older than", request)
 
 
 def test_the_clock_only_moves_forward_and_resets(acr_clock):
@@ -131,3 +131,55 @@ def test_the_clock_only_moves_forward_and_resets(acr_clock):
         clock.travel_to(start)
     clock.reset()
     assert clock.offset() == timedelta(0)
+
+
+REFUNDS = REPO / "tests" / "testing" / "refunds.yaml"
+REFUND = {"customer": "jane@example.com", "amount_eur": 42.0, "reason": "charged twice"}
+
+
+async def issue_refund(customer: str, amount_eur: float, reason: str) -> str:
+    return f"refunded {amount_eur:.2f} EUR to {customer}"
+
+
+async def test_a_simulator_seeded_by_the_test_is_shared_with_the_flow(acr_jira, approval_flow):
+    acr_jira.sim.add_user(
+        "dana", "Dana Lead", "dana@example.com", account_id="5b10a2844c20165700ede99d",
+        groups={"change-approvers", "jira-software-users"},
+    )  # fmt: skip
+    flow = approval_flow(REFUNDS, systems={"jira": acr_jira})
+    assert flow.sim() is acr_jira.sim and flow.responses is acr_jira.mock
+    flow.gate(issue_refund)
+    request = await flow.call("issue_refund", REFUND, requester="bob@example.com")
+    key = request.ticket.key
+    flow.comment("Is 42 EUR the whole amount?", key, as_user="dana")  # by ticket key
+    assert flow.comments(key)[-1] == "Is 42 EUR the whole amount?"
+    flow.approve(key, as_user="dana")
+    await flow.cycle()
+    flow.assert_ran_once("issue_refund", REFUND)
+    assert flow.request(key).approver == "5b10a2844c20165700ede99d"
+
+
+async def test_acr_connector_is_the_users_config_on_a_temporary_store(acr_connector, tmp_path):
+    conn = acr_connector(REFUNDS)
+    assert conn.config.store.url.startswith("sqlite:///") and "refunds.db" not in conn.config.store.url
+    assert conn.adapters["jira"].settings.url.rstrip("/") == "https://jira.simulated.test"
+    assert conn.config.routes[0].deadline == timedelta(hours=4)  # the user's route, unchanged
+
+
+async def test_a_wrong_expectation_names_what_happened(approval_flow):
+    flow = approval_flow(REFUNDS)
+    flow.gate(issue_refund)
+    await flow.call("issue_refund", REFUND)
+    with pytest.raises(AssertionError, match=r"(?s)issue_refund ran 0 times, expected once.*TICKETED, OPS-1"):
+        flow.assert_ran_once("issue_refund")
+    with pytest.raises(AssertionError, match=r"is TICKETED, expected EXPIRED"):
+        flow.assert_expired()
+    with pytest.raises(AssertionError, match=r"no comment on the ticket matching 'Rem.nder'"):
+        flow.assert_commented("Rem.nder", regex=True)
+    flow.approve()
+    await flow.cycle()
+    with pytest.raises(
+        AssertionError,
+        match=r"expected issue_refund not to run, but it ran once:\n  - issue_refund\(\{'customer'",
+    ):
+        flow.assert_not_run("issue_refund")

@@ -34,7 +34,7 @@ async def test_holds(approval_flow):
     flow = approval_flow()  # the config the ini names
     await approved(flow)
     flow.assert_ran_once("issue_refund", customer="jane@example.com", amount_eur=42.0)
-    flow.assert_commented(text="refunded 42.00 EUR")
+    flow.assert_commented("refunded 42.00 EUR")
 
 async def test_wrong_amount(approval_flow):
     flow = approval_flow()
@@ -44,7 +44,7 @@ async def test_wrong_amount(approval_flow):
 async def test_wrong_comment(approval_flow):
     flow = approval_flow()
     await approved(flow)
-    flow.assert_commented(text="sent a voucher")
+    flow.assert_commented("sent a voucher")
 
 def test_broken_config(approval_flow):
     approval_flow("broken.yaml")

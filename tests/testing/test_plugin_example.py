@@ -36,7 +36,7 @@ async def test_a_refund_runs_once_when_a_lead_approves_it_in_jira(approval_flow)
 
     flow.assert_ran_once("issue_refund", REFUND)
     flow.assert_state("SUCCEEDED")
-    flow.assert_commented(text="refunded 42.00 EUR to jane@example.com")
+    flow.assert_commented("refunded 42.00 EUR to jane@example.com")
 
 
 async def test_a_rejected_refund_never_runs_and_the_ticket_says_why(approval_flow):
@@ -47,7 +47,7 @@ async def test_a_rejected_refund_never_runs_and_the_ticket_says_why(approval_flo
 
     flow.assert_not_run("issue_refund")
     flow.assert_state("REJECTED")
-    flow.assert_commented(text=r"Rejection recorded.*not run", regex=True)
+    flow.assert_commented(r"Rejection recorded.*not run", regex=True)
 
 
 async def test_an_outsider_cannot_approve(approval_flow):
@@ -57,7 +57,7 @@ async def test_an_outsider_cannot_approve(approval_flow):
     await flow.cycle()
 
     flow.assert_not_run()
-    flow.assert_commented(text="not an allowed approver")
+    flow.assert_commented("not an allowed approver")
 
 
 async def test_an_undecided_refund_is_reminded_then_expires(approval_flow):
@@ -65,9 +65,9 @@ async def test_an_undecided_refund_is_reminded_then_expires(approval_flow):
     await ask_for_refund(flow)
 
     await flow.fast_forward("61m")  # remind_after: 1h
-    flow.assert_commented(text="Reminder 1 of 1")
+    flow.assert_commented("Reminder 1 of 1")
     await flow.fast_forward("3h")  # deadline: 4h
 
     flow.assert_expired()
     flow.assert_not_run()
-    flow.assert_commented(text="issue_refund was not run")
+    flow.assert_commented("issue_refund was not run")
