@@ -84,3 +84,10 @@ def test_a_fresh_suite_with_only_the_plugin_passes_and_fails_readably(result):
     result.stdout.fnmatch_lines(["approval_flow: *broken.yaml:18: routes[[]0[]].deadline: '4 hours' is not*"])
     assert "During handling" not in out and "Traceback" not in out
     assert "connector/testing/expect.py" not in out  # the failing line shown is the user's own
+
+
+def test_the_readme_shows_the_example_exactly_as_it_is_tested():
+    readme = (HERE.parents[1] / "README.md").read_text()
+    section = readme.split("## Testing your own flows\n", 1)[1].split("\n## ", 1)[0]
+    assert "```python\n" + (HERE / "test_plugin_example.py").read_text() + "```" in section
+    assert "```yaml\n" + (HERE / "refunds.yaml").read_text() + "```" in section
