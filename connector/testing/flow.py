@@ -9,6 +9,7 @@ scheduler cycle does) — then the test asserts what a user notices (``expect``)
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -102,6 +103,11 @@ class ApprovalFlow(Expectations):
 
     def ticket(self, which: RequestLike = None) -> TicketRef:
         request = self.request(which)
+        if request.ticket is None and self.served and request.state is RequestState.SUBMITTED:
+            # served: the connector's own outbox may hold the creation a moment (it won the lease)
+            request_id = request.id
+            with suppress(AssertionError):
+                request = wait_until(lambda: (r := self.request(request_id)).ticket is not None and r, 10.0)
         if request.ticket is None:
             raise FlowError(f"request {request.id} has no ticket ({request.state.value}): {self.summary()}")
         return request.ticket
