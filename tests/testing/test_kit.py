@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+import yaml
 
 from connector.core import clock
 from connector.core.models import RequestState
@@ -67,6 +68,7 @@ def test_servicenow_served_webhook_is_signed_with_the_configs_secret(approval_fl
     import asyncio
 
     request = asyncio.run(flow.call("apply_change", CHANGE, requester="requester"))
+    asyncio.run(flow.fast_forward("2h", cycle=False))  # the webhook's timestamp is read on the same clock
     flow.approve(request)
     flow.wait_for(RequestState.SUCCEEDED, request)
     assert flow.sim().webhooks_sent and all(w["status"] == 202 for w in flow.sim().webhooks_sent)
@@ -183,3 +185,19 @@ async def test_a_wrong_expectation_names_what_happened(approval_flow):
         match=r"expected issue_refund not to run, but it ran once:\n  - issue_refund\(\{'customer'",
     ):
         flow.assert_not_run("issue_refund")
+
+
+async def test_a_jira_decision_made_after_a_fast_forward_is_stamped_in_the_moved_time(approval_flow):
+    """The simulator reads the kit's clock: an approval given three hours into the wait is fresh
+    (valid_for 1h), not three hours old."""
+    config = yaml.safe_load(REFUNDS.read_text())
+    config["routes"][0]["valid_for"] = "1h"
+    config["routes"][0]["outcome"]["on_reopen"] = "Reopen"
+    flow = approval_flow(config)
+    flow.gate(issue_refund)
+    await flow.call("issue_refund", REFUND)
+    await flow.fast_forward("3h")  # still inside the 4h deadline
+    flow.approve(as_user="alice")
+    await flow.cycle()
+    flow.assert_ran_once("issue_refund", REFUND)
+    assert flow.request().decided_at > clock.utcnow() - timedelta(minutes=5)
