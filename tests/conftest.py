@@ -22,6 +22,14 @@ from connector.app.runtime import Connector
 # (the kit's fixtures come from its pytest11 entry point, as in a user's suite)
 pytest_plugins = ["tests.contract.fixtures", "pytester"]
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A checkout installed before the kit existed lacks its entry point: load it by hand then."""
+    if not config.pluginmanager.has_plugin("approval_connector"):
+        import connector.testing.plugin as kit
+
+        config.pluginmanager.register(kit, "approval_connector")
+
 REPO = Path(__file__).resolve().parents[1]
 PG_URL_ENV = "APPROVAL_CONNECTOR_TEST_PG_URL"
 
