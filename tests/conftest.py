@@ -30,6 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(kit, "approval_connector")
 
+
 REPO = Path(__file__).resolve().parents[1]
 PG_URL_ENV = "APPROVAL_CONNECTOR_TEST_PG_URL"
 

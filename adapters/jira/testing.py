@@ -80,6 +80,10 @@ class JiraKitSystem(SimulatedSystem):
         }
         return {name: value for name, value in values.items() if name}
 
+    def own_account(self) -> str:
+        bot = self.sim.user("svc-approval")
+        return bot.account_id if self.sim.deployment == "cloud" else bot.name
+
     def point_webhooks_at(self, url: str, secret: str | None) -> None:
         self.sim.register_webhook(url, secret)
 

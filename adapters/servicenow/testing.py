@@ -74,6 +74,9 @@ class ServiceNowKitSystem(SimulatedSystem):
         }
         return {name: value for name, value in values.items() if name}
 
+    def own_account(self) -> dict[str, str]:
+        return {"user_name": "svc_connector"}
+
     def point_webhooks_at(self, url: str, secret: str | None) -> None:
         self.sim.set_webhook(url, secret)
 

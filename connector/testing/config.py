@@ -75,7 +75,7 @@ def kit_config(
     values: dict[str, str] = {KEY_ENV: secrets.token_hex(32)}
     for system_name, sim in systems.items():
         system = data["systems"][system_name]
-        system[sim.url_key] = sim.sim.base_url
+        sim.point(system)
         values.update(sim.credentials(system))
     values.update(env or {})
     text = yaml.safe_dump(data, sort_keys=False)

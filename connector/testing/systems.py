@@ -53,6 +53,17 @@ class SimulatedSystem(ABC):
         """Values for the environment variables ``system`` (one ``systems.<name>`` entry of the
         user's config) names: the simulator's service account and webhook secret."""
 
+    def point(self, system: dict[str, Any]) -> None:
+        """Rewrite one ``systems.<name>`` entry of the user's config for the simulator: its URL,
+        and (``own_account``) the connector's own account where the config names one."""
+        system[self.url_key] = self.sim.base_url
+        if "service_account" in system:
+            system["service_account"] = self.own_account()
+
+    @abstractmethod
+    def own_account(self) -> Any:
+        """The ``service_account`` value naming the simulator's connector account."""
+
     @abstractmethod
     def point_webhooks_at(self, url: str, secret: str | None) -> None:
         """Make the simulator send its signed webhooks to ``url`` (the connector's endpoint)."""

@@ -168,6 +168,16 @@ async def test_acr_connector_is_the_users_config_on_a_temporary_store(acr_connec
     assert conn.config.routes[0].deadline == timedelta(hours=4)  # the user's route, unchanged
 
 
+async def test_the_configs_own_account_becomes_the_simulators(acr_connector, workdir):
+    """The shipped Jira config names its real bot's accountId; on the simulator the connector's
+    own account is the simulator's bot, so its own transitions are never read as decisions."""
+    jira = acr_connector(REPO / "config" / "jira-customer-email.yaml").adapters["jira"]
+    assert jira.settings.service_account == "712020:0b9d5a1e-1111-4c2e-9f00-bot000000001"
+    dc = {"systems": {"jira": {"type": "jira", "url": "https://x.example", "deployment": "datacenter",
+            "service_account": "our-bot", "auth": {"pat_env": "OUR_PAT"}}}}  # fmt: skip
+    assert acr_connector(dc).adapters["jira"].settings.service_account == "svc-approval"
+
+
 async def test_a_wrong_expectation_names_what_happened(approval_flow):
     flow = approval_flow(REFUNDS)
     flow.gate(issue_refund)
