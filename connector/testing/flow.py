@@ -180,7 +180,7 @@ class ApprovalFlow(Expectations):
         """Served flows: wait until the request reaches ``state`` (the webhook and the scheduler
         work in the connector's own thread)."""
         if not self.served:
-            raise FlowError("wait_for is for served flows: in-process, nothing runs until `await flow.cycle()`")
+            raise FlowError("wait_for is for served flows; in-process, run `await flow.cycle()`")
         try:
             return wait_until(lambda: (r := self.request(which)).state is state and r, timeout)
         except AssertionError:
