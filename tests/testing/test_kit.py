@@ -211,3 +211,25 @@ async def test_a_jira_decision_made_after_a_fast_forward_is_stamped_in_the_moved
     await flow.cycle()
     flow.assert_ran_once("issue_refund", REFUND)
     assert flow.request().decided_at > clock.utcnow() - timedelta(minutes=5)
+
+
+def refund_via_api(customer: str, amount_eur: float, reason: str) -> str:
+    """A tool that calls its own HTTP API (with requests, as the connector's adapters do)."""
+    import requests
+
+    answer = requests.post("https://payments.example/refunds", json={"to": customer}, timeout=5)
+    answer.raise_for_status()
+    return f"refund {answer.json()['id']}"
+
+
+async def test_a_tools_own_http_calls_are_mocked_on_the_flows_responses(approval_flow):
+    from autogen_core.tools import FunctionTool
+
+    flow = approval_flow(REFUNDS)
+    flow.gate(FunctionTool(refund_via_api, "Refund via the API.", name="issue_refund"))
+    flow.responses.post("https://payments.example/refunds", json={"id": "rf_1"})
+    await flow.call("issue_refund", REFUND)
+    flow.approve()
+    await flow.cycle()
+    flow.assert_ran_once("issue_refund", customer="jane@example.com")
+    flow.assert_commented("refund rf_1")
