@@ -18,7 +18,18 @@ from autogen_ext.models.replay import ReplayChatCompletionClient
 from connector.app.config import ConnectorConfig, parse_config
 from connector.app.runtime import Connector
 
-pytest_plugins = ["tests.contract.fixtures"]  # the per-system fixtures of the contract and attack suites
+# the per-system fixtures of the contract and attack suites; pytester for the testing kit's own tests
+# (the kit's fixtures come from its pytest11 entry point, as in a user's suite)
+pytest_plugins = ["tests.contract.fixtures", "pytester"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A checkout installed before the kit existed lacks its entry point: load it by hand then."""
+    if not config.pluginmanager.has_plugin("approval_connector"):
+        import connector.testing.plugin as kit
+
+        config.pluginmanager.register(kit, "approval_connector")
+
 
 REPO = Path(__file__).resolve().parents[1]
 PG_URL_ENV = "APPROVAL_CONNECTOR_TEST_PG_URL"

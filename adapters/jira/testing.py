@@ -3,10 +3,12 @@ transition as that user, a comment) and reads the issue as the simulator stores 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from connector.core.models import TicketRef
 from connector.testing.driver import TicketDriver
+from connector.testing.systems import SimulatedSystem
 
 from .simulator import JiraSimulator
 
@@ -44,3 +46,46 @@ class JiraDriver(TicketDriver):
 
     def comments(self, ticket: TicketRef) -> list[str]:
         return self.sim.comment_bodies(ticket.key)
+
+
+class JiraKitSystem(SimulatedSystem):
+    """The seeded Jira simulator for users' tests: project OPS (Awaiting Approval → Approved /
+    Rejected → Done / Failed / Cancelled), alice approves (group change-approvers), bob asks,
+    mallory is an outsider; the connector is svc-approval. A config with ``pat_env`` (or
+    ``deployment: datacenter``) gets a Data Center simulator."""
+
+    kind = "jira"
+    approver = "alice"
+    requester = "bob"
+    in_process_url = "https://jira.simulated.test"
+
+    def make_simulator(self, base_url: str) -> JiraSimulator:
+        auth = self.system.get("auth") or {}
+        deployment = self.system.get("deployment", "auto")
+        if deployment not in ("cloud", "datacenter"):
+            deployment = "datacenter" if auth.get("pat_env") else "cloud"
+        return JiraSimulator.seeded_demo(base_url, deployment)
+
+    def make_driver(self) -> JiraDriver:
+        return JiraDriver(self.sim)
+
+    def credentials(self, system: Mapping[str, Any]) -> dict[str, str]:
+        demo = self.sim.demo_env()
+        auth, hook = system.get("auth") or {}, system.get("webhook") or {}
+        values = {
+            auth.get("email_env"): demo["JIRA_EMAIL"],
+            auth.get("token_env"): demo["JIRA_API_TOKEN"],
+            auth.get("pat_env"): demo["JIRA_PAT"],
+            hook.get("secret_env"): demo["JIRA_WEBHOOK_SECRET"],
+        }
+        return {name: value for name, value in values.items() if name}
+
+    def own_account(self) -> str:
+        bot = self.sim.user("svc-approval")
+        return bot.account_id if self.sim.deployment == "cloud" else bot.name
+
+    def point_webhooks_at(self, url: str, secret: str | None) -> None:
+        self.sim.register_webhook(url, secret)
+
+
+KIT_SYSTEM = JiraKitSystem

@@ -71,7 +71,7 @@ class ServiceNowAdapter(TicketAdapter):
         *,
         session: requests.Session | None = None,
         sleep: Callable[[float], Any] = time.sleep,
-        now: Callable[[], float] = time.time,
+        now: Callable[[], float] | None = None,  # seconds; default: connector.core.clock
     ) -> None:
         parsed = {
             key: r if isinstance(r, ServiceNowRouteSettings) else ServiceNowRouteSettings.model_validate(r)

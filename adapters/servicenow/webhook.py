@@ -11,10 +11,10 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from connector.core import clock
 from connector.core.errors import WebhookRejected
 from connector.core.http import header
 from connector.core.models import DecisionEvent
@@ -36,7 +36,7 @@ def verify(
     secret: str,
     headers: Mapping[str, str],
     body: bytes,
-    now: Callable[[], float] = time.time,
+    now: Callable[[], float] | None = None,
 ) -> None:
     """Raise WebhookRejected(401) unless the signature matches and the timestamp is fresh."""
     given = header(headers, settings.signature_header)
@@ -49,7 +49,8 @@ def verify(
     expected = sign(secret, stamp, body)
     if not hmac.compare_digest(expected.encode("ascii"), given.strip().encode("utf-8", "replace")):
         raise WebhookRejected("signature does not match", status=401)
-    if settings.max_age_seconds and abs(now() - int(stamp)) > settings.max_age_seconds:
+    seconds = now() if now else clock.utcnow().timestamp()  # the simulator stamps with the same clock
+    if settings.max_age_seconds and abs(seconds - int(stamp)) > settings.max_age_seconds:
         raise WebhookRejected("signature timestamp is too old (replayed or clock skew)", status=401)
 
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+from connector.core.clock import utcnow  # the one "now" (tests fast-forward it); re-exported here
 
 
 def canonical_json(value: Any) -> str:

@@ -120,11 +120,11 @@ async def test_invalid_edit_is_refused_and_nothing_runs(connector, workdir):
     assert "Edited arguments refused" in comments[-1]["body"]
 
 
-async def test_expiry_runs_nothing_and_says_so(connector, workdir):
+async def test_expiry_runs_nothing_and_says_so(connector, workdir, acr_clock):
     await agent_calls(connector.gate(send_email), "send_email", EMAIL)
     request = only_request(connector)
-    with connector.store.transaction() as conn:
-        connector.store.set_fields(conn, request.id, deadline=utcnow() - timedelta(seconds=1))
+    assert await connector.expire_due() == 0
+    acr_clock.advance("61m")  # the route's deadline is 1h
     assert await connector.expire_due() == 1
     await connector.process_outbox()
     # the expired ticket is closed: a late approval is refused and changes nothing
@@ -139,12 +139,11 @@ async def test_expiry_runs_nothing_and_says_so(connector, workdir):
     assert any("deadline" in c["body"] for c in comments)
 
 
-async def test_approval_seen_after_deadline_expires_instead(connector, workdir):
+async def test_approval_seen_after_deadline_expires_instead(connector, workdir, acr_clock):
     await agent_calls(connector.gate(send_email), "send_email", EMAIL)
     request = only_request(connector)
     connector.adapters["desk"].decide(request.ticket.key, Verdict.APPROVED, "alice")
-    with connector.store.transaction() as conn:  # the poll only sees it after the deadline
-        connector.store.set_fields(conn, request.id, deadline=utcnow() - timedelta(seconds=1))
+    acr_clock.advance("61m")  # the poll only sees it after the deadline (1h)
     await connector.poll_once()
     assert connector.store.get(request.id).state is RequestState.EXPIRED
     assert sent_mail(workdir) == []

@@ -111,7 +111,7 @@ def test_reminders_and_escalation_are_posted_once_by_three_replicas(kind, workdi
 
 
 @pytest.mark.parametrize("kind", ["jira", "servicenow"])
-def test_an_approved_call_waits_for_its_window_then_runs_inside_it(kind, workdir):
+def test_an_approved_call_waits_for_its_window_then_runs_inside_it(kind, workdir, acr_clock):
     with timing_system(kind, workdir, "    window: {from: ticket}\n") as system:
         conn = system.connector()
         try:
@@ -121,7 +121,7 @@ def test_an_approved_call_waits_for_its_window_then_runs_inside_it(kind, workdir
             assert "waiting for its change window" in waiting.outcome().message()
             assert any("waits for its change window" in c for c in system.comments(conn, request.ticket))
             assert sent_mail(workdir) == []
-            time.sleep(max(0.0, (opens - utcnow()).total_seconds()) + 0.2)
+            acr_clock.travel_to(opens + timedelta(seconds=0.2))  # the kit's clock: no waiting
             asyncio.run(cycle(conn))
             done = conn.store.get(request.id)
             assert done.state is RequestState.SUCCEEDED
@@ -131,13 +131,13 @@ def test_an_approved_call_waits_for_its_window_then_runs_inside_it(kind, workdir
 
 
 @pytest.mark.parametrize("kind", ["jira", "servicenow"])
-def test_a_window_that_closes_before_the_run_ends_the_request_without_running_it(kind, workdir):
+def test_a_window_that_closes_before_the_run_ends_the_request_without_running_it(kind, workdir, acr_clock):
     with timing_system(kind, workdir, "    window: {from: ticket}\n") as system:
         conn = system.connector()
         try:
             request, opens = approved_in_a_window(system, conn, timedelta(seconds=1))
             assert conn.store.get(request.id).state is RequestState.APPROVED
-            time.sleep(max(0.0, (opens - utcnow()).total_seconds()) + 1.3)  # the connector was down
+            acr_clock.travel_to(opens + timedelta(seconds=1.3))  # the connector was down
             asyncio.run(cycle(conn))
             after = conn.store.get(request.id)
             assert after.state is RequestState.WINDOW_CLOSED

@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -27,10 +26,8 @@ SECRET = "demo-webhook-secret"
 
 
 @pytest.fixture
-def sim() -> Iterator[JiraSimulator]:
-    simulator = JiraSimulator.seeded_demo()
-    with simulator.serve():
-        yield simulator
+def sim(acr_jira_server) -> JiraSimulator:
+    return acr_jira_server.sim  # the testing kit's seeded Jira, served on loopback
 
 
 def make_connector(

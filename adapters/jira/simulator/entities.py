@@ -4,9 +4,10 @@ refusal a state change raises, answered with Jira's error JSON (``errorMessages`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
+from connector.core import clock
 from connector.testing.simulator import SimResponse
 
 CATEGORIES = {
@@ -20,14 +21,14 @@ RESOLUTIONS = {"10000": "Done", "10001": "Won't Do", "10002": "Failed"}
 
 def now_text() -> str:
     """Jira's timestamp format, millisecond resolution: 2026-01-21T10:14:05.412+0000."""
-    return stamp_of(datetime.now(timezone.utc))
+    return stamp_of(clock.utcnow())
 
 
 def now_after(previous: str) -> str:
     """Now, or one millisecond after ``previous`` when the clock has not moved past it yet: an
     edit made within the same millisecond still shows as later."""
     earliest = datetime.strptime(previous, "%Y-%m-%dT%H:%M:%S.%f%z") + timedelta(milliseconds=1)
-    return stamp_of(max(datetime.now(timezone.utc), earliest))
+    return stamp_of(max(clock.utcnow(), earliest))
 
 
 def stamp_of(moment: datetime) -> str:

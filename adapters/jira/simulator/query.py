@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from connector.core import clock
 
 from .entities import CATEGORIES, SimIssue
 
@@ -214,7 +216,7 @@ def _compare_dates(stamp: str, op: str, value: str) -> bool:
     match = _RELATIVE.match(value.strip('"'))
     if not match:
         raise JqlError(f"Error in the JQL Query: date value {value!r} is not supported by the simulator")
-    threshold = datetime.now(timezone.utc) - timedelta(seconds=int(match[1]) * _UNIT[match[2]])
+    threshold = clock.utcnow() - timedelta(seconds=int(match[1]) * _UNIT[match[2]])
     when = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z")
     return {">=": when >= threshold, ">": when > threshold, "<=": when <= threshold, "<": when < threshold}[
         op

@@ -7,8 +7,9 @@ back into the simulator); routes run under the lock already (``SimulatedAPI.hand
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
+
+from connector.core import clock
 
 from . import views
 from .edits import JiraEdits
@@ -382,7 +383,7 @@ class JiraState(JiraEdits):
                 "name": name,
                 "finalDecision": "pending",
                 "approvers": [{"user": a, "approverDecision": "pending"} for a in approvers],
-                "created": datetime.now(timezone.utc),
+                "created": clock.utcnow(),
                 "completed": None,
             }
             self.approvals.setdefault(issue.id, []).append(approval)
@@ -415,7 +416,7 @@ class JiraState(JiraEdits):
             raise Refusal(400, "decision must be approve or decline")
         entry["approverDecision"] = "approved" if decision == "approve" else "declined"
         approval["finalDecision"] = entry["approverDecision"]
-        approval["completed"] = datetime.now(timezone.utc)
+        approval["completed"] = clock.utcnow()
         target = self.approval_transitions.get(approval["finalDecision"])
         if target:
             transition = next((t for t in self.available(issue, user) if t.name == target), None)

@@ -7,8 +7,9 @@ import hashlib
 import hmac
 import json
 import uuid
-from datetime import datetime, timezone
 from typing import Any
+
+from connector.core import clock
 
 from . import views
 from .catalog import JiraCatalog
@@ -79,7 +80,7 @@ class JiraWebhooks(JiraCatalog):
             if jql_filter and not parse_jql(jql_filter)(self, issue):
                 continue
             payload: dict[str, Any] = {
-                "timestamp": int(datetime.now(timezone.utc).timestamp() * 1000),
+                "timestamp": int(clock.utcnow().timestamp() * 1000),
                 "webhookEvent": event,
             }
             if type_name:

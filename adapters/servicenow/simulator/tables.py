@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta, timezone
 
+from connector.core import clock
 from connector.testing.simulator import SimulatedAPI
 
 from .schema import SYS_FIELDS, TASK_TABLES, Column, Table, define_base_schema, new_sys_id
@@ -29,7 +30,7 @@ class ServiceNowTables(SimulatedAPI):
 
     # --- time -------------------------------------------------------------------------------------------
     def now(self) -> datetime:
-        return (self._frozen or datetime.now(timezone.utc)) + self._skew
+        return (self._frozen or clock.utcnow()) + self._skew
 
     def stamp(self) -> str:
         return self.now().strftime(TIME_FORMAT)  # one-second resolution, like the platform

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import responses
 
 from adapters.jira.simulator import JiraSimulator
 from connector.agents.autogen.gate import approval_context
@@ -35,11 +34,8 @@ def jira_config(sim: JiraSimulator, db: Path, approvers: list[str] | None = None
 
 
 @pytest.fixture
-def sim() -> Iterator[JiraSimulator]:
-    simulator = JiraSimulator.seeded_demo("https://acme.atlassian.test")
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        simulator.install(rsps)
-        yield simulator
+def sim(acr_jira) -> JiraSimulator:
+    return acr_jira.sim  # the testing kit's seeded Jira, in-process on responses
 
 
 def connect(sim: JiraSimulator, workdir: Path, approvers: list[str] | None = None) -> Connector:
