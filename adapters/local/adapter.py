@@ -394,10 +394,7 @@ class LocalDeskAdapter(TicketAdapter):
         edited_arguments: dict[str, Any] | None = None,
     ) -> None:
         """Move an open ticket to approved or rejected, as a person would in a ticketing system."""
-        try:  # "approved" as a plain string is the same verdict, not a rejection
-            verdict = Verdict(verdict)
-        except ValueError:
-            raise UserError("a decision is approve or reject") from None
+        verdict = Verdict(verdict) if verdict in set(Verdict) else Verdict.UNKNOWN  # "approved" as text too
         if verdict not in (Verdict.APPROVED, Verdict.REJECTED):
             raise UserError("a decision is approve or reject")
         if not actor.strip():
