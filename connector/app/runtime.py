@@ -113,7 +113,7 @@ class Connector(ConversationMethods, McpMethods, MafMethods):
         if not isinstance(config, ConnectorConfig):
             config = load_config(Path(config) if config else None)
         metrics = Metrics()
-        store = Store.from_url(config.store.url)
+        store = Store.from_url(config.store.url, config.store_origin())
         metrics.watch_store(store)
         context = AdapterContext(
             engine=store.engine,
