@@ -15,6 +15,7 @@ import responses
 from adapters.jira.simulator import JiraSimulator
 from connector.app.cli import main
 from tests.adapters.jira.test_jira_end_to_end import jira_config
+from tests.conftest import REPO
 from tests.connector.test_cli import cli
 
 ROUTE = """
@@ -122,11 +123,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_live_against_an_unreachable_host_names_it_within_seconds(workdir):
+@pytest.mark.parametrize(
+    ("example", "placeholder", "env"),
+    [
+        (
+            "jira-customer-email.yaml",
+            "https://example.atlassian.net",
+            {"JIRA_EMAIL": "bot@example.com", "JIRA_API_TOKEN": "t", "JIRA_WEBHOOK_SECRET": "s"},
+        ),
+        (
+            "servicenow-change-triage.yaml",
+            "https://example.service-now.com",
+            {"SN_USER": "bot", "SN_PASSWORD": "p", "SN_WEBHOOK_SECRET": "s"},
+        ),
+    ],
+)
+def test_live_against_an_unreachable_host_names_it_within_seconds(workdir, example, placeholder, env):
     url = f"https://127.0.0.1:{free_port()}"  # nothing listens there: connection refused
-    path = workdir / "jira.yaml"
-    path.write_text(jira_config(JiraSimulator.seeded_demo(url), workdir / "c.db"))
-    env = {"JIRA_EMAIL": "bot@example.com", "JIRA_API_TOKEN": "t", "JIRA_WEBHOOK_SECRET": "s"}
+    text = (REPO / "config" / example).read_text().replace(placeholder, url)
+    path = workdir / example
+    path.write_text(text.replace("sqlite:///approval-connector.db", f"sqlite:///{workdir / 'c.db'}"))
     started = time.monotonic()
     done = cli("-c", str(path), "check-config", "--live", cwd=workdir, env=env)
     assert time.monotonic() - started < 10
