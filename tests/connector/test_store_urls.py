@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from connector.app.cli import main
 from connector.app.config import load_config
 from connector.core.settings import sqlite_relative_to
 from tests.conftest import REPO
@@ -98,3 +101,13 @@ def test_postgres_url_from_the_variable_names_the_variable(workdir):
     assert done.stderr.strip().startswith(
         "error: $APPROVAL_CONNECTOR_DB_URL: postgresql+psycopg://app@db.example/acr needs the [postgres]"
     )
+
+
+@pytest.mark.parametrize("url", ["postgres+psycopg://app:s3cret@db.example/acr", "app:s3cret db.example"])
+def test_a_bad_store_url_never_shows_its_password(workdir, capsys, url):
+    (workdir / "c.yaml").write_text(f"store:\n  url: '{url}'\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["-c", "c.yaml", "check-config"])
+    shown = capsys.readouterr().err
+    assert exited.value.code == 2 and shown.startswith("error: store.url (c.yaml:2): cannot use ")
+    assert "s3cret" not in shown

@@ -60,5 +60,5 @@ def masked(url: str) -> str:
     """The URL with scheme, user, host and database, its password shown as ***."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return repr(url.split("@")[-1])  # not a URL: never echo what may be credentials
+    except ArgumentError:  # not a URL: never echo it, it may hold credentials
+        return "a value that is not a database URL (e.g. postgresql+psycopg://user@host/db)"
