@@ -111,14 +111,9 @@ def template_rows(conn: Connector) -> list[Row]:
         except (UserError, ConnectorError):
             continue
     return [
-        Row(route_of(conn, path), path, False, f"{where}: {path}: {problem}")
-        for where, path, problem in missing_arguments(conn.config, schemas)
+        Row(route, path, False, f"{where}: {path}: {problem}")
+        for route, where, path, problem in missing_arguments(conn.config, schemas)
     ]
-
-
-def route_of(conn: Connector, path: str) -> str:
-    index = int(path.split("]")[0].removeprefix("routes["))
-    return conn.config.routes[index].name
 
 
 def quick_client(adapter: object) -> None:

@@ -70,10 +70,13 @@ def _path(loc: tuple[str | int, ...]) -> str:
     return text
 
 
-def missing_arguments(config: ConnectorConfig, schemas: dict[str, set[str]]) -> list[tuple[str, str, str]]:
-    """(file:line, key path, problem) for every template argument one of its route's tools does not
-    take. ``schemas``: tool name -> the argument names it takes (tools that could not be loaded
-    are left out: their own row already fails)."""
+Problem = tuple[str, str, str, str]  # route name, file:line, key path, what is wrong
+
+
+def missing_arguments(config: ConnectorConfig, schemas: dict[str, set[str]]) -> list[Problem]:
+    """Every template argument one of its route's tools does not take. ``schemas``: tool name ->
+    the argument names it takes (tools that could not be loaded are left out: their own row
+    already fails)."""
     problems = []
     for index, route in enumerate(config.routes):
         tools = [t for t in route.tools if t in schemas]
@@ -86,5 +89,5 @@ def missing_arguments(config: ConnectorConfig, schemas: dict[str, set[str]]) -> 
                         takes = ", ".join(sorted(schemas[tool])) or "no arguments"
                         names = ", ".join(f"args.{name}" for name in unknown)
                         problem = f"names {names}, which tool {tool} does not take (it takes: {takes})"
-                        problems.append((config.where(*loc), _path(loc), problem))
+                        problems.append((route.name, config.where(*loc), _path(loc), problem))
     return problems
