@@ -51,7 +51,7 @@ def named_variables(
                 for name, variable in (value or {}).items() if isinstance(value, dict) else ():
                     if isinstance(variable, str):
                         yield (*here, str(name)), variable
-            elif key != "proxy":
+            elif not (loc[:1] == ("mcp_servers",) and len(loc) == 2 and key == "proxy"):
                 yield from named_variables(value, here)
     elif isinstance(data, list):
         for index, item in enumerate(data):
