@@ -22,7 +22,7 @@ server: {{host: 127.0.0.1, port: {port}}}
 systems:
   desk: {{type: local}}
 mcp_servers:
-  files: {{command: "true", env: {{API_KEY: ACR_TEST_MCP_KEY}}}}
+  files: {{command: "true", env: {{API_KEY: ACR_TEST_MCP_KEY}}, proxy: {{tokens: {{alice: ACR_TEST_PROXY}}}}}}
 tools:
   send_email: {{import: "connector.demo_tools:send_email"}}
   crm_update: {{import: "myapp_not_installed.tools:crm_update"}}
@@ -59,6 +59,7 @@ def test_serve_refuses_to_start_and_lists_what_is_missing(workdir):
     assert "variable ACR_TEST_MCP_KEY (serve.yaml:7: mcp_servers.files.env.API_KEY): not set" in err
     assert "tool crm_update: serve.yaml:10: tools.crm_update.import: cannot import module " in err
     assert "send_email" not in err  # it imports
+    assert "ACR_TEST_PROXY" not in err  # only mcp-proxy reads its tokens
 
 
 def test_allow_missing_starts_anyway_and_says_what_is_missing(workdir):
