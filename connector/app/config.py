@@ -26,6 +26,7 @@ from connector.core.settings import (  # noqa: F401 - re-exported: the schema's 
     ToolConfig,
     format_validation_error,
     parse_duration,
+    sqlite_relative_to,
 )
 
 CONFIG_ENV = "APPROVAL_CONNECTOR_CONFIG"
@@ -133,8 +134,11 @@ def load_config(path: str | os.PathLike | None = None) -> ConnectorConfig:
         ) from None
     config = parse_config(text, str(source_path))
     env_url = os.environ.get(DB_URL_ENV)
-    if env_url:
+    if env_url:  # from the shell: a relative SQLite path there is relative to the working directory
         config.store.url = env_url
+        config._store_url_from = DB_URL_ENV
+    elif resolved is not None:  # a file's relative SQLite path is relative to that file's folder
+        config.store.url = sqlite_relative_to(config.store.url, source_path.parent)
     return config
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from connector.app.health import PollAgeGauges, PollAges
 from connector.core.models import WAITING_STATES
 from connector.core.observe import Recorder
 
@@ -23,6 +24,13 @@ class _StoreGauges(Collector):
         self.store = store
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            families = list(self._families())
+        except Exception:  # noqa: BLE001 - store down: /metrics still answers (approval_store_up 0)
+            return
+        yield from families
+
+    def _families(self) -> Iterator[GaugeMetricFamily]:
         pending = GaugeMetricFamily(
             "approval_requests_pending", "Requests waiting for a decision", labels=["route"]
         )
@@ -78,12 +86,14 @@ class Metrics(Recorder):
         self.adapter_seconds = Histogram(
             "approval_adapter_call_seconds", "Duration of adapter calls", ["system", "method"], registry=r
         )
+        self.poll_ages = PollAges()  # last successful poll per system, kept while the store is down
         self.problems = Counter(
             "approval_request_problems", "Requests marked and skipped, by kind", ["kind"], registry=r
         )
 
-    def watch_store(self, store: Store) -> None:
+    def watch_store(self, store: Store, systems: Iterable[str] = ()) -> None:
         self.registry.register(_StoreGauges(store))
+        self.registry.register(PollAgeGauges(store, self.poll_ages, list(systems)))
 
     # --- Recorder ---------------------------------------------------------------------------------
     def decision(self, result: str) -> None:
@@ -94,7 +104,9 @@ class Metrics(Recorder):
 
     def poll(self, system: str, seconds: float, ok: bool) -> None:
         self.poll_duration.labels(system=system).observe(seconds)
-        if not ok:
+        if ok:
+            self.poll_ages.note(system)
+        else:
             self.poll_errors.labels(system=system).inc()
 
     def adapter_call(self, system: str, method: str, outcome: str, seconds: float) -> None:

@@ -113,8 +113,8 @@ class Connector(ConversationMethods, McpMethods, MafMethods):
         if not isinstance(config, ConnectorConfig):
             config = load_config(Path(config) if config else None)
         metrics = Metrics()
-        store = Store.from_url(config.store.url)
-        metrics.watch_store(store)
+        store = Store.from_url(config.store.url, config.store_origin())
+        metrics.watch_store(store, systems=list(config.systems))
         context = AdapterContext(
             engine=store.engine,
             env=os.environ if env is None else env,

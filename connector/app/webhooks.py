@@ -16,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connector.app.health import health_report
 from connector.app.runtime import Connector
 from connector.core.errors import AdapterError, WebhookRejected
-from connector.core.models import DecisionEvent, utcnow
+from connector.core.models import DecisionEvent
 
 log = logging.getLogger("approval_connector.webhooks")
 
@@ -201,23 +202,12 @@ def create_app(connector: Connector, lifespan: Any = None) -> Starlette:
     intake = WebhookIntake(connector)
 
     async def healthz(request: Request) -> Response:
-        db = connector.service.ctx.db
-        store_ok = await db(connector.store.ping)
-        systems = {}
         stale_after = 3 * connector.config.scheduler.poll_interval.total_seconds()
-        degraded = False
-        for name in connector.adapters:
-            _, last = await db(connector.store.cursor, name) if store_ok else (None, None)
-            age = (utcnow() - last).total_seconds() if last else None
-            fresh = age is not None and age <= stale_after
-            degraded |= not fresh
-            systems[name] = {
-                "last_successful_poll_age_seconds": None if age is None else round(age, 1),
-                "ok": fresh,
-            }
-        status = "ok" if store_ok and not degraded else ("degraded" if store_ok else "down")
-        body = {"status": status, "store": "ok" if store_ok else "unreachable", "systems": systems}
-        return JSONResponse(body, status_code=200 if store_ok else 503)
+        ages, systems = connector.metrics.poll_ages, list(connector.adapters)
+        body, status = await connector.service.ctx.db(
+            health_report, connector.store, ages, systems, stale_after
+        )
+        return JSONResponse(body, status_code=status)
 
     async def metrics(request: Request) -> Response:
         data = await asyncio.to_thread(connector.metrics.render)

@@ -29,6 +29,7 @@ from connector.core.errors import (
     RateLimitedError,
     UnavailableError,
 )
+from connector.core.http_failures import error_from_exception  # noqa: F401 - re-exported
 from connector.core.redact import redact, remember_basic_auth
 
 if TYPE_CHECKING:
@@ -105,15 +106,6 @@ def error_for_status(
 
 def _after(retry_after: float | None) -> str:
     return f", retry after {retry_after:.0f}s" if retry_after is not None else ""
-
-
-def error_from_exception(exc: requests.RequestException, system: str) -> AdapterError:
-    """Timeouts and connection failures are transient; never echo request headers (secrets)."""
-    if isinstance(exc, requests.Timeout):
-        return UnavailableError(f"{system}: timed out: {type(exc).__name__}", system=system)
-    if isinstance(exc, requests.ConnectionError):
-        return UnavailableError(f"{system}: connection failed: {type(exc).__name__}", system=system)
-    return UnavailableError(f"{system}: request failed: {type(exc).__name__}", system=system)
 
 
 def exception_outcome(exc: requests.RequestException) -> str:
@@ -397,7 +389,7 @@ class ApiClient:
         except requests.RequestException as exc:
             self.context.count_call(self.system, exception_outcome(exc))
             log.info("%s %s %s failed: %s", self.system, method, where, type(exc).__name__)
-            raise error_from_exception(exc, self.system) from None
+            raise error_from_exception(exc, self.system, self.base_url) from None
         self.context.count_call(self.system, str(resp.status_code))
         log.debug("%s %s %s -> %s", self.system, method, where, resp.status_code)
         answer = Answer(resp.status_code, _json(resp), resp.text, resp.headers, _next_link(resp))

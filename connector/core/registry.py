@@ -98,7 +98,9 @@ def import_object(path: str, where: str) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(f"{where}: cannot import module {module_name!r}: {exc}") from None
+        raise ConfigError(
+            f"{where}: cannot import module {module_name!r}: {exc}{_path_hint(exc, module_name)}"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - the user's module failed while it was imported
         raise ConfigError(f"{where}: importing {module_name!r} failed: {exc!r}") from None
     obj: Any = module
@@ -107,6 +109,21 @@ def import_object(path: str, where: str) -> Any:
             raise ConfigError(f"{where}: module {module_name!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
     return obj
+
+
+def _path_hint(exc: ImportError, module_name: str) -> str:
+    """Tools run in the process that handles the decision (``serve``, ``poll``, ``approve``): the
+    user's package must be importable there, which a missing module usually means it is not."""
+    missing = exc.name or "" if isinstance(exc, ModuleNotFoundError) else ""
+    if not missing:
+        return ""
+    if missing != module_name and not module_name.startswith(missing + "."):
+        return f" (a module it imports is missing: install {missing!r} in this environment)"
+    searched = [entry or "." for entry in sys.path[:3]]
+    return (
+        f" (tools run in this process: install your package in its environment, e.g. pip install -e ., "
+        f"or add its folder to PYTHONPATH; sys.path starts with {', '.join(searched)})"
+    )
 
 
 NOT_A_TOOL = "not a function or a tool"

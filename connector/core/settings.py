@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -42,7 +43,29 @@ class _Strict(BaseModel):
 
 
 class StoreConfig(_Strict):
-    url: str = "sqlite:///approval-connector.db"
+    url: str = Field(
+        default="sqlite:///approval-connector.db",
+        description="a relative SQLite path is relative to the config file's folder",
+    )
+
+
+def sqlite_relative_to(url: str, folder: Path) -> str:
+    """A SQLite URL whose file path is relative, made absolute against ``folder`` (the config
+    file's): the store must not depend on the directory a command happens to be run from, where a
+    relative path would silently open a new, empty database. Other URLs come back unchanged."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # the store reports the bad URL, with where it came from
+    database = parsed.database or ""
+    if not parsed.drivername.startswith("sqlite") or database in ("", ":memory:"):
+        return url
+    if database.startswith("file:") or Path(database).is_absolute():  # URI filenames: left as written
+        return url
+    return parsed.set(database=str((folder / database).resolve())).render_as_string(hide_password=False)
 
 
 class SchedulerConfig(_Strict):
@@ -351,6 +374,14 @@ class ConnectorConfig(_Strict):
 
     _source: str = PrivateAttr(default="<config>")  # set by the loader: the file ...
     _data: Any = PrivateAttr(default=None)  # ... and what it held, with the line of every key
+    _store_url_from: str = PrivateAttr(default="")  # the variable store.url came from, if not the file
+
+    def store_origin(self) -> str:
+        """Where ``store.url`` came from, for its errors: ``store.url (c.yaml:3)``, or the
+        environment variable that overrode it."""
+        if self._store_url_from:
+            return f"${self._store_url_from}"
+        return f"store.url ({self.where('store', 'url')})"
 
     def where(self, *loc: str | int) -> str:
         """'file:line' of a key path (``where("tools", "x", "import")``), for errors found after

@@ -41,10 +41,15 @@ def poll(
 def serve(
     host: str | None = typer.Option(None, "--host", help="Listen address (default: server.host)."),
     port: int | None = typer.Option(None, "--port", help="Listen port (default: server.port)."),
+    allow_missing: bool = typer.Option(
+        False, "--allow-missing", help="Start even if a tool does not import or a secret variable is unset."
+    ),
 ) -> None:
     """Receive ticket webhooks and run the scheduler (poll, expiry, outbox, recovery) until stopped."""
     from connector.app.server import serve as run_server
+    from connector.app.startup import check_ready
 
     logging.getLogger("approval_connector").setLevel(logging.INFO)
     conn = connector()
+    check_ready(conn, allow_missing=allow_missing)
     run_server(conn, host or conn.config.server.host, port if port is not None else conn.config.server.port)

@@ -61,18 +61,19 @@ class Store(
         self.audit = AuditLog()
 
     @classmethod
-    def from_url(cls, url: str) -> Store:
-        store = cls(make_engine(url))
-        store.create_schema()
+    def from_url(cls, url: str, where: str = "store.url") -> Store:
+        """``where``: where the URL came from, named in its errors (``store.url (c.yaml:3)``)."""
+        store = cls(make_engine(url, where))
+        store.create_schema(where)
         return store
 
-    def create_schema(self) -> None:
+    def create_schema(self, where: str = "store.url") -> None:
         """Bring the schema up to date (migrations; an empty database is built at once)."""
         from . import migrations
 
         try:
             migrations.upgrade(self.engine, metadata)
         except OperationalError as exc:
-            raise ConfigError(f"store.url: database unreachable: {exc.orig}") from None
+            raise ConfigError(f"{where}: database unreachable: {exc.orig}") from None
         except RuntimeError as exc:  # a migration refused (e.g. an audit trail that does not verify)
             raise ConfigError(f"store: the schema upgrade stopped: {exc}") from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from connector.core.errors import ConfigError
@@ -32,7 +33,8 @@ def _on_sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, where: str = "store.url") -> Engine:
+    """``where`` says where the URL came from (``store.url (c.yaml:3)``) in the one-line error."""
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -42,6 +44,21 @@ def make_engine(url: str) -> Engine:
             if url.startswith("postgresql://"):
                 url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
             engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    except (ArgumentError, ImportError) as exc:
-        raise ConfigError(f"store.url: cannot use {url.split('@')[-1]!r}: {exc}") from None
+    except ImportError as exc:
+        shown = masked(url)
+        if (exc.name or "").startswith("psycopg") or "psycopg" in str(exc):
+            raise ConfigError(
+                f"{where}: {shown} needs the [postgres] extra: pip install 'approval-connector[postgres]'"
+            ) from None
+        raise ConfigError(f"{where}: {shown} needs a database driver that is not installed: {exc}") from None
+    except ArgumentError as exc:
+        raise ConfigError(f"{where}: cannot use {masked(url)}: {exc}") from None
     return engine
+
+
+def masked(url: str) -> str:
+    """The URL with scheme, user, host and database, its password shown as ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # not a URL: never echo it, it may hold credentials
+        return "a value that is not a database URL (e.g. postgresql+psycopg://user@host/db)"
