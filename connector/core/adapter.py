@@ -156,6 +156,12 @@ class TicketAdapter(ABC):
         cannot read comments returns none."""
         return []
 
+    # --- quorum (optional) ------------------------------------------------------------------------
+    def votes_problem(self, route: str) -> str | None:
+        """Why this system cannot list every vote on a ticket for ``route`` (``quorum``,
+        ``from_groups``: ``TicketDecision.votes``, oldest first), or None when it can."""
+        return f"system type {self.kind!r} cannot collect several approvers' votes"
+
     # --- timing: reminders, escalation, windows, fresh decisions (optional) --------------------
     # A system that does not support one says so through ``timing_problem`` (check-config and
     # start-up refuse a route that needs it); the default methods raise a clear ConfigError.

@@ -26,6 +26,7 @@ from connector.core.config_errors import format_validation_error, line_of_key  #
 from connector.core.durations import Duration, duration_between, parse_duration  # noqa: F401 - re-exported
 from connector.core.errors import ConfigError
 from connector.core.models import Mode
+from connector.core.approvals import Approvals
 from connector.core.timing import OnDeadline, Risk, Timing
 
 # Allowed ranges: a zero or negative value would break an invariant (a zero lease declares healthy
@@ -152,7 +153,7 @@ class RiskTier(_Strict):
     on_deadline: OnDeadline | None = None
 
 
-class RouteConfig(Timing):
+class RouteConfig(Timing, Approvals):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     tools: list[str] = Field(min_length=1)
     system: str
@@ -187,6 +188,10 @@ class RouteConfig(Timing):
             if getattr(self, key) is not None and not waits:
                 message = f"only routes where a person decides (gate, shadow) use {key}"
                 raise invalid((key,), message, str(getattr(self, key)))
+        if self.counts_votes and not waits:
+            key = "quorum" if self.quorum > 1 else "from_groups"
+            message = f"only routes where people decide (gate, shadow) use {key}"
+            raise invalid((key,), message, getattr(self, key))
         if self.remind_every is not None and self.remind_after is None:
             raise invalid(("remind_every",), "set remind_after too (when the first reminder is due)", "")
         if self.mode is Mode.STANDARD and not self.when:

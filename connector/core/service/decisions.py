@@ -15,6 +15,7 @@ from connector.core.models import (
     ApprovalRequest,
     DecisionEvent,
     Mode,
+    OutcomeReport,
     ReportKind,
     RequestState,
     TicketDecision,
@@ -25,11 +26,13 @@ from connector.core.models import (
 from connector.core.reports import outcome_report
 
 from .context import ServiceContext
+from .edits import diff_text, editor_problem
 from .execution import Execution
 from .expiry import Expiry
 from .identity import Identities
 from .outbox import Outbox
 from .transitions import Transitions
+from .votes import VoteCounter
 
 log = logging.getLogger("approval_connector")
 
@@ -60,6 +63,7 @@ class Decisions:
         self.expiry = expiry
         self.outbox = outbox
         self.identities = Identities(ctx)
+        self.votes = VoteCounter(ctx, transitions, self.identities)
 
     async def handle_event(
         self, event: DecisionEvent, *, trusted: bool = False, wait: bool = False
@@ -159,9 +163,14 @@ class Decisions:
     async def apply(
         self, request: ApprovalRequest, decision: TicketDecision, source: str, wait: bool = False
     ) -> ApprovalRequest:
+        route = self.ctx.route(request)
+        approved_at = decision.decided_at
+        late = request.deadline is not None and utcnow() > request.deadline
+        if route is not None and route.counts_votes and not late:
+            decision, approved_at = await self.votes.count(request, route, decision)
         if decision.verdict is Verdict.PENDING:
             return request
-        if request.deadline and utcnow() > request.deadline:
+        if late:
             return await self.expiry.expire(request.id)
         signature = "|".join(
             [
@@ -197,7 +206,19 @@ class Decisions:
                 },
             )
         ]
+        notes: list[OutcomeReport] = []
+        if decision.verdict is Verdict.APPROVED and decision.edit_problem:
+            return await self._refuse(
+                request, signature + "|edit", decision.edit_problem, ReportKind.INVALID_EDIT, decision, source
+            )
         if decision.verdict is Verdict.APPROVED and decision.edited_arguments is not None:
+            own = await self.ctx.adapter(request.system).service_identities()
+            problem = await editor_problem(self.identities, own, route, request, decision, approved_at)
+            if problem:
+                editor = decision.edited_by.id if decision.edited_by else ""
+                return await self._refuse(
+                    request, f"{signature}|editor|{editor}", problem, ReportKind.UNAUTHORIZED, decision, source
+                )
             tool = self.ctx.registry.get(request.tool_name)
             try:
                 if tool is None:
@@ -221,7 +242,12 @@ class Decisions:
                 }
                 updates["approved_arguments"] = approved
                 updates["approved_digest"] = edit["approved_digest"]
+                if decision.edited_by is not None:
+                    edit["edited_by"] = decision.edited_by.id
+                    edit["edited_at"] = decision.edited_at.isoformat() if decision.edited_at else None
                 events.append(("edited", actor.id, edit))
+                text = diff_text(request, approved, edit["approved_digest"], who)
+                notes.append(outcome_report(request, ReportKind.EDITED, text))
         if decision.verdict is Verdict.APPROVED:
             problem = await self.integrity_problem(request, decision)
             if problem:
@@ -238,7 +264,7 @@ class Decisions:
         else:
             target = RequestState.REJECTED
         stored = await self.ctx.db(
-            self.transitions.decided, request.id, target, updates, events, decision.verdict.value
+            self.transitions.decided, request.id, target, updates, events, decision.verdict.value, notes
         )
         if stored is None:  # someone else applied it first: join its run if it is ours to wait for
             current = await self.ctx.db(self.ctx.store.get, request.id)

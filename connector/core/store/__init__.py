@@ -19,6 +19,7 @@ from .engine import make_engine
 from .leases import LeaseQueries
 from .outbox import OutboxQueries
 from .requests import RequestQueries
+from .votes import VoteQueries
 from .rows import _from_row, _to_row
 from .schema import (
     aware,
@@ -29,6 +30,7 @@ from .schema import (
     metadata,
     outbox_table,
     requests_table,
+    votes_table,
 )
 
 __all__ = [
@@ -46,13 +48,20 @@ __all__ = [
     "metadata",
     "outbox_table",
     "requests_table",
+    "votes_table",
     "_from_row",
     "_to_row",
 ]
 
 
 class Store(
-    RequestQueries, OutboxQueries, CursorQueries, LeaseQueries, ConversationQueries, ConversationLinkQueries
+    RequestQueries,
+    OutboxQueries,
+    CursorQueries,
+    LeaseQueries,
+    ConversationQueries,
+    ConversationLinkQueries,
+    VoteQueries,
 ):
     """Owns the connector's tables. Only the service's transitions module changes a state."""
 
