@@ -120,12 +120,13 @@ class Connector(ConversationMethods, McpMethods, MafMethods):
         metrics = Metrics()
         store = Store.from_url(config.store.url)
         metrics.watch_store(store)
+        routes = config.routes
         context = AdapterContext(
             engine=store.engine,
             env=os.environ if env is None else env,
             on_api_call=metrics.count_api_call,
             # from_groups needs the voters' groups like approvers named by group do
-            route_approvers={r.name: [*r.approvers, *(f"group:{g}" for g in r.from_groups)] for r in config.routes},
+            route_approvers={r.name: [*r.approvers, *(f"group:{g}" for g in r.from_groups)] for r in routes},
         )
         adapters = build_adapters(config, context)
         registry = ToolRegistry(config, converters=[autogen_tool, maf_tool])

@@ -104,9 +104,7 @@ def cover_groups(groups: Sequence[str], approvers: Sequence[Ballot]) -> list[str
     return [groups[g] for g in range(len(groups)) if not assign(g, set())]
 
 
-def tally(
-    ballots: Iterable[Ballot], rules: Approvals, possible_voters: int | None = None
-) -> Tally:
+def tally(ballots: Iterable[Ballot], rules: Approvals, possible_voters: int | None = None) -> Tally:
     """What the counted votes decide. ``possible_voters``: how many people could vote at all
     (the route names individuals only), so that with ``any_reject: false`` rejections decide once
     the quorum can no longer be reached; None when unknown (groups, '*'): then only the deadline
@@ -121,8 +119,7 @@ def tally(
         first_approval=min((b.at for b in approving if b.at), default=None),
     )
     if rejecting and (
-        rules.any_reject
-        or (possible_voters is not None and possible_voters - len(rejecting) < rules.quorum)
+        rules.any_reject or (possible_voters is not None and possible_voters - len(rejecting) < rules.quorum)
     ):
         result.verdict, result.decisive = Verdict.REJECTED, rejecting[-1]
         return result

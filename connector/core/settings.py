@@ -22,11 +22,11 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from connector.core.approvals import Approvals
 from connector.core.config_errors import format_validation_error, line_of_key  # noqa: F401 - re-exported
 from connector.core.durations import Duration, duration_between, parse_duration  # noqa: F401 - re-exported
 from connector.core.errors import ConfigError
 from connector.core.models import Mode
-from connector.core.approvals import Approvals
 from connector.core.timing import OnDeadline, Risk, Timing
 
 # Allowed ranges: a zero or negative value would break an invariant (a zero lease declares healthy

@@ -216,9 +216,8 @@ class Decisions:
             problem = await editor_problem(self.identities, own, route, request, decision, approved_at)
             if problem:
                 editor = decision.edited_by.id if decision.edited_by else ""
-                return await self._refuse(
-                    request, f"{signature}|editor|{editor}", problem, ReportKind.UNAUTHORIZED, decision, source
-                )
+                why = f"{signature}|editor|{editor}"
+                return await self._refuse(request, why, problem, ReportKind.UNAUTHORIZED, decision, source)
             tool = self.ctx.registry.get(request.tool_name)
             try:
                 if tool is None:

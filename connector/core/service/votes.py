@@ -77,7 +77,7 @@ class VoteCounter:
                 judged[key] = None if stored[key]["counted"] else stored[key]["reason"] or "not counted"
             else:
                 judged[key] = await self.problem(request, route, vote)
-        ballots = [self._ballot(vote, n) for n, (key, vote) in enumerate(current.items()) if judged[key] is None]
+        ballots = [self._ballot(v, n) for n, (key, v) in enumerate(current.items()) if judged[key] is None]
         result = tally(ballots, route, possible_voters(route))
         new = [(key, v) for key, v in current.items() if key not in stored]
         if new:

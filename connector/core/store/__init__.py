@@ -19,7 +19,6 @@ from .engine import make_engine
 from .leases import LeaseQueries
 from .outbox import OutboxQueries
 from .requests import RequestQueries
-from .votes import VoteQueries
 from .rows import _from_row, _to_row
 from .schema import (
     aware,
@@ -32,6 +31,7 @@ from .schema import (
     requests_table,
     votes_table,
 )
+from .votes import VoteQueries
 
 __all__ = [
     "AuditLog",
