@@ -138,6 +138,9 @@ class TicketDecision(BaseModel):
     edited_by: Actor | None = None
     edited_at: datetime | None = None
     edit_problem: str | None = None  # the edited text is not a JSON object: refused, nothing runs
+    # the edit lives on the ticket, where anyone with edit rights can change it: with no
+    # ``edited_by`` the system could not say who edited, and a changed call is refused
+    edit_needs_author: bool = False
     # every vote on the ticket, for routes with a quorum (None: the system gave no votes)
     votes: list[Vote] | None = None
     ticket_id: str = ""  # the ticket it was read from, as the API answered (its stable id)

@@ -211,7 +211,8 @@ class Decisions:
             return await self._refuse(
                 request, signature + "|edit", decision.edit_problem, ReportKind.INVALID_EDIT, decision, source
             )
-        if decision.verdict is Verdict.APPROVED and decision.edited_arguments is not None:
+        edited = decision.edited_arguments
+        if decision.verdict is Verdict.APPROVED and edited is not None and edited != request.arguments:
             own = await self.ctx.adapter(request.system).service_identities()
             problem = await editor_problem(self.identities, own, route, request, decision, approved_at)
             if problem:
@@ -222,7 +223,7 @@ class Decisions:
             try:
                 if tool is None:
                     raise UserError(f"tool {request.tool_name} is not available to validate the edit")
-                approved = tool.validate(decision.edited_arguments, strict=True)
+                approved = tool.validate(edited, strict=True)
             except UserError as exc:
                 return await self._refuse(
                     request, signature + "|edit", str(exc), ReportKind.INVALID_EDIT, decision, source

@@ -29,6 +29,8 @@ async def editor_problem(
     when the (first counted) approval was given; an edit after it was not what was approved."""
     editor: Actor | None = decision.edited_by
     if editor is None:
+        if decision.edit_needs_author:
+            return "the ticketing system does not say who edited the arguments (not readable?)"
         return None  # the edit is the decider's own act (the desk's edit-and-approve)
     who = editor.display or editor.id
     if {n.strip().casefold() for n in editor.names()} & {n.strip().casefold() for n in own}:
