@@ -127,6 +127,7 @@ class Connector(ConversationMethods, McpMethods, MafMethods):
             on_api_call=metrics.count_api_call,
             # from_groups needs the voters' groups like approvers named by group do
             route_approvers={r.name: [*r.approvers, *(f"group:{g}" for g in r.from_groups)] for r in routes},
+            vote_routes=frozenset(r.name for r in routes if r.counts_votes),
         )
         adapters = build_adapters(config, context)
         registry = ToolRegistry(config, converters=[autogen_tool, maf_tool])

@@ -61,6 +61,7 @@ class AdapterContext:
     env: Mapping[str, str] = field(default_factory=dict)
     on_api_call: Any = None  # callable(system: str, outcome: str) -> None, optional
     route_approvers: dict[str, list[str]] = field(default_factory=dict)  # route -> approvers
+    vote_routes: frozenset[str] = frozenset()  # routes decided by a quorum of votes
 
     def needs_groups(self, route: str) -> bool:
         """Whether a route's approvers name groups, so decisions must carry the actor's groups."""
