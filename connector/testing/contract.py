@@ -35,6 +35,9 @@ class ContractSystem(ABC):
     has_webhooks: ClassVar[bool] = False
     # whether some other ticket can be made to carry a request's id (the desk's schema forbids it)
     decoys_possible: ClassVar[bool] = True
+    # whether the arguments live in an editable place on the ticket (approve with edits through
+    # the system: a Jira field, a ServiceNow column), edited apart from approving
+    edits_on_ticket: ClassVar[bool] = False
 
     driver: TicketDriver
 
@@ -93,6 +96,14 @@ class ContractSystem(ABC):
     @abstractmethod
     def edit_description(self, ticket: TicketRef, actor: str, text: str) -> None:
         """As ``actor``, rewrite the ticket's description (what the approver reads)."""
+
+    def edit_arguments(self, ticket: TicketRef, actor: str, arguments: Any) -> None:
+        """As ``actor``, rewrite the arguments where the ticket keeps them (a dict as JSON, any
+        other value as the text given); only where ``edits_on_ticket``."""
+        self.driver_for_edits().edit_arguments(ticket, actor, arguments)  # type: ignore[attr-defined]
+
+    def driver_for_edits(self) -> TicketDriver:
+        return self.driver
 
     def last_webhook(self) -> tuple[dict[str, str], bytes] | None:
         """The headers and body of the newest signed webhook the system sent, if it sends any."""
