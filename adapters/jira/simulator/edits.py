@@ -1,6 +1,6 @@
 """Edits a person makes on a simulated issue besides moving it: a custom field (a planner setting
-the planned start, an approver editing the arguments field; checked and shown as Jira would) and the assignee (PUT …/assignee), each with
-its changelog entry and webhook."""
+the planned start, an approver editing the arguments field; checked and shown as Jira would) and
+the assignee (PUT …/assignee), each with its changelog entry and webhook."""
 
 from __future__ import annotations
 
