@@ -48,6 +48,7 @@ class JiraContract(SimulatedContractSystem):
     connector_account = "svc-approval"
     approver_spellings = ("alice@example.com", " Alice@Example.com ", "Alice Approver")
     edits_on_ticket = True
+    votes_possible = True
 
     def make_simulator(self) -> JiraSimulator:
         return JiraSimulator.seeded_demo("http://127.0.0.1")
@@ -90,3 +91,10 @@ class JiraContract(SimulatedContractSystem):
 
     def point_webhooks_at(self, url: str) -> None:
         self.sim.register_webhook(url, self.sim.demo_env()["JIRA_WEBHOOK_SECRET"])
+
+    def add_person(self, name: str, group: str) -> str:
+        self.sim.add_user(name, name.title(), f"{name}@example.com", groups={group, "jira-software-users"})
+        return name
+
+    def vote(self, ticket: TicketRef, actor: str, approve: bool = True) -> None:
+        self.driver.vote(ticket, actor, approve)  # type: ignore[attr-defined]

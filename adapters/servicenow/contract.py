@@ -47,6 +47,7 @@ class ServiceNowContract(SimulatedContractSystem):
     connector_account = "svc_connector"
     approver_spellings = ("Change.Manager", " change.manager ", "casey.manager@example.com")
     edits_on_ticket = True
+    votes_possible = True
 
     def make_simulator(self) -> ServiceNowSimulator:
         return seeded_demo("http://127.0.0.1")
@@ -90,3 +91,23 @@ class ServiceNowContract(SimulatedContractSystem):
 
     def point_webhooks_at(self, url: str) -> None:
         self.sim.set_webhook(url, SECRET)
+
+    def votes_config(self, text: str) -> str:
+        start = text.index("    decision:\n")
+        end = text.index("    outcome:\n")
+        return (
+            text[:start]
+            + "    decision: {source: approvers, arguments_field: u_approved_arguments}\n"
+            + text[end:]
+        )
+
+    def add_person(self, name: str, group: str) -> str:
+        try:
+            self.sim.group_row(group)
+        except KeyError:
+            self.sim.add_group(group)
+        self.sim.add_user(name, name=name.title(), roles=["itil"], groups=[group])
+        return name
+
+    def vote(self, ticket: TicketRef, actor: str, approve: bool = True) -> None:
+        self.driver.vote(ticket, actor, approve)  # type: ignore[attr-defined]
