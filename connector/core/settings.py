@@ -188,6 +188,9 @@ class RouteConfig(Timing, Approvals):
             if getattr(self, key) is not None and not waits:
                 message = f"only routes where a person decides (gate, shadow) use {key}"
                 raise invalid((key,), message, str(getattr(self, key)))
+        problem = self.quorum_problem()
+        if problem:
+            raise invalid((problem[0],), problem[1], getattr(self, problem[0]))
         if self.counts_votes and not waits:
             key = "quorum" if self.quorum > 1 else "from_groups"
             message = f"only routes where people decide (gate, shadow) use {key}"

@@ -200,7 +200,9 @@ def test_a_database_at_0005_gains_the_votes_table_with_its_requests_kept(store_u
     with store.transaction() as conn:
         vote = dict(vote_id="v1", voter="alice", voter_name="Alice", verdict="approved", counted=True)
         assert store.record_vote(conn, waiting.id, "k" * 64, reason=None, groups=[], voted_at=None, **vote)
-        assert not store.record_vote(conn, waiting.id, "k" * 64, reason=None, groups=[], voted_at=None, **vote)
+        assert not store.record_vote(
+            conn, waiting.id, "k" * 64, reason=None, groups=[], voted_at=None, **vote
+        )
     [stored] = store.votes(waiting.id)
     assert stored["voter"] == "alice" and stored["counted"] is True
     engine.dispose()
