@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connector.core.models import Verdict
 
@@ -29,14 +29,18 @@ class Approvals(BaseModel):
         description="any allowed rejection rejects; false: only once the quorum can no longer be reached",
     )
 
+    @model_validator(mode="after")
+    def _one_per_group_by_default(self) -> Approvals:
+        if "quorum" not in self.model_fields_set and self.from_groups:
+            self.quorum = max(self.quorum, len(self.from_groups))
+        return self
+
     def quorum_problem(self) -> tuple[str, str] | None:
         """(key, why) when ``from_groups`` and ``quorum`` do not fit together; None when they do.
         An unset quorum takes one approver per group."""
         groups = [g.strip() for g in self.from_groups]
         if any(not g for g in groups) or len({g.casefold() for g in groups}) != len(groups):
             return "from_groups", "name each group once (no empty names)"
-        if "quorum" not in self.model_fields_set and groups:
-            self.quorum = max(self.quorum, len(groups))
         if len(groups) > self.quorum:
             return "quorum", (
                 f"quorum {self.quorum} is fewer than the {len(groups)} groups in from_groups: "
