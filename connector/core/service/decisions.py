@@ -207,6 +207,10 @@ class Decisions:
             )
         ]
         notes: list[OutcomeReport] = []
+        if decision.verdict is Verdict.APPROVED:  # first: a tampered call is never "edited"
+            problem = await self.integrity_problem(request, decision)
+            if problem:
+                return await self._tampered(request, problem, actor.id)
         if decision.verdict is Verdict.APPROVED and decision.edit_problem:
             return await self._refuse(
                 request, signature + "|edit", decision.edit_problem, ReportKind.INVALID_EDIT, decision, source
@@ -248,15 +252,12 @@ class Decisions:
                 events.append(("edited", actor.id, edit))
                 text = diff_text(request, approved, edit["approved_digest"], who)
                 notes.append(outcome_report(request, ReportKind.EDITED, text))
-        if decision.verdict is Verdict.APPROVED:
-            problem = await self.integrity_problem(request, decision)
-            if problem:
-                return await self._tampered(request, problem, actor.id)
-            if "approved_arguments" in updates:  # the edit becomes the call: seal it as such
-                edited = request.model_copy(
-                    update={k: updates[k] for k in ("approved_arguments", "approved_digest")}
-                )
-                updates["seal"] = self.ctx.sealer.call_seal(edited)
+        if decision.verdict is Verdict.APPROVED and "approved_arguments" in updates:
+            # the edit becomes the call: seal it as such
+            sealed = request.model_copy(
+                update={k: updates[k] for k in ("approved_arguments", "approved_digest")}
+            )
+            updates["seal"] = self.ctx.sealer.call_seal(sealed)
         if request.mode is Mode.SHADOW:
             target = RequestState.SHADOW
         elif decision.verdict is Verdict.APPROVED:
