@@ -23,5 +23,8 @@ def demo_environment(config_path: str | None) -> Iterator[DemoEnvironment]:
     config = resources.files(__package__) / "demo.yaml"
     with served_simulator(sim, config, ENV) as (connector, url):
         yield DemoEnvironment(
-            connector, ServiceNowDriver(sim), f"a simulated ServiceNow at {url}", "change.manager"
+            connector,
+            ServiceNowDriver(sim, arguments_field="u_approved_arguments"),
+            f"a simulated ServiceNow at {url}",
+            "change.manager",
         )
