@@ -6,7 +6,7 @@ the decision the service applies (``connector.core.approvals``)."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from connector.core.approvals import Ballot, Tally, tally
 from connector.core.models import (
@@ -24,6 +24,8 @@ from .context import ServiceContext
 from .identity import Identities
 from .transitions import Transitions
 
+REOPEN_MARGIN = timedelta(seconds=1)  # waiting_since later than this after creation: re-opened
+
 
 def vote_key(vote: Vote) -> str:
     return hashlib.sha256(vote.id.encode("utf-8")).hexdigest()
@@ -35,6 +37,14 @@ def possible_voters(route: RouteConfig) -> int | None:
     if any(a == "*" or a.casefold().startswith("group:") for a in entries):
         return None
     return len({a.casefold() for a in entries})
+
+
+def stale(request: ApprovalRequest, vote: Vote) -> bool:
+    """A vote cast before the ticket was re-opened for a fresh decision (its approval went stale,
+    ``valid_for``) is history: it stays on the ticket but no longer counts."""
+    since = request.waiting_since
+    reopened = since is not None and since - request.created_at > REOPEN_MARGIN
+    return bool(reopened and vote.at is not None and since is not None and vote.at < since)
 
 
 class VoteCounter:
@@ -77,14 +87,18 @@ class VoteCounter:
                 judged[key] = None if stored[key]["counted"] else stored[key]["reason"] or "not counted"
             else:
                 judged[key] = await self.problem(request, route, vote)
-        ballots = [self._ballot(v, n) for n, (key, v) in enumerate(current.items()) if judged[key] is None]
+        ballots = [
+            self._ballot(v, n)
+            for n, (key, v) in enumerate(current.items())
+            if judged[key] is None and not stale(request, v)
+        ]
         result = tally(ballots, route, possible_voters(route))
         new = [(key, v) for key, v in current.items() if key not in stored]
         if new:
             rows = [self._row(request, route, key, vote, judged[key], result) for key, vote in new]
             if await self.ctx.db(self.transitions.voted, request.id, rows):
                 self.ctx.recorder.decision("vote")
-        return self._decision(decision, result, route, current), result.first_approval
+        return self._decision(decision, result, route, current), result.first_approval or decision.decided_at
 
     @staticmethod
     def _ballot(vote: Vote, order: int) -> Ballot:
