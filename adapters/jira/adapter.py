@@ -55,6 +55,7 @@ SWEEP_EVERY = timedelta(hours=1)  # a full look back at least this often
 POLL_OVERLAP = timedelta(minutes=10)  # re-read the end of the previous window (index lag, drift)
 ISSUE_FIELDS = ["status", "labels", "comment", "resolution"]
 SEALED = [p.SEAL_PROPERTY]  # the entity property read back with every decision
+TEXTAREA_LIMIT = 32767  # what a multi-line text field keeps (longer arguments: no edit possible)
 
 
 class JiraAdapter(JiraWebhooks, TicketAdapter):
@@ -156,8 +157,9 @@ class JiraAdapter(JiraWebhooks, TicketAdapter):
         if self.settings.request_id_field:
             fields[self.field_id(self.settings.request_id_field)] = request.id
         arguments_field = self.route(request.route).decision.arguments_field
-        if arguments_field:  # the proposal, where an approver may edit it
-            fields[self.field_id(arguments_field)] = proposal_text(request.arguments)
+        proposal = proposal_text(request.arguments, TEXTAREA_LIMIT) if arguments_field else ""
+        if arguments_field and proposal:  # the proposal, where an approver may edit it
+            fields[self.field_id(arguments_field)] = proposal
         return fields
 
     def issue_fields_read(self, routes: Sequence[JiraRouteSettings]) -> list[str]:

@@ -27,7 +27,7 @@ def create_values(request: ApprovalRequest, route: ServiceNowRouteSettings, valu
     """The proposal, in the arguments column, with the record (so it exists from the first moment)."""
     column = route.decision.arguments_field
     if column:
-        values[column] = proposal_text(request.arguments)
+        values[column] = proposal_text(request.arguments, route.decision.arguments_max_length)
 
 
 def votes_of(rows: Sequence[Mapping[str, Any]], decision: Any, actor_of: ActorOf) -> list[Vote]:

@@ -258,6 +258,9 @@ class DecisionSettings(_Model):
         description="a string column the connector owns (e.g. u_approved_arguments): the proposed "
         "arguments as JSON, which an approver may edit before approving",
     )
+    arguments_max_length: int = Field(
+        default=4000, ge=100, description="the column's max length: longer proposals are not editable"
+    )
 
     @field_validator("approval_field", "state_field", "arguments_field")
     @classmethod

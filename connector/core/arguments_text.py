@@ -9,9 +9,12 @@ import json
 from typing import Any
 
 
-def proposal_text(arguments: dict[str, Any]) -> str:
-    """What the editable place holds at creation: the proposed arguments, one key per line."""
-    return json.dumps(arguments, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+def proposal_text(arguments: dict[str, Any], limit: int | None = None) -> str:
+    """What the editable place holds at creation: the proposed arguments, one key per line. Left
+    empty when longer than ``limit`` (the place could not keep it whole, and a cut JSON text would
+    refuse every approval): that call can be approved or rejected, not edited."""
+    text = json.dumps(arguments, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    return "" if limit is not None and len(text) > limit else text
 
 
 def parse_edit(text: Any, where: str) -> tuple[dict[str, Any] | None, str | None]:

@@ -99,3 +99,15 @@ async def test_an_edit_after_the_approval_never_runs(system, conn, workdir):
     assert sent_mail(workdir) == []
     [refused] = events(conn, request.id, "decision_refused")
     assert "after the approval" in refused["details"]["reason"]
+
+
+async def test_arguments_too_long_for_the_place_leave_it_empty_and_still_decide(system, conn, workdir):
+    on_ticket(system)
+    request = await ticketed(conn, body="x" * 5000)  # longer than a 4000-character column
+    decision = await conn.bridges[system.name].read_decision(request.ticket, request)
+    assert decision.edit_problem is None  # never a cut JSON text that refuses every approval
+    assert decision.edited_arguments in (None, request.arguments)  # empty, or whole (Jira: 32767)
+    system.driver_for(conn).approve(request.ticket, system.approver)
+    await conn.poll_once()
+    assert conn.store.get(request.id).state is RequestState.SUCCEEDED
+    assert len(sent_mail(workdir)) == 1

@@ -43,3 +43,14 @@ def test_without_any_reject_a_rejection_decides_only_when_the_quorum_is_out_of_r
         tally(one_no, rules, possible_voters=None).verdict is Verdict.PENDING
     )  # unknown: the deadline ends it
     assert tally(one_no, Approvals(quorum=2)).verdict is Verdict.REJECTED  # any_reject (the default)
+
+
+def test_the_proposal_text_round_trips_and_is_left_empty_when_too_long():
+    from connector.core.arguments_text import parse_edit, proposal_text
+
+    arguments = {"to": "jane@example.com", "subject": "Grüße", "cc": []}
+    assert parse_edit(proposal_text(arguments), "f") == (arguments, None)
+    assert proposal_text(arguments, limit=10) == ""
+    assert parse_edit("", "f") == (None, None)
+    assert parse_edit("[1]", "field x")[1] == "field x must hold a JSON object of arguments, not a list"
+    assert "line 1, column 2" in (parse_edit("{oops", "f")[1] or "")
