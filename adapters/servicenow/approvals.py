@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from connector.core.arguments_text import parse_edit, proposal_text
 from connector.core.models import Actor, ApprovalRequest, TicketDecision, Verdict, Vote
 
-from .parse import parse_time, value
+from .parse import parse_time, safe, value
 from .settings import ServiceNowRouteSettings
 
-if TYPE_CHECKING:
-    from .decide import ServiceNowDecisions
-
 ActorOf = Callable[[str], Actor]
+ListRows = Callable[..., list[dict[str, Any]] | None]  # ServiceNowDecisions._list
 
 
 def create_values(request: ApprovalRequest, route: ServiceNowRouteSettings, values: dict[str, Any]) -> None:
@@ -59,7 +57,7 @@ def votes_of(rows: Sequence[Mapping[str, Any]], decision: Any, actor_of: ActorOf
 
 
 def attach_edits(
-    decisions: ServiceNowDecisions,
+    list_rows: ListRows,
     route: ServiceNowRouteSettings,
     records: Sequence[Mapping[str, Any]],
     out: dict[str, TicketDecision],
@@ -76,11 +74,9 @@ def attach_edits(
             edits[sys_id] = parse_edit(value(record, column), f"{route.ticket.table}.{column}")
     wanted = [sid for sid, (args, problem) in edits.items() if args is not None]
     authors: dict[str, Mapping[str, Any]] = {}
-    from .decide import safe
-
     ids = [i for i in wanted if safe(i)]
     rows = (
-        decisions._list(
+        list_rows(
             "sys_audit",
             f"tablename={route.ticket.table}^documentkeyIN{','.join(ids)}^fieldname={column}"
             "^ORDERBYsys_created_on",

@@ -11,7 +11,6 @@ such a decision once and says so on the ticket), and the log names the ACL that 
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -22,7 +21,7 @@ from connector.core.errors import AdapterError
 from connector.core.models import Actor, Question, TicketDecision, TicketRef, Verdict
 
 from . import approvals
-from .parse import (
+from .parse import (  # noqa: F401 - safe is imported from here by the adapter and the poll
     actor_from_user,
     approver_verdict,
     expand_seal,
@@ -30,6 +29,7 @@ from .parse import (
     latest_audit,
     parse_time,
     record_verdict,
+    safe,
     value,
 )
 from .settings import ServiceNowRouteSettings
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_SAFE_VALUE = re.compile(r"^[^\^,\r\n]*$")
 USER_FIELDS = ["sys_id", "user_name", "email", "name"]
 APPROVER_FIELDS = [
     "sys_id",
@@ -57,11 +56,6 @@ AUDIT_ACL = (
     "the account needs read access to sys_audit (admin-only by default: add a read ACL on sys_audit "
     "for the connector's role, or use decision.source: approvers)"
 )
-
-
-def safe(text: str) -> bool:
-    """Whether a value can go into an encoded query without changing its meaning."""
-    return bool(_SAFE_VALUE.match(text))
 
 
 class Vote:
@@ -169,7 +163,9 @@ class ServiceNowDecisions:
             )
             if route.decision.source == "approvers":
                 out[sys_id].votes = approvals.votes_of(vote.rows, route.decision, person)
-        approvals.attach_edits(self, route, records, out, lambda audits: self._actors(audits, needs_groups))
+        approvals.attach_edits(
+            self._list, route, records, out, lambda audits: self._actors(audits, needs_groups)
+        )
         return out
 
     def _actors(self, rows: Mapping[str, Mapping[str, Any]], needs_groups: bool) -> dict[str, Actor]:
