@@ -6,6 +6,7 @@ schema. A decision that does not count is refused once, audited, and said on the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from typing import Any
 
@@ -35,6 +36,10 @@ from .transitions import Transitions
 from .votes import VoteCounter
 
 log = logging.getLogger("approval_connector")
+
+
+def short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 def from_own_ticket(request: ApprovalRequest, decision: TicketDecision, event_key: str | None) -> bool:
@@ -212,8 +217,9 @@ class Decisions:
             if problem:
                 return await self._tampered(request, problem, actor.id)
         if decision.verdict is Verdict.APPROVED and decision.edit_problem:
+            why = f"{signature}|edit|{short_hash(decision.edit_problem)}"  # each new mistake is said
             return await self._refuse(
-                request, signature + "|edit", decision.edit_problem, ReportKind.INVALID_EDIT, decision, source
+                request, why, decision.edit_problem, ReportKind.INVALID_EDIT, decision, source
             )
         edited = decision.edited_arguments
         if decision.verdict is Verdict.APPROVED and edited is not None and edited != request.arguments:
@@ -221,7 +227,7 @@ class Decisions:
             problem = await editor_problem(self.identities, own, route, request, decision, approved_at)
             if problem:
                 editor = decision.edited_by.id if decision.edited_by else ""
-                why = f"{signature}|editor|{editor}"
+                why = f"{signature}|editor|{editor}|{short_hash(problem)}"
                 return await self._refuse(request, why, problem, ReportKind.UNAUTHORIZED, decision, source)
             tool = self.ctx.registry.get(request.tool_name)
             try:
@@ -229,9 +235,8 @@ class Decisions:
                     raise UserError(f"tool {request.tool_name} is not available to validate the edit")
                 approved = tool.validate(edited, strict=True)
             except UserError as exc:
-                return await self._refuse(
-                    request, signature + "|edit", str(exc), ReportKind.INVALID_EDIT, decision, source
-                )
+                why = f"{signature}|edit|{short_hash(str(exc))}"
+                return await self._refuse(request, why, str(exc), ReportKind.INVALID_EDIT, decision, source)
             if approved != request.arguments:
                 edit = {
                     "changed": sorted(
