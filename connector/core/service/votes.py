@@ -85,6 +85,8 @@ class VoteCounter:
         for key, vote in current.items():
             if key in stored:
                 judged[key] = None if stored[key]["counted"] else stored[key]["reason"] or "not counted"
+            elif stale(request, vote):
+                judged[key] = "cast before the ticket was re-opened for a fresh decision"
             else:
                 judged[key] = await self.problem(request, route, vote)
         ballots = [
