@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from connector.core.adapter import AdapterContext, TicketAdapter
+from connector.core.arguments_text import proposal_text
 from connector.core.errors import (
     AdapterError,
     AmbiguousCreate,
@@ -31,6 +32,7 @@ from connector.core.models import (
     TicketDecision,
     TicketRef,
     Verdict,
+    Vote,
     utcnow,
 )
 from connector.core.templates import TemplateRenderError, render, ticket_context
@@ -38,6 +40,7 @@ from connector.core.templates import TemplateRenderError, render, ticket_context
 from . import check as checks
 from . import jql, timing
 from . import parse as p
+from .approvals import edit_update, jsm_votes, plain_votes, with_groups
 from .client import JiraClient
 from .hooks import JiraWebhooks
 from .identity import JiraDirectory
@@ -52,6 +55,7 @@ SWEEP_EVERY = timedelta(hours=1)  # a full look back at least this often
 POLL_OVERLAP = timedelta(minutes=10)  # re-read the end of the previous window (index lag, drift)
 ISSUE_FIELDS = ["status", "labels", "comment", "resolution"]
 SEALED = [p.SEAL_PROPERTY]  # the entity property read back with every decision
+TEXTAREA_LIMIT = 32767  # what a multi-line text field keeps (longer arguments: no edit possible)
 
 
 class JiraAdapter(JiraWebhooks, TicketAdapter):
@@ -152,7 +156,16 @@ class JiraAdapter(JiraWebhooks, TicketAdapter):
             raise BadRequestError(f"{self.name}: route {request.route!r}: {exc}", system=self.name) from None
         if self.settings.request_id_field:
             fields[self.field_id(self.settings.request_id_field)] = request.id
+        arguments_field = self.route(request.route).decision.arguments_field
+        proposal = proposal_text(request.arguments, TEXTAREA_LIMIT) if arguments_field else ""
+        if arguments_field and proposal:  # the proposal, where an approver may edit it
+            fields[self.field_id(arguments_field)] = proposal
         return fields
+
+    def issue_fields_read(self, routes: Sequence[JiraRouteSettings]) -> list[str]:
+        """What a decision read asks of an issue: the arguments fields of these routes too."""
+        extra = [self.field_id(r.decision.arguments_field) for r in routes if r.decision.arguments_field]
+        return ISSUE_FIELDS + sorted(set(extra) - set(ISSUE_FIELDS))
 
     def create_ticket(self, request: ApprovalRequest) -> TicketRef:
         """One POST. After a lost answer the issue may exist but not be searchable yet: look a few
@@ -231,29 +244,49 @@ class JiraAdapter(JiraWebhooks, TicketAdapter):
         """The decision the issue shows, who made it, and the seal it carries for the request."""
         status = p.status_of(issue)
         key = str(issue.get("key") or issue.get("id"))
+        histories = p.histories_of(issue)
+        votes: list[Vote] | None = None
         if route.decision.mode == "jsm":
-            decision = p.decision_from_approvals(self.client.jsm_approvals(key), status, route.decision)
+            approvals = self.client.jsm_approvals(key)
+            decision = p.decision_from_approvals(approvals, status, route.decision)
+            votes = jsm_votes(approvals)
         else:
-            histories = p.histories_of(issue)
             if p.verdict_for(status, route.decision) is not Verdict.PENDING and (
                 p.change_into(histories, status) is None and not p.changelog_complete(issue)
             ):
                 histories = self.client.changelog(key)  # search/issue expand can be truncated
             decision = p.decision_from_issue(issue, route.decision, histories, self._known_identities())
-        if decision.actor is not None and (
-            route.decision.fetch_groups or self.context.needs_groups(route_name)
-        ):
+            if route_name in self.context.vote_routes:
+                votes = plain_votes(issue, route.decision, histories)
+        groups = route.decision.fetch_groups or self.context.needs_groups(route_name)
+        if decision.actor is not None and groups:
             decision = decision.model_copy(update={"actor": self.directory.with_groups(decision.actor)})
+        if votes is not None and route_name in self.context.vote_routes:
+            decision.votes = with_groups(votes, self.directory.with_groups) if groups else votes
+        decision = decision.model_copy(update=self._edit(issue, route, key, histories))
         return decision.model_copy(
             update={"ticket_id": str(issue.get("id") or ""), "shown_seal": p.shown_seal(issue, request_id)}
         )
+
+    def _edit(
+        self, issue: Mapping[str, Any], route: JiraRouteSettings, key: str, histories: list[Any]
+    ) -> dict[str, Any]:
+        """The arguments field's edit and its changelog author (the full changelog if cut)."""
+        if not route.decision.arguments_field:
+            return {}
+        field = self.field_id(route.decision.arguments_field)
+        update = edit_update(issue, field, route.decision.arguments_field, histories)
+        if update and update["edited_by"] is None and not p.changelog_complete(issue):
+            update = edit_update(issue, field, route.decision.arguments_field, self.client.changelog(key))
+        return update
 
     def read_decision(self, ticket: TicketRef, request: ApprovalRequest) -> TicketDecision:
         """One GET: status, changelog, the seal property, and the transitions the report will
         need (kept for it, so the outcome costs one POST)."""
         route = self.route(request.route)
+        fields = self.issue_fields_read([route])
         issue = self.client.issue(
-            ticket.id or ticket.key, ISSUE_FIELDS, expand="changelog,transitions", properties=SEALED
+            ticket.id or ticket.key, fields, expand="changelog,transitions", properties=SEALED
         )
         self.outcome.remember_transitions(issue)
         return self._decide(issue, route, request.route, request.id)
@@ -298,18 +331,20 @@ class JiraAdapter(JiraWebhooks, TicketAdapter):
         events: list[DecisionEvent] = []
         seen: set[str] = set()
         query = f"project in {jql.in_list(projects)} AND labels = {jql.quote(self.settings.label)}"
-        if pending_entries:
+        votes = any(t.route in self.context.vote_routes for t in mine)
+        if pending_entries and not votes:  # quorum routes: votes come in while the issue waits
             query += f" AND status not in {jql.status_list(pending_entries)}"
         minutes, next_cursor = self._poll_window(mine, cursor)
         query += f" AND updated >= -{minutes}m"
-        for issue in self.client.search(query, ISSUE_FIELDS, expand="changelog", properties=SEALED):
+        fields = self.issue_fields_read([self.route(t.route) for t in mine])
+        for issue in self.client.search(query, fields, expand="changelog", properties=SEALED):
             # only the stored ticket itself: an issue that merely carries a request's label (a
             # decoy someone labelled) decides nothing
             waiting = by_id.get(str(issue.get("id"))) or by_key.get(str(issue.get("key")))
             if waiting is None or waiting.request_id in seen:
                 continue  # finished earlier, or not a waiting request's issue
             decision = self._decide(issue, self.route(waiting.route), waiting.route, waiting.request_id)
-            if decision.verdict is Verdict.PENDING:
+            if decision.verdict is Verdict.PENDING and not decision.votes:
                 continue
             if decision.actor is not None and decision.actor.names() & identities:
                 continue  # the connector's own change is never a decision
@@ -327,6 +362,9 @@ class JiraAdapter(JiraWebhooks, TicketAdapter):
 
     def _known_identities(self) -> frozenset[str]:
         return self._identities or frozenset({self.settings.service_account} - {None})
+
+    def votes_problem(self, route: str) -> str | None:
+        return None  # vote comments (plain) or the JSM approval's approvers
 
     def service_identities(self) -> frozenset[str]:
         """The connector account's names (config and GET /myself, cached). Raises when nothing is

@@ -86,6 +86,7 @@ def offline(adapter: JiraAdapter) -> list[CheckResult]:
                 rows.append(_row(adapter, f"{where}: {key}", True, "template parses"))
             except ConfigError as exc:
                 rows.append(_row(adapter, f"{where}: {key}", False, str(exc)))
+        rows += _approvals_rows(adapter, name, route)
         outcome = route.outcome
         if outcome.on_success is None:
             rows.append(
@@ -169,6 +170,9 @@ def _route_rows(
     if t.window is not None:
         for part, key in (("start", t.window.start), ("end", t.window.end)):
             rows.append(_field_row(adapter, f"{where}: ticket.window.{part}", key, field_ids, field_names))
+    if route.decision.arguments_field:
+        key = route.decision.arguments_field
+        rows.append(_field_row(adapter, f"{where}: decision.arguments_field", key, field_ids, field_names))
     statuses: dict[str, StatusInfo] = {}
     try:
         for entry in client.project_statuses(t.project):
@@ -256,3 +260,20 @@ def _transition_row(
             return _row(adapter, item, True, f"available from {sample['key']} ({transition.get('name')})")
     offered = ", ".join(str(t.get("name")) for t in transitions) or "none"
     return _row(adapter, item, False, f"not offered on {sample['key']} (offered: {offered})")
+
+
+def _approvals_rows(adapter: JiraAdapter, name: str, route: JiraRouteSettings) -> list[CheckResult]:
+    """Approve with edits and votes, offline: the arguments field is the connector's own."""
+    where, d, rows = f"route {name}", route.decision, []
+    if d.arguments_field:
+        mapped = route.ticket is not None and d.arguments_field in route.ticket.fields
+        detail = (
+            "is also mapped in ticket.fields: the connector alone writes the proposal there"
+            if mapped
+            else "the proposal is written here as JSON; an approver edits it, then approves"
+        )
+        rows.append(_row(adapter, f"{where}: decision.arguments_field", not mapped, detail))
+    if name in adapter.context.vote_routes:
+        how = "JSM approvers" if d.mode == "jsm" else f"comments {d.vote_approve!r} / {d.vote_reject!r}"
+        rows.append(_row(adapter, f"{where}: votes", True, f"votes are {how} and the status move"))
+    return rows

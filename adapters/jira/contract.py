@@ -24,13 +24,20 @@ systems:
     retry: {attempts: 2, base_delay: 0.01, max_delay: 0.05}
 """
 ROUTE = """    ticket: {project: OPS, issue_type: Task, summary: "Customer e-mail to {{ args.to }}"}
-    decision: {pending: ["Awaiting Approval"], approved: [Approved], rejected: [Rejected]}
+    decision:
+      pending: ["Awaiting Approval"]
+      approved: [Approved]
+      rejected: [Rejected]
+      arguments_field: customfield_10100
     outcome:
       on_success: {transition: Mark executed, fields: {resolution: {name: Done}}}
       on_failure: Mark failed
       on_rejection: Close
       on_expiry: Cancel
 """
+
+
+ARGUMENTS_FIELD = "customfield_10100"  # the seeded "Approved arguments" (multi-line text)
 
 
 class JiraContract(SimulatedContractSystem):
@@ -40,12 +47,14 @@ class JiraContract(SimulatedContractSystem):
     other = "mallory"
     connector_account = "svc-approval"
     approver_spellings = ("alice@example.com", " Alice@Example.com ", "Alice Approver")
+    edits_on_ticket = True
+    votes_possible = True
 
     def make_simulator(self) -> JiraSimulator:
         return JiraSimulator.seeded_demo("http://127.0.0.1")
 
     def make_driver(self) -> JiraDriver:
-        return JiraDriver(self.sim)
+        return JiraDriver(self.sim, arguments_field=ARGUMENTS_FIELD)
 
     def config_text(self, store_url: str, approvers: list[str]) -> str:
         return fill(CONFIG, store_url=store_url, url=self.url) + self.route_yaml("jira", approvers, ROUTE)
@@ -82,3 +91,10 @@ class JiraContract(SimulatedContractSystem):
 
     def point_webhooks_at(self, url: str) -> None:
         self.sim.register_webhook(url, self.sim.demo_env()["JIRA_WEBHOOK_SECRET"])
+
+    def add_person(self, name: str, group: str) -> str:
+        self.sim.add_user(name, name.title(), f"{name}@example.com", groups={group, "jira-software-users"})
+        return name
+
+    def vote(self, ticket: TicketRef, actor: str, approve: bool = True) -> None:
+        self.driver.vote(ticket, actor, approve)  # type: ignore[attr-defined]

@@ -20,4 +20,9 @@ def demo_environment(config_path: str | None) -> Iterator[DemoEnvironment]:
     sim = JiraSimulator.seeded_demo("http://127.0.0.1")
     config = resources.files(__package__) / "demo.yaml"
     with served_simulator(sim, config, sim.demo_env()) as (connector, url):
-        yield DemoEnvironment(connector, JiraDriver(sim), f"a simulated Jira at {url}", "alice")
+        yield DemoEnvironment(
+            connector,
+            JiraDriver(sim, arguments_field="customfield_10100"),
+            f"a simulated Jira at {url}",
+            "alice",
+        )

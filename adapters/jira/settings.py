@@ -160,6 +160,17 @@ class DecisionSettings(_Strict):
     fetch_groups: bool = Field(
         default=False, description="read the approver's groups (needed when approvers list 'group:' entries)"
     )
+    arguments_field: str | None = Field(
+        default=None,
+        description="a multi-line text custom field the connector owns (id or name): the proposed "
+        "arguments as JSON, which an approver may edit before approving",
+    )
+    vote_approve: str = Field(
+        default="/approve", min_length=2, description="a comment that is an approving vote (quorum routes)"
+    )
+    vote_reject: str = Field(
+        default="/reject", min_length=2, description="a comment that is a rejecting vote (quorum routes)"
+    )
 
     @model_validator(mode="after")
     def _disjoint(self) -> DecisionSettings:
@@ -174,6 +185,8 @@ class DecisionSettings(_Strict):
             both = norm(getattr(self, a)) & norm(getattr(self, b))
             if both:
                 raise ValueError(f"{a} and {b} both list {', '.join(sorted(both))}")
+        if self.vote_approve.strip().casefold() == self.vote_reject.strip().casefold():
+            raise ValueError("vote_approve and vote_reject must be different comments")
         return self
 
 

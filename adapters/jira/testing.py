@@ -3,11 +3,12 @@ transition as that user, a comment) and reads the issue as the simulator stores 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from connector.core.models import TicketRef
-from connector.testing.driver import TicketDriver
+from connector.testing.driver import EditsNotSupported, TicketDriver
 from connector.testing.systems import SimulatedSystem
 
 from .simulator import JiraSimulator
@@ -15,18 +16,41 @@ from .simulator import JiraSimulator
 
 class JiraDriver(TicketDriver):
     """``approve`` / ``reject`` are the names of the workflow's transitions out of the waiting
-    status (the seeded demo project's by default). Jira has no approve-with-edits."""
+    status (the seeded demo project's by default). With ``arguments_field`` (the route's
+    ``decision.arguments_field``) a person can approve with edits: edit the field, then approve."""
 
     noun = "issue"
 
-    def __init__(self, sim: JiraSimulator, approve: str = "Approve", reject: str = "Reject") -> None:
+    def __init__(
+        self,
+        sim: JiraSimulator,
+        approve: str = "Approve",
+        reject: str = "Reject",
+        arguments_field: str | None = None,
+    ) -> None:
         self.sim = sim
         self.approve_transition = approve
         self.reject_transition = reject
+        self.arguments_field = arguments_field  # the route's decision.arguments_field, if any
+        self.supports_edits = arguments_field is not None  # type: ignore[misc]
+
+    def edit_arguments(self, ticket: TicketRef, actor: str, arguments: Any) -> None:
+        """Rewrite the arguments field as ``actor`` (JSON for a dict, else the text as given)."""
+        if self.arguments_field is None:
+            raise EditsNotSupported("JiraDriver: the route has no decision.arguments_field")
+        text = json.dumps(arguments, indent=2) if isinstance(arguments, dict) else str(arguments)
+        self.sim.edit_field(ticket.key, self.arguments_field, text, actor=actor)
 
     def approve(self, ticket: TicketRef, actor: str, edited: dict[str, Any] | None = None) -> None:
+        """With ``edited``: edit the arguments field, then approve (as the same person)."""
         self.refuse_edits(edited)
+        if edited is not None:
+            self.edit_arguments(ticket, actor, edited)
         self.sim.transition(ticket.key, self.approve_transition, actor=actor)
+
+    def vote(self, ticket: TicketRef, actor: str, approve: bool = True) -> None:
+        """A quorum route's vote: the vote comment (``/approve`` or ``/reject``)."""
+        self.sim.comment(ticket.key, "/approve" if approve else "/reject", actor=actor)
 
     def reject(self, ticket: TicketRef, actor: str, reason: str) -> None:
         if reason:  # Jira's reject transition has no reason field: people say why in a comment

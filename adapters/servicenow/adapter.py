@@ -37,7 +37,7 @@ from connector.core.models import (
 )
 from connector.core.templates import TemplateRenderError
 
-from . import render, timing
+from . import approvals, render, timing
 from . import webhook as hooks
 from .client import ServiceNowClient
 from .decide import ServiceNowDecisions, safe
@@ -144,7 +144,7 @@ class ServiceNowAdapter(TicketAdapter):
         d, t = route.decision, route.ticket
         fields = ["sys_id", "number", t.correlation_field, t.seal_field]
         fields += ["sys_updated_on", "sys_updated_by", "sys_mod_count"]
-        for name in (d.approval_field, d.state_field):
+        for name in (d.approval_field, d.state_field, d.arguments_field):
             if name and name not in fields:
                 fields.append(name)
         return fields
@@ -168,6 +168,7 @@ class ServiceNowAdapter(TicketAdapter):
         values[ticket.correlation_field] = expected
         values[ticket.seal_field] = compact_seal(request.ticket_seal)
         timing.create_values(request, route, values)
+        approvals.create_values(request, route, values)
         shown = ["sys_id", "number", ticket.correlation_field, ticket.seal_field]
         template = timing.uses_template(request, route)
         try:
@@ -276,6 +277,11 @@ class ServiceNowAdapter(TicketAdapter):
 
     def timing_problem(self, feature: str, route: str) -> str | None:
         return timing.problem(self, feature, route) or super().timing_problem(feature, route)
+
+    def votes_problem(self, route: str) -> str | None:
+        if self.route(route).decision.source != "approvers":
+            return "set decision.source: approvers (votes are the record's sysapproval_approver rows)"
+        return None
 
     def service_identities(self) -> frozenset[str]:
         account = self.settings.service_account

@@ -124,6 +124,9 @@ def _live(adapter: ServiceNowAdapter) -> list[CheckResult]:
             else:
                 cols[name]
                 templated[t.table].add(name)
+        if d.arguments_field:  # approve with edits: the column, and sys_audit for who edited it
+            cols[d.arguments_field]
+            uses_audit = True
         if d.source == "approvers":
             uses_approvers = True
         else:
@@ -141,7 +144,8 @@ def _live(adapter: ServiceNowAdapter) -> list[CheckResult]:
         out += _check_table(adapter, table, wanted, templated[table])
     out += _timing_rows(adapter)
     if uses_audit:
-        out.append(_readable(adapter, "sys_audit", "decisions: who changed approval/state", AUDIT_ACL))
+        why = "decisions: who changed approval/state (or the arguments column)"
+        out.append(_readable(adapter, "sys_audit", why, AUDIT_ACL))
     if uses_approvers:
         out.append(_readable(adapter, "sysapproval_approver", "decisions: approver rows"))
     out.append(_readable(adapter, "sys_journal_field", "outcome notes: duplicate check on retry"))

@@ -25,7 +25,11 @@ systems:
 """
 ROUTE = """    ticket:
       fields: {short_description: "Send customer e-mail to {{ args.to }}", type: normal, category: Other}
-    decision: {approved_states: ["-2"], rejected_states: ["4"], pending_states: ["-5", "-4", "-3"]}
+    decision:
+      approved_states: ["-2"]
+      rejected_states: ["4"]
+      pending_states: ["-5", "-4", "-3"]
+      arguments_field: u_approved_arguments
     outcome:
       transitions:
         succeeded: {path: ["-1", "0", "3"], fields: {close_code: successful, close_notes: "{{ text }}"}}
@@ -42,12 +46,14 @@ class ServiceNowContract(SimulatedContractSystem):
     other = "outsider"
     connector_account = "svc_connector"
     approver_spellings = ("Change.Manager", " change.manager ", "casey.manager@example.com")
+    edits_on_ticket = True
+    votes_possible = True
 
     def make_simulator(self) -> ServiceNowSimulator:
         return seeded_demo("http://127.0.0.1")
 
     def make_driver(self) -> ServiceNowDriver:
-        return ServiceNowDriver(self.sim)
+        return ServiceNowDriver(self.sim, arguments_field="u_approved_arguments")
 
     def config_text(self, store_url: str, approvers: list[str]) -> str:
         return fill(CONFIG, store_url=store_url, url=self.url) + self.route_yaml(
@@ -85,3 +91,23 @@ class ServiceNowContract(SimulatedContractSystem):
 
     def point_webhooks_at(self, url: str) -> None:
         self.sim.set_webhook(url, SECRET)
+
+    def votes_config(self, text: str) -> str:
+        start = text.index("    decision:\n")
+        end = text.index("    outcome:\n")
+        return (
+            text[:start]
+            + "    decision: {source: approvers, arguments_field: u_approved_arguments}\n"
+            + text[end:]
+        )
+
+    def add_person(self, name: str, group: str) -> str:
+        try:
+            self.sim.group_row(group)
+        except KeyError:
+            self.sim.add_group(group)
+        self.sim.add_user(name, name=name.title(), roles=["itil"], groups=[group])
+        return name
+
+    def vote(self, ticket: TicketRef, actor: str, approve: bool = True) -> None:
+        self.driver.vote(ticket, actor, approve)  # type: ignore[attr-defined]

@@ -11,7 +11,6 @@ such a decision once and says so on the ticket), and the log names the ACL that 
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -21,7 +20,8 @@ from connector.core.cache import TtlCache
 from connector.core.errors import AdapterError
 from connector.core.models import Actor, Question, TicketDecision, TicketRef, Verdict
 
-from .parse import (
+from . import approvals
+from .parse import (  # noqa: F401 - safe is imported from here by the adapter and the poll
     actor_from_user,
     approver_verdict,
     expand_seal,
@@ -29,6 +29,7 @@ from .parse import (
     latest_audit,
     parse_time,
     record_verdict,
+    safe,
     value,
 )
 from .settings import ServiceNowRouteSettings
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_SAFE_VALUE = re.compile(r"^[^\^,\r\n]*$")
 USER_FIELDS = ["sys_id", "user_name", "email", "name"]
 APPROVER_FIELDS = [
     "sys_id",
@@ -48,6 +48,8 @@ APPROVER_FIELDS = [
     "sys_updated_on",
     "sys_updated_by",
     "sys_mod_count",
+    "group",
+    "group.name",
 ]
 UNREADABLE = " (who decided is unreadable: no access to sys_audit)"  # appended to the status
 AUDIT_ACL = (
@@ -56,15 +58,10 @@ AUDIT_ACL = (
 )
 
 
-def safe(text: str) -> bool:
-    """Whether a value can go into an encoded query without changing its meaning."""
-    return bool(_SAFE_VALUE.match(text))
-
-
 class Vote:
     """A verdict and, once looked up, who made it and when."""
 
-    __slots__ = ("verdict", "status", "user", "when", "row_id", "unreadable")
+    __slots__ = ("verdict", "status", "user", "when", "row_id", "unreadable", "rows")
 
     def __init__(self, verdict: Verdict, status: str) -> None:
         self.verdict = verdict
@@ -73,6 +70,7 @@ class Vote:
         self.when = ""
         self.row_id = ""
         self.unreadable = False  # who decided could not be read (no access), not "nobody"
+        self.rows: list[Mapping[str, Any]] = []  # the record's approver rows (source: approvers)
 
 
 class ServiceNowDecisions:
@@ -130,13 +128,19 @@ class ServiceNowDecisions:
             votes = self._approver_votes(route, [value(r, "sys_id") for r in records])
         else:
             votes = self._record_votes(route, records)
-        users = self._users({v.user for v in votes.values() if v.user})
+        voters = {value(r, "sys_updated_by") for v in votes.values() for r in v.rows}
+        users = self._users({v.user for v in votes.values() if v.user} | voters)
         groups = self._groups({value(u, "sys_id") for u in users.values()}) if needs_groups else {}
         reasons = self._reasons(
             [(sid, v) for sid, v in votes.items() if v.verdict is Verdict.REJECTED and v.user]
         )
         seals = {value(r, "sys_id"): expand_seal(value(r, route.ticket.seal_field)) for r in records}
         out: dict[str, TicketDecision] = {}
+
+        def person(name: str) -> Actor:
+            user = users.get(name)
+            return actor_from_user(name, user, groups.get(value(user, "sys_id"), ()) if user else ())
+
         for sys_id, vote in votes.items():
             verdict, reason = vote.verdict, reasons.get(sys_id, "")
             actor = None
@@ -157,6 +161,22 @@ class ServiceNowDecisions:
                 ticket_id=sys_id,
                 shown_seal=seals.get(sys_id),
             )
+            if route.decision.source == "approvers":
+                out[sys_id].votes = approvals.votes_of(vote.rows, route.decision, person)
+        approvals.attach_edits(
+            self._list, route, records, out, lambda audits: self._actors(audits, needs_groups)
+        )
+        return out
+
+    def _actors(self, rows: Mapping[str, Mapping[str, Any]], needs_groups: bool) -> dict[str, Actor]:
+        """The person each row's ``user`` names, keyed like ``rows``."""
+        users = self._users({value(r, "user") for r in rows.values()})
+        groups = self._groups({value(u, "sys_id") for u in users.values()}) if needs_groups else {}
+        out = {}
+        for key, row in rows.items():
+            name = value(row, "user")
+            user = users.get(name)
+            out[key] = actor_from_user(name, user, groups.get(value(user, "sys_id"), ()) if user else ())
         return out
 
     def _list(self, table: str, query: str, fields: list[str], **options: Any) -> list[dict[str, Any]] | None:
@@ -225,6 +245,7 @@ class ServiceNowDecisions:
         for sys_id in sys_ids:
             vote = approver_verdict(by_doc.get(sys_id, []), route.decision)
             v = Vote(vote.verdict, vote.status)
+            v.rows = by_doc.get(sys_id, [])
             if vote.row is not None and vote.verdict in (Verdict.APPROVED, Verdict.REJECTED):
                 # Who acted: the row's last updater (a delegate may act for the approver).
                 v.user = value(vote.row, "sys_updated_by")

@@ -22,6 +22,10 @@ def demo_environment(config_path: str | None) -> Iterator[DemoEnvironment]:
     sim = seeded_demo("http://127.0.0.1")
     config = resources.files(__package__) / "demo.yaml"
     with served_simulator(sim, config, ENV) as (connector, url):
+        driver = ServiceNowDriver(sim, arguments_field="u_approved_arguments")  # demo.yaml's column
         yield DemoEnvironment(
-            connector, ServiceNowDriver(sim), f"a simulated ServiceNow at {url}", "change.manager"
+            connector,
+            driver,
+            f"a simulated ServiceNow at {url}",
+            "change.manager",
         )

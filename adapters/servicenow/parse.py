@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,6 +18,14 @@ from .settings import DecisionSettings
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 # Approver-row states that take a row out of the vote without deciding anything.
 NEUTRAL_APPROVER_STATES = frozenset({"not_required", "cancelled", "skipped"})
+
+
+_SAFE_VALUE = re.compile(r"^[^\^,\r\n]*$")
+
+
+def safe(text: str) -> bool:
+    """Whether a value can go into an encoded query without changing its meaning."""
+    return bool(_SAFE_VALUE.match(text))
 
 
 def value(row: Mapping[str, Any], name: str) -> str:

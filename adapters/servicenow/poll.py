@@ -188,7 +188,11 @@ class ServiceNowPoll:
         for record in records:
             sys_id = value(record, "sys_id")
             item, decision = by_id.get(sys_id), decisions.get(sys_id)
-            if item is None or decision is None or decision.verdict is Verdict.PENDING:
+            if (
+                item is None
+                or decision is None
+                or (decision.verdict is Verdict.PENDING and not decision.votes)
+            ):
                 continue
             if decision.status.endswith(UNREADABLE):
                 # look it up again next time, by sys_id: once sys_audit is readable, it is decided

@@ -253,8 +253,16 @@ class DecisionSettings(_Model):
     resolve_groups: bool = Field(
         default=False, description="look up the actor's groups (needed for 'group:' approvers)"
     )
+    arguments_field: str | None = Field(
+        default=None,
+        description="a string column the connector owns (e.g. u_approved_arguments): the proposed "
+        "arguments as JSON, which an approver may edit before approving",
+    )
+    arguments_max_length: int = Field(
+        default=4000, ge=100, description="the column's max length: longer proposals are not editable"
+    )
 
-    @field_validator("approval_field", "state_field")
+    @field_validator("approval_field", "state_field", "arguments_field")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         if value is not None and not _FIELD.match(value):
@@ -375,11 +383,17 @@ class ServiceNowRouteSettings(RouteSettings):
         for name in (
             self.decision.approval_field,
             self.decision.state_field if self.decision.uses_state else None,
+            self.decision.arguments_field,
         ):
             if name and name in self.ticket.fields:
                 raise ValueError(
                     f"ticket.fields.{name}: the decision is read from this column; do not map it"
                 )
+        column = self.decision.arguments_field
+        if column and column in (self.ticket.seal_field, self.ticket.correlation_field):
+            raise ValueError(
+                f"decision.arguments_field: {column!r} already carries the connector's own value"
+            )
         return self
 
     @property

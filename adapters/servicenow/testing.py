@@ -3,11 +3,12 @@ row, then the platform's roll-up), comments, and reads the record and its journa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from connector.core.models import TicketRef
-from connector.testing.driver import TicketDriver
+from connector.testing.driver import EditsNotSupported, TicketDriver
 from connector.testing.systems import SimulatedSystem
 
 from .simulator import ServiceNowSimulator, seeded_demo
@@ -16,16 +17,33 @@ JOURNALS = ("comments", "work_notes")
 
 
 class ServiceNowDriver(TicketDriver):
-    """ServiceNow approvers approve or reject; they cannot change the call's arguments."""
+    """ServiceNow approvers approve or reject; with ``arguments_field`` (the route's
+    ``decision.arguments_field`` column) they can edit the call's arguments before approving."""
 
     noun = "record"
 
-    def __init__(self, sim: ServiceNowSimulator) -> None:
+    def __init__(self, sim: ServiceNowSimulator, arguments_field: str | None = None) -> None:
         self.sim = sim
+        self.arguments_field = arguments_field
+        self.supports_edits = arguments_field is not None  # type: ignore[misc]
+
+    def edit_arguments(self, ticket: TicketRef, actor: str, arguments: Any) -> None:
+        """Rewrite the arguments column as ``actor`` (JSON for a dict, else the text as given)."""
+        if self.arguments_field is None:
+            raise EditsNotSupported("ServiceNowDriver: the route has no decision.arguments_field")
+        text = json.dumps(arguments, indent=2) if isinstance(arguments, dict) else str(arguments)
+        self.sim.update(ticket.key, actor, **{self.arguments_field: text})
 
     def approve(self, ticket: TicketRef, actor: str, edited: dict[str, Any] | None = None) -> None:
+        """With ``edited``: edit the arguments column, then approve (as the same person)."""
         self.refuse_edits(edited)
+        if edited is not None:
+            self.edit_arguments(ticket, actor, edited)
         self.sim.approve(ticket.key, actor)
+
+    def vote(self, ticket: TicketRef, actor: str, approve: bool = True) -> None:
+        """A quorum route's vote: the person's approver row."""
+        (self.sim.approve if approve else self.sim.reject)(ticket.key, actor)
 
     def reject(self, ticket: TicketRef, actor: str, reason: str) -> None:
         self.sim.reject(ticket.key, actor, reason)

@@ -75,6 +75,11 @@ def build_adapters(config: ConnectorConfig, context: AdapterContext) -> dict[str
             if problem:
                 where = line_of(config, ("routes", index, key))
                 raise ConfigError(f"{where}: routes[{index}].{key}: system {route.system!r}: {problem}")
+        problem = adapters[route.system].votes_problem(route.name) if route.counts_votes else None
+        if problem:
+            key = "quorum" if route.quorum > 1 else "from_groups"
+            where = line_of(config, ("routes", index, key))
+            raise ConfigError(f"{where}: routes[{index}].{key}: system {route.system!r}: {problem}")
     return adapters
 
 
@@ -115,11 +120,14 @@ class Connector(ConversationMethods, McpMethods, MafMethods):
         metrics = Metrics()
         store = Store.from_url(config.store.url, config.store_origin())
         metrics.watch_store(store, systems=list(config.systems))
+        routes = config.routes
         context = AdapterContext(
             engine=store.engine,
             env=os.environ if env is None else env,
             on_api_call=metrics.count_api_call,
-            route_approvers={r.name: list(r.approvers) for r in config.routes},
+            # from_groups needs the voters' groups like approvers named by group do
+            route_approvers={r.name: [*r.approvers, *(f"group:{g}" for g in r.from_groups)] for r in routes},
+            vote_routes=frozenset(r.name for r in routes if r.counts_votes),
         )
         adapters = build_adapters(config, context)
         registry = ToolRegistry(config, converters=[autogen_tool, maf_tool])

@@ -61,6 +61,7 @@ class AdapterContext:
     env: Mapping[str, str] = field(default_factory=dict)
     on_api_call: Any = None  # callable(system: str, outcome: str) -> None, optional
     route_approvers: dict[str, list[str]] = field(default_factory=dict)  # route -> approvers
+    vote_routes: frozenset[str] = frozenset()  # routes decided by a quorum of votes
 
     def needs_groups(self, route: str) -> bool:
         """Whether a route's approvers name groups, so decisions must carry the actor's groups."""
@@ -155,6 +156,12 @@ class TicketAdapter(ABC):
         those that are approvers' questions to the waiting conversation. Optional: a system that
         cannot read comments returns none."""
         return []
+
+    # --- quorum (optional) ------------------------------------------------------------------------
+    def votes_problem(self, route: str) -> str | None:
+        """Why this system cannot list every vote on a ticket for ``route`` (``quorum``,
+        ``from_groups``: ``TicketDecision.votes``, oldest first), or None when it can."""
+        return f"system type {self.kind!r} cannot collect several approvers' votes"
 
     # --- timing: reminders, escalation, windows, fresh decisions (optional) --------------------
     # A system that does not support one says so through ``timing_problem`` (check-config and

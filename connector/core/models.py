@@ -107,6 +107,20 @@ class Actor(BaseModel):
         return frozenset({self.id, *self.aliases}) - {""}
 
 
+class Vote(BaseModel):
+    """One person's approve / reject as the ticketing system records it (a Jira vote comment or
+    status change, a JSM approver, a ServiceNow approver row). ``id`` is stable on its ticket and
+    changes when the vote does (the row id and its state), so each vote is recorded once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    actor: Actor
+    verdict: Verdict  # APPROVED or REJECTED
+    at: datetime | None = None
+    group: str = ""  # the group the system asked (a ServiceNow group approval row), if any
+
+
 class TicketDecision(BaseModel):
     """A decision as read from the ticketing system's API (never from a webhook body)."""
 
@@ -116,6 +130,17 @@ class TicketDecision(BaseModel):
     reason: str = ""
     decided_at: datetime | None = None
     edited_arguments: dict[str, Any] | None = None  # explicit approve-with-edits channel only
+    # who changed the arguments place and when, as the system records it (Jira changelog, ServiceNow
+    # sys_audit); None when the edit is the decider's own act (the desk). The core refuses an edit
+    # by anyone but an allowed approver, or one made after the approval.
+    edited_by: Actor | None = None
+    edited_at: datetime | None = None
+    edit_problem: str | None = None  # the edited text is not a JSON object: refused, nothing runs
+    # the edit lives on the ticket, where anyone with edit rights can change it: with no
+    # ``edited_by`` the system could not say who edited, and a changed call is refused
+    edit_needs_author: bool = False
+    # every vote on the ticket, for routes with a quorum (None: the system gave no votes)
+    votes: list[Vote] | None = None
     ticket_id: str = ""  # the ticket it was read from, as the API answered (its stable id)
     # the seal the ticket shows (read back from a place the connector wrote at creation, not the
     # editable description): the core checks it against the stored call before anything runs;
@@ -180,6 +205,8 @@ class ReportKind(str, Enum):
     WINDOW_CLOSED = "window_closed"  # the window closed before the call could run: nothing ran
     REOPENED = "reopened"  # the approval went stale before the run: a fresh decision is needed
     AUTO_APPROVED = "auto_approved"  # a low-risk tier's deadline passed: approved by policy (never final)
+    EDITED = "edited"  # approved with edits: the diff proposed -> approved (never final)
+    VOTE = "vote"  # a vote of a quorum route, listed as it comes in (never final)
 
 
 class OutcomeReport(BaseModel):

@@ -16,6 +16,8 @@ NOT_FINAL = frozenset(
         ReportKind.ESCALATED,
         ReportKind.WINDOW_WAIT,
         ReportKind.AUTO_APPROVED,
+        ReportKind.EDITED,
+        ReportKind.VOTE,
     }
 )
 
@@ -67,6 +69,8 @@ def outcome_report(request: ApprovalRequest, kind: ReportKind, detail: str = "")
         ReportKind.WINDOW_WAIT: detail,
         ReportKind.REOPENED: detail,
         ReportKind.REMINDER: detail,
+        ReportKind.EDITED: detail,
+        ReportKind.VOTE: detail,
         ReportKind.ESCALATED: detail,
         ReportKind.TAMPERED: f"Not run: {request.error or detail}. The stored call does not match what this "
         "ticket showed, so nothing was run and it never will be; check the connector's database and "

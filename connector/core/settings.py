@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from connector.core.approvals import Approvals
 from connector.core.config_errors import format_validation_error, line_of_key  # noqa: F401 - re-exported
 from connector.core.durations import Duration, duration_between, parse_duration  # noqa: F401 - re-exported
 from connector.core.errors import ConfigError
@@ -175,7 +176,7 @@ class RiskTier(_Strict):
     on_deadline: OnDeadline | None = None
 
 
-class RouteConfig(Timing):
+class RouteConfig(Timing, Approvals):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     tools: list[str] = Field(min_length=1)
     system: str
@@ -210,6 +211,13 @@ class RouteConfig(Timing):
             if getattr(self, key) is not None and not waits:
                 message = f"only routes where a person decides (gate, shadow) use {key}"
                 raise invalid((key,), message, str(getattr(self, key)))
+        problem = self.quorum_problem()
+        if problem:
+            raise invalid((problem[0],), problem[1], getattr(self, problem[0]))
+        if self.counts_votes and not waits:
+            key = "quorum" if self.quorum > 1 else "from_groups"
+            message = f"only routes where people decide (gate, shadow) use {key}"
+            raise invalid((key,), message, getattr(self, key))
         if self.remind_every is not None and self.remind_after is None:
             raise invalid(("remind_every",), "set remind_after too (when the first reminder is due)", "")
         if self.mode is Mode.STANDARD and not self.when:

@@ -35,6 +35,9 @@ class ContractSystem(ABC):
     has_webhooks: ClassVar[bool] = False
     # whether some other ticket can be made to carry a request's id (the desk's schema forbids it)
     decoys_possible: ClassVar[bool] = True
+    # whether the arguments live in an editable place on the ticket (approve with edits through
+    # the system: a Jira field, a ServiceNow column), edited apart from approving
+    edits_on_ticket: ClassVar[bool] = False
 
     driver: TicketDriver
 
@@ -93,6 +96,37 @@ class ContractSystem(ABC):
     @abstractmethod
     def edit_description(self, ticket: TicketRef, actor: str, text: str) -> None:
         """As ``actor``, rewrite the ticket's description (what the approver reads)."""
+
+    # --- quorum routes (only where ``votes_possible``) -----------------------------------------
+    votes_possible: ClassVar[bool] = False
+
+    def quorum_connector(self, approvers: list[str], rules: str, worker: str | None = None) -> Connector:
+        """A connector whose contract route is decided by votes: ``rules`` are route keys in YAML
+        (``quorum: 2``, ``from_groups: [...]``), indented like the route's other keys."""
+        store = f"sqlite:///{self.workdir / 'contract.db'}"
+        text = self.config_text(store, approvers).replace("    deadline: 1h\n", "    deadline: 1h\n" + rules)
+        config = parse_config(self.votes_config(text), f"contract-{self.kind}-quorum.yaml")
+        return Connector.from_config(config, env=self.env(), worker_id=worker)
+
+    def votes_config(self, text: str) -> str:
+        """The configuration's route as a quorum route needs it on this system."""
+        return text
+
+    def add_person(self, name: str, group: str) -> str:
+        """A new user of the system in ``group`` (made if needed); returns how a route names them."""
+        raise NotImplementedError(f"{self.kind}: no people can be added")
+
+    def vote(self, ticket: TicketRef, actor: str, approve: bool = True) -> None:
+        """As ``actor``, cast an approving (or rejecting) vote the way this system records one."""
+        raise NotImplementedError(f"{self.kind}: no votes")
+
+    def edit_arguments(self, ticket: TicketRef, actor: str, arguments: Any) -> None:
+        """As ``actor``, rewrite the arguments where the ticket keeps them (a dict as JSON, any
+        other value as the text given); only where ``edits_on_ticket``."""
+        self.driver_for_edits().edit_arguments(ticket, actor, arguments)  # type: ignore[attr-defined]
+
+    def driver_for_edits(self) -> TicketDriver:
+        return self.driver
 
     def last_webhook(self) -> tuple[dict[str, str], bytes] | None:
         """The headers and body of the newest signed webhook the system sent, if it sends any."""

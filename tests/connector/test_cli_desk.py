@@ -173,11 +173,6 @@ def demo_stored(capsys) -> str:
         (["--edit", "{oops"], "--edit: not valid JSON"),
         (["--edit", '{"to": "nope"}'], "--edit: arguments do not fit send_email: to:"),
         (["--edit", "[1]"], "--edit: give a JSON object"),
-        (["--edit", '{"subject": "x"}', "--system", "jira"], "approve-with-edits is a local desk feature"),
-        (
-            ["--edit", '{"subject": "x"}', "--system", "servicenow"],
-            "approve-with-edits is a local desk feature",
-        ),
         (["--system", "zendesk", "--approve"], "--system: 'zendesk' is not one of jira, local, servicenow"),
     ],
 )

@@ -85,12 +85,12 @@ def test_ctrl_c_at_the_demo_prompt_decides_nothing(workdir):
     assert sent_mail(workdir) == []
 
 
-def test_the_interactive_demo_offers_edit_only_where_the_system_has_it(workdir):
-    child = spawn("demo", "--system", "jira", cwd=workdir)
+def test_the_interactive_demo_offers_edit_where_the_system_has_it(workdir):
+    child = spawn("demo", "--system", "jira", cwd=workdir)  # the demo route has an arguments field
     child.expect(r"\[a\]pprove[^\n]*: ")
-    assert child.after.strip() == "[a]pprove, [r]eject:"
-    child.sendline("e")  # not on offer: asked again
-    child.expect(r"\[a\]pprove, \[r\]eject: ")
+    assert child.after.strip() == "[a]pprove, [r]eject, [e]dit and approve:"
+    child.sendline("x")  # not on offer: asked again
+    child.expect(r"\[a\]pprove, \[r\]eject, \[e\]dit and approve: ")
     child.sendline("a")
     child.expect(pexpect.EOF)
     child.close()

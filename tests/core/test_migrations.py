@@ -173,3 +173,36 @@ def test_an_old_trail_that_does_not_verify_is_not_migrated(previous_release, wor
         Connector.from_config(parse_config(LOCAL_CONFIG.format(db="x").replace("sqlite:///x", url)))
     with engine.connect() as conn:
         assert "alembic_version" not in conn.dialect.get_table_names(conn)  # nothing half-done
+
+
+def test_a_database_at_0005_gains_the_votes_table_with_its_requests_kept(store_url):  # noqa: F811
+    """0006 adds the votes of quorum routes: a database stopped at 0005 (requests waiting in it)
+    upgrades, keeps every request, and records and reads votes afterwards."""
+    from connector.core.store import Store
+    from tests.connector.test_store import make_request
+
+    engine = create_engine(store_url)
+    before, after = migrations.upgrade(engine, metadata, "0005", build_empty=False)
+    assert after == "0005"
+    with engine.connect() as conn:
+        assert "votes" not in conn.dialect.get_table_names(conn)
+    waiting = make_request(RequestState.TICKETED)
+    columns = {c.name for c in metadata.tables["approval_requests"].columns}
+    from connector.core.store import _to_row
+
+    row = {k: v for k, v in _to_row(waiting).items() if k in columns}
+    with engine.begin() as conn:
+        conn.execute(metadata.tables["approval_requests"].insert().values(**row))
+    assert migrations.upgrade(engine, metadata) == ("0005", migrations.head())
+    assert differences(engine) == []
+    store = Store(engine)
+    assert store.get(waiting.id).state is RequestState.TICKETED
+    with store.transaction() as conn:
+        vote = dict(vote_id="v1", voter="alice", voter_name="Alice", verdict="approved", counted=True)
+        assert store.record_vote(conn, waiting.id, "k" * 64, reason=None, groups=[], voted_at=None, **vote)
+        assert not store.record_vote(
+            conn, waiting.id, "k" * 64, reason=None, groups=[], voted_at=None, **vote
+        )
+    [stored] = store.votes(waiting.id)
+    assert stored["voter"] == "alice" and stored["counted"] is True
+    engine.dispose()

@@ -1,4 +1,4 @@
-"""The README's Governance example is a config that loads: a reader who copies it gets a
+"""The README's Governance examples are a config that loads: a reader who copies it gets a
 working route, not an error."""
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ def apply_change(
 
 def governance_example() -> dict:
     section = README.read_text().split("## Governance", 1)[1].split("\n## ", 1)[0]
-    return yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", section, re.S)]
+    return {"routes": [route for block in blocks for route in block["routes"]]}
 
 
 def test_the_readme_governance_example_loads(tmp_path):
@@ -47,7 +48,8 @@ def test_the_readme_governance_example_loads(tmp_path):
     path.write_text(yaml.safe_dump(config))
     connector = Connector.from_config(path, env=ENV)
     try:
-        assert {route.name for route in connector.config.routes} == {"routine-restart", "change"}
+        names = {route.name for route in connector.config.routes}
+        assert names == {"routine-restart", "change", "production-change"}
         connector.registry.require("apply_change")
     finally:
         connector.close()

@@ -103,7 +103,8 @@ class JiraCatalog(SimulatedAPI):
         return project
 
     def add_custom_field(self, field_id: str, name: str, kind: str = "textfield") -> None:
-        """``kind``: textfield, multiuserpicker, datetime (a date and time) or datepicker (a day)."""
+        """``kind``: textfield, textarea (multi-line text), multiuserpicker, datetime (a date and
+        time) or datepicker (a day)."""
         schema: dict[str, Any] = {
             "type": {"datetime": "datetime", "datepicker": "date"}.get(kind, "string"),
             "custom": f"com.atlassian.jira.plugin.system.customfieldtypes:{kind}",

@@ -1,12 +1,12 @@
 """Edits a person makes on a simulated issue besides moving it: a custom field (a planner setting
-the planned start, checked and shown as Jira would) and the assignee (PUT …/assignee), each with
-its changelog entry and webhook."""
+the planned start, an approver editing the arguments field; checked and shown as Jira would) and
+the assignee (PUT …/assignee), each with its changelog entry and webhook."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .entities import Refusal, SimIssue, SimUser, now_text
+from .entities import Refusal, SimIssue, SimUser, now_after, now_text
 from .fields import custom_value
 from .webhooks import JiraWebhooks
 
@@ -44,7 +44,7 @@ class JiraEdits(JiraWebhooks):
 
     def record_change(self, issue: SimIssue, actor: SimUser, field: str, old: Any, new: Any) -> None:
         self._ids["history"] += 1
-        stamp = now_text()
+        stamp = now_after(issue.updated) if issue.updated else now_text()  # later than what came before
         item = {"field": field, "fieldtype": "custom" if field.startswith("customfield_") else "jira"}
         item.update(fieldId=field, fromString=None if old is None else str(old), toString=str(new))
         history = {"id": str(self._ids["history"]), "author": actor.name, "created": stamp, "items": [item]}

@@ -96,3 +96,4 @@ def seed_demo(sim: JiraState) -> None:
     sim.add_custom_field("customfield_10070", "Planned start", "datetime")
     sim.add_custom_field("customfield_10071", "Planned end", "datetime")
     sim.add_custom_field("customfield_10072", "Change date", "datepicker")
+    sim.add_custom_field("customfield_10100", "Approved arguments", "textarea")  # approve with edits

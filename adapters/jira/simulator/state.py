@@ -373,8 +373,11 @@ class JiraState(JiraEdits):
         del issue.properties[key]
 
     # --- JSM approvals ------------------------------------------------------------------------------
-    def add_approval(self, key: str, approvers: list[str], name: str = "Waiting for approval") -> str:
-        """Open a JSM approval on the issue for these users (by user name)."""
+    def add_approval(
+        self, key: str, approvers: list[str], name: str = "Waiting for approval", required: int = 1
+    ) -> str:
+        """Open a JSM approval on the issue for these users (by user name); it is approved once
+        ``required`` of them approved (JSM's "number of approvers" condition), declined by one."""
         with self.lock:
             issue = self.issue(key)
             self._ids["approval"] += 1
@@ -385,6 +388,7 @@ class JiraState(JiraEdits):
                 "approvers": [{"user": a, "approverDecision": "pending"} for a in approvers],
                 "created": clock.utcnow(),
                 "completed": None,
+                "required": required,
             }
             self.approvals.setdefault(issue.id, []).append(approval)
             return approval["id"]
@@ -414,7 +418,13 @@ class JiraState(JiraEdits):
             raise Refusal(403, "You are not an approver of this request.")
         if decision not in ("approve", "decline"):
             raise Refusal(400, "decision must be approve or decline")
+        if entry["approverDecision"] != "pending":
+            raise Refusal(409, "You have already answered this approval.")
         entry["approverDecision"] = "approved" if decision == "approve" else "declined"
+        issue.updated = now_after(issue.updated)  # the answer shows on the issue (its Approvals field)
+        approved = sum(e["approverDecision"] == "approved" for e in approval["approvers"])
+        if entry["approverDecision"] == "approved" and approved < approval.get("required", 1):
+            return approval  # more approvers needed: the approval stays pending
         approval["finalDecision"] = entry["approverDecision"]
         approval["completed"] = clock.utcnow()
         target = self.approval_transitions.get(approval["finalDecision"])

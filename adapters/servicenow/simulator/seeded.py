@@ -36,6 +36,7 @@ def seeded_demo(
     sim.add_oauth_client("connector-client", "connector-client-secret", "svc_connector")
     sim.require_approval("change_request", "CAB Approval")
     sim.add_field("change_request", "u_agent_run")
+    sim.add_field("change_request", "u_approved_arguments")  # approve with edits (a large string)
     sim.read_roles.update({"sys_audit": {"itil"}, "sys_dictionary": {"itil"}, "sys_choice": {"itil"}})
     choices = {
         ("change_request", "state"): [

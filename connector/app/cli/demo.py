@@ -75,8 +75,8 @@ def demo_command(
     with find_demo(system)(STATE.config) as env:
         if plan.edit is not None and not env.driver.supports_edits:
             raise UserError(
-                f"--edit: {env.label} has no approve-with-edits (approve-with-edits is a local desk "
-                "feature); use --approve or --reject here"
+                f"--edit: {env.label} has no approve-with-edits (its route sets no "
+                "decision.arguments_field); use --approve or --reject here"
             )
         run_interruptible(narrate(make_run(env), plan, as_ or env.approver))
 

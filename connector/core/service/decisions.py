@@ -6,6 +6,7 @@ schema. A decision that does not count is refused once, audited, and said on the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from typing import Any
 
@@ -15,6 +16,7 @@ from connector.core.models import (
     ApprovalRequest,
     DecisionEvent,
     Mode,
+    OutcomeReport,
     ReportKind,
     RequestState,
     TicketDecision,
@@ -25,13 +27,19 @@ from connector.core.models import (
 from connector.core.reports import outcome_report
 
 from .context import ServiceContext
+from .edits import diff_text, editor_problem
 from .execution import Execution
 from .expiry import Expiry
 from .identity import Identities
 from .outbox import Outbox
 from .transitions import Transitions
+from .votes import VoteCounter
 
 log = logging.getLogger("approval_connector")
+
+
+def short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 def from_own_ticket(request: ApprovalRequest, decision: TicketDecision, event_key: str | None) -> bool:
@@ -60,6 +68,7 @@ class Decisions:
         self.expiry = expiry
         self.outbox = outbox
         self.identities = Identities(ctx)
+        self.votes = VoteCounter(ctx, transitions, self.identities)
 
     async def handle_event(
         self, event: DecisionEvent, *, trusted: bool = False, wait: bool = False
@@ -159,9 +168,14 @@ class Decisions:
     async def apply(
         self, request: ApprovalRequest, decision: TicketDecision, source: str, wait: bool = False
     ) -> ApprovalRequest:
+        route = self.ctx.route(request)
+        approved_at = decision.decided_at
+        late = request.deadline is not None and utcnow() > request.deadline
+        if route is not None and route.counts_votes and not late:
+            decision, approved_at = await self.votes.count(request, route, decision)
         if decision.verdict is Verdict.PENDING:
             return request
-        if request.deadline and utcnow() > request.deadline:
+        if late:
             return await self.expiry.expire(request.id)
         signature = "|".join(
             [
@@ -197,16 +211,32 @@ class Decisions:
                 },
             )
         ]
-        if decision.verdict is Verdict.APPROVED and decision.edited_arguments is not None:
+        notes: list[OutcomeReport] = []
+        if decision.verdict is Verdict.APPROVED:  # first: a tampered call is never "edited"
+            problem = await self.integrity_problem(request, decision)
+            if problem:
+                return await self._tampered(request, problem, actor.id)
+        if decision.verdict is Verdict.APPROVED and decision.edit_problem:
+            why = f"{signature}|edit|{short_hash(decision.edit_problem)}"  # each new mistake is said
+            return await self._refuse(
+                request, why, decision.edit_problem, ReportKind.INVALID_EDIT, decision, source
+            )
+        edited = decision.edited_arguments
+        if decision.verdict is Verdict.APPROVED and edited is not None and edited != request.arguments:
+            own = await self.ctx.adapter(request.system).service_identities()
+            problem = await editor_problem(self.identities, own, route, request, decision, approved_at)
+            if problem:
+                editor = decision.edited_by.id if decision.edited_by else ""
+                why = f"{signature}|editor|{editor}|{short_hash(problem)}"
+                return await self._refuse(request, why, problem, ReportKind.UNAUTHORIZED, decision, source)
             tool = self.ctx.registry.get(request.tool_name)
             try:
                 if tool is None:
                     raise UserError(f"tool {request.tool_name} is not available to validate the edit")
-                approved = tool.validate(decision.edited_arguments, strict=True)
+                approved = tool.validate(edited, strict=True)
             except UserError as exc:
-                return await self._refuse(
-                    request, signature + "|edit", str(exc), ReportKind.INVALID_EDIT, decision, source
-                )
+                why = f"{signature}|edit|{short_hash(str(exc))}"
+                return await self._refuse(request, why, str(exc), ReportKind.INVALID_EDIT, decision, source)
             if approved != request.arguments:
                 edit = {
                     "changed": sorted(
@@ -221,16 +251,18 @@ class Decisions:
                 }
                 updates["approved_arguments"] = approved
                 updates["approved_digest"] = edit["approved_digest"]
+                if decision.edited_by is not None:
+                    edit["edited_by"] = decision.edited_by.id
+                    edit["edited_at"] = decision.edited_at.isoformat() if decision.edited_at else None
                 events.append(("edited", actor.id, edit))
-        if decision.verdict is Verdict.APPROVED:
-            problem = await self.integrity_problem(request, decision)
-            if problem:
-                return await self._tampered(request, problem, actor.id)
-            if "approved_arguments" in updates:  # the edit becomes the call: seal it as such
-                edited = request.model_copy(
-                    update={k: updates[k] for k in ("approved_arguments", "approved_digest")}
-                )
-                updates["seal"] = self.ctx.sealer.call_seal(edited)
+                text = diff_text(request, approved, edit["approved_digest"], who)
+                notes.append(outcome_report(request, ReportKind.EDITED, text))
+        if decision.verdict is Verdict.APPROVED and "approved_arguments" in updates:
+            # the edit becomes the call: seal it as such
+            sealed = request.model_copy(
+                update={k: updates[k] for k in ("approved_arguments", "approved_digest")}
+            )
+            updates["seal"] = self.ctx.sealer.call_seal(sealed)
         if request.mode is Mode.SHADOW:
             target = RequestState.SHADOW
         elif decision.verdict is Verdict.APPROVED:
@@ -238,7 +270,7 @@ class Decisions:
         else:
             target = RequestState.REJECTED
         stored = await self.ctx.db(
-            self.transitions.decided, request.id, target, updates, events, decision.verdict.value
+            self.transitions.decided, request.id, target, updates, events, decision.verdict.value, notes
         )
         if stored is None:  # someone else applied it first: join its run if it is ours to wait for
             current = await self.ctx.db(self.ctx.store.get, request.id)

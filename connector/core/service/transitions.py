@@ -27,6 +27,7 @@ from connector.core.store import Store, requests_table
 
 from .context import ServiceContext
 from .transitions_timing import TimingTransitions
+from .transitions_votes import VoteTransitions
 
 log = logging.getLogger("approval_connector")
 
@@ -49,7 +50,7 @@ FinalHook = Callable[[Connection, ApprovalRequest], None]
 SubmittedHook = Callable[[Connection, ApprovalRequest, Mapping[str, str]], None]
 
 
-class Transitions(TimingTransitions):
+class Transitions(TimingTransitions, VoteTransitions):
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.store: Store = ctx.store
@@ -183,12 +184,16 @@ class Transitions(TimingTransitions):
         updates: dict[str, Any],
         events: Sequence[AuditEvent],
         verdict: str,
+        notes: Sequence[OutcomeReport] = (),
     ) -> ApprovalRequest | None:
-        """TICKETED → APPROVED / REJECTED / SHADOW; None when another caller decided first."""
+        """TICKETED → APPROVED / REJECTED / SHADOW; None when another caller decided first.
+        ``notes`` (the diff of an approved edit) go to the ticket with the decision."""
         with self.store.transaction() as conn:
             if not self.store.transition(conn, request_id, [RequestState.TICKETED], target, **updates):
                 return None
             self._audit(conn, request_id, events)
+            for note in notes:
+                self.enqueue_report(conn, note)
             stored = self.store.get(request_id, conn)
             if target is not RequestState.APPROVED:
                 kind = ReportKind.SHADOW if target is RequestState.SHADOW else ReportKind.REJECTED
@@ -227,6 +232,7 @@ class Transitions(TimingTransitions):
         kinds = {RequestState.SUCCEEDED: ReportKind.SUCCEEDED, RequestState.IN_DOUBT: ReportKind.IN_DOUBT}
         kind = kinds.get(state, ReportKind.FAILED)
         details = {"result": (result or "")[:2000], **({"error": error} if error else {})}
+        details["executed_digest"] = request.approved_digest or request.arguments_digest  # what ran
         me = self.ctx.worker_id
         with self.store.transaction() as conn:
             moved = self.store.transition(

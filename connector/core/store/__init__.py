@@ -29,7 +29,9 @@ from .schema import (
     metadata,
     outbox_table,
     requests_table,
+    votes_table,
 )
+from .votes import VoteQueries
 
 __all__ = [
     "AuditLog",
@@ -46,13 +48,20 @@ __all__ = [
     "metadata",
     "outbox_table",
     "requests_table",
+    "votes_table",
     "_from_row",
     "_to_row",
 ]
 
 
 class Store(
-    RequestQueries, OutboxQueries, CursorQueries, LeaseQueries, ConversationQueries, ConversationLinkQueries
+    RequestQueries,
+    OutboxQueries,
+    CursorQueries,
+    LeaseQueries,
+    ConversationQueries,
+    ConversationLinkQueries,
+    VoteQueries,
 ):
     """Owns the connector's tables. Only the service's transitions module changes a state."""
 

@@ -112,6 +112,25 @@ outbox_table = Table(
     Index("ix_outbox_due", "delivered_at", "next_attempt_at"),
 )
 
+votes_table = Table(
+    "votes",
+    metadata,
+    # one row per vote seen on a quorum route's ticket (connector.core.approvals): recorded once
+    # (the first replica to insert it), counted or not (and why not), listed on the ticket once
+    Column("request_id", String(64), primary_key=True),
+    Column("vote_key", String(64), primary_key=True),  # sha256 of the adapter's vote id
+    Column("vote_id", Text, nullable=False),
+    Column("voter", String(200), nullable=False),
+    Column("voter_name", String(300), nullable=False, default=""),
+    Column("verdict", String(20), nullable=False),
+    Column("counted", Boolean, nullable=False),
+    Column("reason", Text),
+    Column("voter_groups", Text, nullable=False, default="[]"),
+    Column("voted_at", DateTime(timezone=True)),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("seq", Integer, nullable=False, default=0),  # order of recording within the request
+)
+
 cursors_table = Table(
     "poll_cursors",
     metadata,

@@ -88,3 +88,23 @@ def test_offline_bad_template(sim):
 
 def test_live_deployment_mismatch(sim):
     assert not rows(build_adapter(sim, deployment="datacenter").check(live=True))["deployment"].ok
+
+
+def test_live_missing_arguments_field_reported(sim):
+    seed_samples(sim)
+    routes = {ROUTE: route_settings(decision={"arguments_field": "Aproved arguments"})}  # misspelt
+    bad = rows(build_adapter(sim, routes=routes).check(True), False)
+    assert "not found in GET /field" in bad[f"route {ROUTE}: decision.arguments_field"].detail
+    routes = {ROUTE: route_settings(decision={"arguments_field": "Approved arguments"})}
+    assert rows(build_adapter(sim, routes=routes).check(True), False) == {}
+
+
+def test_an_arguments_field_mapped_in_ticket_fields_fails_offline(sim):
+    routes = {
+        ROUTE: route_settings(
+            ticket={"project": "OPS", "fields": {"customfield_10100": "{{ args.to }}"}},
+            decision={"arguments_field": "customfield_10100"},
+        )
+    }
+    bad = rows(build_adapter(sim, routes=routes).check(False), False)
+    assert "connector alone writes" in bad[f"route {ROUTE}: decision.arguments_field"].detail

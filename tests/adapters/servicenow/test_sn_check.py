@@ -104,3 +104,14 @@ def test_live_check_wrong_service_account_sys_id(
         system={**SYSTEM, "service_account": {"user_name": "svc_connector", "sys_id": "nope"}}
     )
     assert "service account" in failures(adapter.check(live=True))
+
+
+def test_live_check_finds_a_missing_arguments_column(
+    make_adapter: MakeAdapter, sim: ServiceNowSimulator, rsps: responses.RequestsMock
+) -> None:
+    decision = {**route_dict()["decision"], "arguments_field": "u_approved_args"}  # misspelt
+    adapter = make_adapter(routes={"change": route_dict(decision=decision)})
+    found = failures(adapter.check(live=True))
+    assert "silently ignore" in found["field change_request.u_approved_args"]
+    sim.add_field("change_request", "u_approved_args")
+    assert failures(adapter.check(live=True)) == {}
