@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
 from connector.agents.mcp.check import is_mcp_tool
+from connector.app.cli import codes
+from connector.app.cli.options import command
 from connector.app.cli.output import TerminalTable, err, out
 from connector.app.cli.session import connector
-from connector.app.runtime import Connector
 from connector.core.errors import AdapterError, ConnectorError, UserError
 from connector.core.models import CheckResult
 
+if TYPE_CHECKING:
+    from connector.app.runtime import Connector
 
-def check_config(
-    live: bool = typer.Option(False, "--live", help="Also check each system against the live instance."),
-) -> None:
+
+@command("check-config")
+@click.option("--live", is_flag=True, help="Also check each system against the live instance.")
+def check_config(live: bool) -> None:
     """Validate the configuration (offline, or with --live against Jira / ServiceNow)."""
     conn = connector()
     results = []
@@ -59,7 +64,7 @@ def check_config(
     source = getattr(conn.config, "_source", "")
     if failed:
         err.print(f"{failed} problem(s) in {source}")
-        raise typer.Exit(1)
+        codes.leave(codes.CHECK_FAILED)
     out.print(f"{source}: configuration OK" + ("" if live else " (offline; --live checks the systems)"))
 
 

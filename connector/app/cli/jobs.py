@@ -5,21 +5,51 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
-import typer
+import click
 
+from connector.app.cli import codes
+from connector.app.cli.options import command
 from connector.app.cli.output import out
 from connector.app.cli.session import connector
 
+if TYPE_CHECKING:
+    from connector.app.runtime import Connector
 
-def poll(
-    once: bool = typer.Option(False, "--once", help="Run one cycle of every job and exit."),
-) -> None:
+RUN_OUTCOMES = ("succeeded", "failed", "in_doubt")
+
+
+def runs_so_far(conn: Connector) -> dict[str, float]:
+    """Tool runs this process ended, by outcome (the ``approval_runs`` counter)."""
+    registry = conn.metrics.registry
+    return {o: registry.get_sample_value("approval_runs_total", {"outcome": o}) or 0.0 for o in RUN_OUTCOMES}
+
+
+def cycle_summary(counts: dict[str, int], runs: dict[str, float]) -> str:
+    """One line a person reads after ``poll --once``: what the cycle saw and did."""
+    ran = int(sum(runs.values()))
+    by = ", ".join(f"{int(n)} {o.replace('_', ' ')}" for o, n in runs.items() if n)
+    line = (
+        f"decisions seen: {counts.get('decisions', 0)}, runs: {ran}{f' ({by})' if by else ''}, "
+        f"reports delivered: {counts.get('outbox', 0) + counts.get('reported', 0)}, "
+        f"expired: {counts.get('expired', 0)}"
+    )
+    extra = {k: v for k, v in counts.items() if k not in ("decisions", "outbox", "reported", "expired") and v}
+    return line + "".join(f", {k.replace('_', ' ')}: {v}" for k, v in extra.items())
+
+
+@command("poll")
+@click.option("--once", is_flag=True, help="Run one cycle of every job, print what it did, and exit.")
+def poll(once: bool) -> None:
     """Poll every system for decisions, run approved calls, expire, deliver reports."""
     conn = connector()
     if once:
+        before = runs_so_far(conn)
         counts = asyncio.run(conn.run_all_jobs_once())
-        out.print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+        after = runs_so_far(conn)
+        out.print(cycle_summary(counts, {o: after[o] - before[o] for o in RUN_OUTCOMES}))
+        codes.leave(codes.SYSTEM if counts.get("failed_jobs") else codes.OK)
         return
     from connector.app.scheduler import build_scheduler
 
@@ -38,10 +68,10 @@ def poll(
         out.print("stopped")
 
 
-def serve(
-    host: str | None = typer.Option(None, "--host", help="Listen address (default: server.host)."),
-    port: int | None = typer.Option(None, "--port", help="Listen port (default: server.port)."),
-) -> None:
+@command("serve")
+@click.option("--host", help="Listen address (default: server.host).")
+@click.option("--port", type=int, help="Listen port (default: server.port).")
+def serve(host: str | None, port: int | None) -> None:
     """Receive ticket webhooks and run the scheduler (poll, expiry, outbox, recovery) until stopped."""
     from connector.app.server import serve as run_server
 
