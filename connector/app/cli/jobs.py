@@ -20,19 +20,30 @@ if TYPE_CHECKING:
 RUN_OUTCOMES = ("succeeded", "failed", "in_doubt")
 
 
-def runs_so_far(conn: Connector) -> dict[str, float]:
-    """Tool runs this process ended, by outcome (the ``approval_runs`` counter)."""
+def so_far(conn: Connector) -> dict[str, float]:
+    """What this process has done, from its own metrics: tool runs ended by outcome, and reports
+    the ticketing systems accepted (whether delivered by the outbox job or right after a run)."""
     registry = conn.metrics.registry
-    return {o: registry.get_sample_value("approval_runs_total", {"outcome": o}) or 0.0 for o in RUN_OUTCOMES}
+    done = {o: registry.get_sample_value("approval_runs_total", {"outcome": o}) or 0.0 for o in RUN_OUTCOMES}
+    done["reports"] = sum(
+        sample.value
+        for metric in registry.collect()
+        if metric.name == "approval_adapter_calls"
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+        and sample.labels.get("method") == "report"
+        and sample.labels.get("outcome") == "ok"
+    )
+    return done
 
 
-def cycle_summary(counts: dict[str, int], runs: dict[str, float]) -> str:
+def cycle_summary(counts: dict[str, int], done: dict[str, float]) -> str:
     """One line a person reads after ``poll --once``: what the cycle saw and did."""
-    ran = int(sum(runs.values()))
+    runs = {o: done[o] for o in RUN_OUTCOMES}
     by = ", ".join(f"{int(n)} {o.replace('_', ' ')}" for o, n in runs.items() if n)
     line = (
-        f"decisions seen: {counts.get('decisions', 0)}, runs: {ran}{f' ({by})' if by else ''}, "
-        f"reports delivered: {counts.get('outbox', 0) + counts.get('reported', 0)}, "
+        f"decisions seen: {counts.get('decisions', 0)}, runs: {int(sum(runs.values()))}"
+        f"{f' ({by})' if by else ''}, reports delivered: {int(done['reports'])}, "
         f"expired: {counts.get('expired', 0)}"
     )
     extra = {k: v for k, v in counts.items() if k not in ("decisions", "outbox", "reported", "expired") and v}
@@ -45,10 +56,10 @@ def poll(once: bool) -> None:
     """Poll every system for decisions, run approved calls, expire, deliver reports."""
     conn = connector()
     if once:
-        before = runs_so_far(conn)
+        before = so_far(conn)
         counts = asyncio.run(conn.run_all_jobs_once())
-        after = runs_so_far(conn)
-        out.print(cycle_summary(counts, {o: after[o] - before[o] for o in RUN_OUTCOMES}))
+        after = so_far(conn)
+        out.print(cycle_summary(counts, {k: after[k] - before[k] for k in after}))
         codes.leave(codes.SYSTEM if counts.get("failed_jobs") else codes.OK)
         return
     from connector.app.scheduler import build_scheduler
