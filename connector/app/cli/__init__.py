@@ -153,9 +153,11 @@ def _system_failure(exc: BaseException) -> bool:
 
 
 def _say(message: str) -> None:
-    from connector.app.cli.output import err  # rich, only once there is something to say
+    """One line on stderr, neutralised like everything the CLI prints (it may echo model-written
+    or user-typed text); plain click, so a usage error starts no faster path than ``--help``."""
+    from connector.core.text import for_terminal
 
-    err.print(message)
+    click.echo(for_terminal(message), err=True)
 
 
 def _failure(exc: Exception) -> int:

@@ -4,8 +4,6 @@ database, and the CLI starts without importing the runtime)."""
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from connector.core.errors import UserError
@@ -25,6 +23,8 @@ STATE = _State()
 
 def connector() -> Connector:
     if STATE.connector is None:
+        from pathlib import Path
+
         from connector.app.runtime import Connector
 
         if STATE.config is not None and not Path(STATE.config).exists():
@@ -42,6 +42,8 @@ def close() -> None:
 def configure_logging(verbose: bool) -> None:
     """WARNING and up (INFO with ``--verbose``) on stderr; AutoGen's token-count warnings hidden
     unless verbose."""
+    import logging
+
     STATE.verbose = STATE.verbose or verbose
     level = logging.INFO if STATE.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
