@@ -70,6 +70,11 @@ def demo_command(
     Exits 0 when the call ran (or the rejection was recorded); see the exit codes in the README."""
     from connector.demo.environment import find_demo
 
+    if example is not None and example.strip().lower() == "list":
+        from connector.app.cli.demo_examples import list_examples
+
+        codes.leave(list_examples())
+        return
     chosen = [x for x in (approve_, reject_ is not None, edit is not None) if x]
     if len(chosen) > 1:
         raise UserError("choose one of --approve, --reject REASON, --edit JSON")

@@ -33,8 +33,6 @@ def play_example(
 ) -> int:
     """Run one example; its exit code is 0 when the story ran to its end (the call ran, or the
     rejection was heard and the revised proposal approved), 4 when it stopped short."""
-    if name.strip().lower() == "list":
-        return list_examples()
     if framework != "autogen" or mcp or actor:
         raise UserError(
             "--example plays the example's own team and approver: leave out --framework, --mcp, --as"
