@@ -161,3 +161,11 @@ def test_demo_reject_exits_0_and_approve_runs(workdir):
     assert cli("demo", "--reject", "tone", cwd=workdir).returncode == 0
     assert cli("demo", "--approve", cwd=workdir).returncode == 0
     assert len(sent_mail(workdir)) == 1
+
+
+def test_an_unreachable_store_is_a_system_failure(workdir):
+    config = workdir / "pg.yaml"
+    config.write_text("store: {url: 'postgresql+psycopg://postgres@127.0.0.1:1/test'}\n")
+    done = cli("-c", str(config), "requests", "list", cwd=workdir)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "database unreachable" in done.stderr and "Traceback" not in done.stderr

@@ -164,11 +164,14 @@ def _failure(exc: Exception) -> int:
     """The exit code for an error a command raised, after saying it in one line; re-raises what
     is not ours to explain (a bug: its traceback is the useful output)."""
     from connector.app.cli.interrupts import Interrupted
-    from connector.core.errors import AdapterError, ConnectorError, UserError
+    from connector.core.errors import AdapterError, ConnectorError, StoreUnavailable, UserError
 
     if isinstance(exc, Interrupted):
         _say(str(exc))
         return codes.INTERRUPTED
+    if isinstance(exc, StoreUnavailable):
+        _say(f"error: {exc}")
+        return codes.SYSTEM
     if isinstance(exc, UserError):
         _say(f"error: {exc}")
         return codes.BAD_INPUT
