@@ -188,7 +188,17 @@ class RequestQueries(StoreBase):
         offset: int = 0,
     ) -> list[ApprovalRequest]:
         """One page of requests, newest first, filtered and sliced in SQL (the list of a million
-        requests reads only the rows it shows); ``since`` / ``before`` bound ``created_at``."""
+        requests reads only the rows it shows); ``since`` / ``before`` bound ``created_at``. Each
+        filter has an index that ends in (created_at, id), so the newest matching rows are read
+        in order; several states are one such read each, merged (an IN list would sort them all)."""
+        wanted = list(dict.fromkeys(states)) if states is not None else None
+        if wanted is not None and len(wanted) > 1:
+            bounds = {"route": route, "system": system, "since": since, "before": before}
+            top = offset + limit
+            found = [row for state in wanted for row in self.page(states=[state], limit=top, **bounds)]
+            found.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+            return found[offset : offset + limit]
+        states = wanted
         c = requests_table.c
         query = select(requests_table).order_by(c.created_at.desc(), c.id.desc()).limit(limit).offset(offset)
         if states is not None:
