@@ -77,8 +77,9 @@ def test_list_pages_newest_first_with_filters(config_path, workdir):
     assert bad.returncode == 2 and "--newer-than: 'soon' is not a duration" in bad.stderr
 
 
-PEAK_RSS = "import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); " + (
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+PEAK_RSS = (
+    "import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(done.returncode)"
 )
 
 
@@ -92,17 +93,18 @@ def test_list_reads_only_its_page_of_a_large_store(config_path, workdir):
     from tests.conftest import REPO
 
     command = [sys.executable, "-m", "connector.cli", "-c", str(config_path), "requests", "list"]
-    done = subprocess.run(
-        [sys.executable, "-c", PEAK_RSS, *command, "--state", "SUCCEEDED", "--older-than", "1h"],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    peak_mb = int(done.stdout.strip()) / 1024
-    assert peak_mb < 150, f"requests list peaked at {peak_mb:.0f} MB"
+    for filters in ([], ["--state", "SUCCEEDED", "--older-than", "1h"]):
+        done = subprocess.run(
+            [sys.executable, "-c", PEAK_RSS, *command, *filters],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        peak_mb = int(done.stdout.strip()) / 1024
+        assert peak_mb < 150, f"requests list {' '.join(filters)} peaked at {peak_mb:.0f} MB"
 
 
 # --- names, not account ids ----------------------------------------------------------------------
