@@ -5,6 +5,7 @@ only where the system's adapter says its approvers can edit."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -35,6 +36,16 @@ def test_demo_example_list_names_the_shipped_examples(workdir):
     for name in ("refund-email", "crm-update", "change-triage"):
         assert name in done.stdout
     assert "Refund e-mail" in done.stdout
+
+
+def test_the_installed_script_finds_the_examples_from_a_checkout(workdir):
+    import shutil
+
+    script = shutil.which("approval-connector", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("approval-connector is not installed in this interpreter's environment")
+    done = subprocess.run([script, "demo", "--example", "list"], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0 and "Refund e-mail" in done.stdout, done.stdout + done.stderr
 
 
 def test_demo_example_runs_one_example_through(workdir):

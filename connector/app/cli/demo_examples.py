@@ -4,6 +4,8 @@ repository, not the installed package, so this runs from a checkout's root."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from connector.app.cli import codes
@@ -15,9 +17,18 @@ if TYPE_CHECKING:
     from connector.app.cli.demo import Plan
 
 
+def _checkout_on_path() -> None:
+    """The installed ``approval-connector`` script does not look in the working directory; run
+    from a checkout's root, its ``examples`` package is found there, as ``python -m`` would."""
+    here = Path.cwd()
+    if (here / "examples" / "__init__.py").is_file() and str(here) not in sys.path:
+        sys.path.insert(0, str(here))
+
+
 def list_examples() -> int:
     from connector.demo.examples import NAMES, load
 
+    _checkout_on_path()
     for name in NAMES:
         try:
             example = load(name)
@@ -39,6 +50,7 @@ def play_example(
         )
     from connector.demo.examples import load, run_example
 
+    _checkout_on_path()
     example = load(name)
     chosen = system or next(iter(example.configs))
     example.config_path(chosen)  # one clear line when the example does not run on that system
