@@ -366,6 +366,11 @@ class JiraAdapter(JiraWebhooks, TicketAdapter):
     def votes_problem(self, route: str) -> str | None:
         return None  # vote comments (plain) or the JSM approval's approvers
 
+    def accepts_edits(self, route: str) -> bool:
+        """Approve-with-edits needs the route's ``decision.arguments_field``."""
+        settings = self.routes.get(route)
+        return settings is not None and settings.decision.arguments_field is not None
+
     def service_identities(self) -> frozenset[str]:
         """The connector account's names (config and GET /myself, cached). Raises when nothing is
         known: an unknown bot identity must not let the bot's own changes count."""

@@ -57,6 +57,9 @@ class JiraDriver(TicketDriver):
             self.sim.comment(ticket.key, reason, actor=actor)
         self.sim.transition(ticket.key, self.reject_transition, actor=actor)
 
+    def users(self) -> list[str] | None:
+        return sorted(self.sim.users)
+
     def comment(self, ticket: TicketRef, actor: str, text: str) -> None:
         self.sim.comment(ticket.key, text, actor=actor)
 

@@ -283,6 +283,11 @@ class ServiceNowAdapter(TicketAdapter):
             return "set decision.source: approvers (votes are the record's sysapproval_approver rows)"
         return None
 
+    def accepts_edits(self, route: str) -> bool:
+        """Approve-with-edits needs the route's ``decision.arguments_field``."""
+        settings = self.routes.get(route)
+        return settings is not None and settings.decision.arguments_field is not None
+
     def service_identities(self) -> frozenset[str]:
         account = self.settings.service_account
         return frozenset({account.user_name, account.sys_id} - {""})

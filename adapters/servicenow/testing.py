@@ -48,6 +48,9 @@ class ServiceNowDriver(TicketDriver):
     def reject(self, ticket: TicketRef, actor: str, reason: str) -> None:
         self.sim.reject(ticket.key, actor, reason)
 
+    def users(self) -> list[str] | None:
+        return sorted(row["user_name"] for row in self.sim.rows["sys_user"].values())
+
     def comment(self, ticket: TicketRef, actor: str, text: str) -> None:
         self.sim.update(ticket.key, actor, comments=text)
 

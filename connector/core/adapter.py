@@ -137,6 +137,13 @@ class TicketAdapter(ABC):
         """Comment the outcome and move the ticket on. ``attempt`` > 0 means an earlier delivery
         may have landed: check for ``report.report_id`` on the ticket first, never post twice."""
 
+    def accepts_edits(self, route: str) -> bool:
+        """Whether an approver on ``route`` can change the call's arguments in this system
+        (approve-with-edits, read back as ``TicketDecision.edited_arguments``). The local desk
+        can; an adapter whose route settings name a place for it (a field the approver edits)
+        overrides this. Interactive front ends ask before offering an edit."""
+        return self.decides_locally
+
     def service_identities(self) -> frozenset[str]:
         """Identifiers of the connector's own account: its changes never count as decisions."""
         return frozenset()

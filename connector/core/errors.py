@@ -15,6 +15,11 @@ class ConfigError(UserError):
     """The configuration file is missing or invalid; the message names the key path and line."""
 
 
+class StoreUnavailable(ConfigError):
+    """The store's database cannot be reached (down, refused, unreachable host): a system failure
+    rather than a typo, though the URL in the config is where to look first."""
+
+
 class NotFoundInStore(UserError):
     """An id given on the command line matches no stored request."""
 

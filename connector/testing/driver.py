@@ -65,6 +65,11 @@ class TicketDriver(ABC):
     def comments(self, ticket: TicketRef) -> list[str]:
         """The text of every comment on the ticket (work notes included), oldest first."""
 
+    def users(self) -> list[str] | None:
+        """The user names ``actor`` may be (a simulator's seeded users), or None when any name
+        will do (the local desk); lets a caller refuse an unknown one before anything is filed."""
+        return None
+
     # --- for implementations --------------------------------------------------------------------
     def refuse_edits(self, edited: dict[str, Any] | None) -> None:
         """Raise EditsNotSupported when edits are asked of a driver that has no way to make them."""

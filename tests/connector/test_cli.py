@@ -19,6 +19,9 @@ def cli(
 ) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO)}
     full_env.pop("APPROVAL_CONNECTOR_CONFIG", None)
+    for var in ("EDITOR", "VISUAL"):  # edits are prompted field by field unless a test sets one
+        full_env.pop(var, None)
+    full_env.update({k: v for k, v in (env or {}).items() if k in ("EDITOR", "VISUAL")})
     return subprocess.run(
         [sys.executable, "-m", "connector.cli", *args],
         cwd=cwd,

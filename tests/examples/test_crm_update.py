@@ -29,7 +29,7 @@ def test_gatekeeper_files_the_change_and_the_account_executive_approves_in_anoth
     refused = example(
         "crm_update", "approve", "LOCAL-1", "--as", "sam.sales", "--config", str(config), cwd=world
     )
-    assert refused.returncode == 1 and "not an allowed approver" in refused.stdout + refused.stderr
+    assert refused.returncode == 5 and "not an allowed approver" in refused.stdout + refused.stderr
     assert stage(world) == "Negotiation"
 
     approved = ok(

@@ -6,13 +6,16 @@ import asyncio
 import sys
 from pathlib import Path
 
-import typer
+import click
 
+from connector.app.cli import codes
+from connector.app.cli.options import command
 from connector.app.cli.output import err, out
 from connector.app.cli.session import connector
 from connector.core.errors import UserError
 
 
+@command("verify")
 def audit_verify() -> None:
     """Recompute the hash chain; exits 1 and names the rows if anything was altered or removed."""
     conn = connector()
@@ -20,14 +23,14 @@ def audit_verify() -> None:
     if problems:
         for problem in problems:
             err.print(f"audit: {problem}")
-        raise typer.Exit(1)
+        codes.leave(codes.CHECK_FAILED)
     out.print("audit trail intact")
 
 
-def audit_export(
-    output: Path | None = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
-    request_id: str | None = typer.Option(None, "--request", help="Only this request."),
-) -> None:
+@command("export")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="File to write (default: stdout).")
+@click.option("--request", "request_id", metavar="ID", help="Only this request.")
+def audit_export(output: Path | None, request_id: str | None) -> None:
     """Write the audit trail as JSON lines."""
     conn = connector()
     rid = conn.store.resolve(request_id).id if request_id else None

@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
-import typer
+import click
 
 from connector.app.check import run_checks
+from connector.app.cli import codes
+from connector.app.cli.options import command
 from connector.app.cli.output import TerminalTable, err, out
 from connector.app.cli.session import connector
 
 
-def check_config(
-    live: bool = typer.Option(False, "--live", help="Also check each system against the live instance."),
-) -> None:
+@command("check-config")
+@click.option("--live", is_flag=True, help="Also check each system against the live instance.")
+def check_config(live: bool) -> None:
     """Validate the configuration (offline, or with --live against Jira / ServiceNow)."""
     conn = connector()
     rows = run_checks(conn, live)
@@ -26,5 +28,5 @@ def check_config(
     failed = sum(row.failed for row in rows)
     if failed:
         err.print(f"{failed} problem(s) in {source}")
-        raise typer.Exit(1)
+        codes.leave(codes.CHECK_FAILED)
     out.print(f"{source}: configuration OK" + ("" if live else " (offline; --live checks the systems)"))

@@ -8,13 +8,13 @@ import asyncio
 import json
 from typing import Any
 
-import typer
+import click
 
+from connector.app.cli import codes
+from connector.app.cli.options import command
 from connector.core.errors import UserError
 from connector.core.models import ApprovalRequest
 from connector.core.store.conversations import ConversationRecord
-
-conversations_app = typer.Typer(no_args_is_help=True, help="Conversations that wait on approvals.")
 
 TEXT_LIMIT = 600
 
@@ -58,10 +58,9 @@ def _label(request: ApprovalRequest) -> str:
     return request.ticket.key if request.ticket else request.id[:12]
 
 
-@conversations_app.command("list")
-def list_conversations(
-    limit: int = typer.Option(50, "--limit", min=1, help="At most this many (newest)."),
-) -> None:
+@command("list")
+@click.option("--limit", default=50, type=click.IntRange(min=1), help="At most this many (newest).")
+def list_conversations(limit: int) -> None:
     """Registered conversations, most recently active first."""
     cli = _cli()
     rows = cli.connector().store.conversations(limit)
@@ -76,12 +75,12 @@ def list_conversations(
         )
 
 
-@conversations_app.command("show")
-def show_conversation(
-    ident: str = typer.Argument(..., help="Conversation id, or a request id / ticket key proposed in it."),
-    full: bool = typer.Option(False, "--full", help="Messages in full, not clipped."),
-) -> None:
-    """One conversation: where it stands, its requests, questions, and every run's messages."""
+@command("show")
+@click.argument("ident", metavar="ID")
+@click.option("--full", is_flag=True, help="Messages in full, not clipped.")
+def show_conversation(ident: str, full: bool) -> None:
+    """One conversation (ID: conversation id, or a request id / ticket key proposed in it): where
+    it stands, its requests, questions, and every run's messages."""
     cli = _cli()
     conn = cli.connector()
     out = cli.out
@@ -137,13 +136,13 @@ def show_conversation(
         out.print(f"result: {_clip(record.result or '', 2000)}")
 
 
-@conversations_app.command("ask")
-def ask(
-    ident: str = typer.Argument(..., help="Request id (or prefix) or local desk ticket key."),
-    question: str = typer.Argument(..., help="What to ask the waiting agent."),
-    as_: str = typer.Option(None, "--as", help="Who asks (default: your login name); must be an approver."),
-) -> None:
-    """Ask the waiting agent a question on a local desk ticket; its answer is commented back."""
+@command("ask")
+@click.argument("ident", metavar="ID")
+@click.argument("question")
+@click.option("--as", "as_", metavar="NAME", help="Who asks (default: your login name); must be an approver.")
+def ask(ident: str, question: str, as_: str | None) -> None:
+    """Ask the waiting agent a QUESTION on a local desk ticket (ID: request id, prefix or ticket
+    key); its answer is commented back."""
     cli = _cli()
     conn = cli.connector()
     request = conn.store.resolve(ident)
@@ -167,6 +166,6 @@ def ask(
                 cli.out.print(f"{request.ticket.key}: answer: {q['answer']}")
                 return
             cli.out.print(f"{request.ticket.key}: question {q['status']}; no answer")
-            raise typer.Exit(1)
+            codes.leave(codes.CHECK_FAILED)
     cli.out.print(f"{request.ticket.key}: the question was not relayed (see the ticket's comments)")
-    raise typer.Exit(1)
+    codes.leave(codes.CHECK_FAILED)

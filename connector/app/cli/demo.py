@@ -11,12 +11,15 @@ import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 
+from connector.app.cli import codes
+from connector.app.cli.desk import refusal_of
 from connector.app.cli.edits import changed, check_values, edit_from_option, parse_changes
 from connector.app.cli.interrupts import Interrupted, finishing, run_interruptible
+from connector.app.cli.options import command
 from connector.app.cli.output import out, print_audit
-from connector.app.cli.prompts import ask_decision, prompt_edit
+from connector.app.cli.prompts import ask_decision, edit_arguments
 from connector.app.cli.session import STATE
 from connector.core.errors import UserError
 from connector.core.models import ApprovalRequest, RequestState, Verdict
@@ -37,25 +40,41 @@ class Plan:
     edit: str | None = None  # the --edit JSON, already known to parse
 
 
+@command("demo")
+@click.option("--approve", "approve_", is_flag=True, help="Approve without asking.")
+@click.option("--reject", "reject_", metavar="REASON", help="Reject with this reason.")
+@click.option("--edit", metavar="JSON", help="Approve with these argument changes.")
+@click.option(
+    "--as",
+    "as_",
+    metavar="NAME",
+    help="Who decides (default: demo-approver; alice in Jira; change.manager in ServiceNow).",
+)
+@click.option("--model", default="replay", help="'replay' (scripted, offline) or openai:<model>.")
+@click.option("--system", help="local (default), jira or servicenow (simulated).")
+@click.option("--framework", default="autogen", help="The agent's framework: autogen or maf.")
+@click.option("--mcp", is_flag=True, help="The agent pays through an MCP server's tool (AutoGen).")
+@click.option("--example", metavar="NAME", help="Play a shipped example instead ('list' names them).")
 def demo_command(
-    approve_: bool = typer.Option(False, "--approve", help="Approve without asking."),
-    reject_: str | None = typer.Option(None, "--reject", metavar="REASON", help="Reject with this reason."),
-    edit: str | None = typer.Option(
-        None, "--edit", metavar="JSON", help="Approve with these argument changes."
-    ),
-    as_: str | None = typer.Option(
-        None,
-        "--as",
-        help="Who decides (default: demo-approver; alice in Jira; change.manager in ServiceNow).",
-    ),
-    model: str = typer.Option("replay", "--model", help="'replay' (scripted, offline) or openai:<model>."),
-    system: str = typer.Option("local", "--system", help="local, jira or servicenow (simulated)."),
-    framework: str = typer.Option("autogen", "--framework", help="The agent's framework: autogen or maf."),
-    mcp: bool = typer.Option(False, "--mcp", help="The agent pays through an MCP server's tool (AutoGen)."),
+    approve_: bool,
+    reject_: str | None,
+    edit: str | None,
+    as_: str | None,
+    model: str,
+    system: str | None,
+    framework: str,
+    mcp: bool,
+    example: str | None,
 ) -> None:
-    """An agent drafts the refund e-mail, the gated send_email files a ticket, a human decides."""
+    """An agent drafts the refund e-mail, the gated send_email files a ticket, a human decides.
+    Exits 0 when the call ran (or the rejection was recorded); see the exit codes in the README."""
     from connector.demo.environment import find_demo
 
+    if example is not None and example.strip().lower() == "list":
+        from connector.app.cli.demo_examples import list_examples
+
+        codes.leave(list_examples())
+        return
     chosen = [x for x in (approve_, reject_ is not None, edit is not None) if x]
     if len(chosen) > 1:
         raise UserError("choose one of --approve, --reject REASON, --edit JSON")
@@ -71,14 +90,33 @@ def demo_command(
         plan = Plan(Verdict.APPROVED, edit=edit)
     elif not sys.stdin.isatty():
         raise UserError("no terminal to ask in: pass --approve, --reject REASON or --edit JSON")
+    if example is not None:
+        from connector.app.cli.demo_examples import play_example
+
+        codes.leave(play_example(example, system, plan, model, framework, mcp, as_))
+        return
     make_run = demo_run(framework, mcp, model)
-    with find_demo(system)(STATE.config) as env:
-        if plan.edit is not None and not env.driver.supports_edits:
+    with find_demo(system or "local")(STATE.config) as env:
+        if plan.edit is not None and not edits_offered(env):
             raise UserError(
                 f"--edit: {env.label} has no approve-with-edits (its route sets no "
                 "decision.arguments_field); use --approve or --reject here"
             )
-        run_interruptible(narrate(make_run(env), plan, as_ or env.approver))
+        actor = as_ or env.approver
+        users = env.driver.users()
+        if users is not None and actor not in users:  # before the agent runs: no ticket is left
+            raise UserError(f"--as: {actor!r} is not a user of {env.label} (its users: {', '.join(users)})")
+        codes.leave(run_interruptible(narrate(make_run(env), plan, actor)))
+
+
+def edits_offered(env: DemoEnvironment, route: str | None = None) -> bool:
+    """Whether the human can approve with edits here: the system must take edits on the route
+    (the adapter says so) and the demo's driver must be able to make them."""
+    conn = env.connector
+    routes = [r for r in conn.config.routes if route is None or r.name == route]
+    return env.driver.supports_edits and any(
+        r.system in conn.adapters and conn.adapters[r.system].accepts_edits(r.name) for r in routes
+    )
 
 
 def demo_run(framework: str, mcp: bool, model: str) -> Callable[[DemoEnvironment], DemoRun]:
@@ -103,16 +141,17 @@ def demo_run(framework: str, mcp: bool, model: str) -> Callable[[DemoEnvironment
     return lambda env: DemoRun(env, client)
 
 
-async def narrate(run: DemoRun, plan: Plan, actor: str) -> None:
+async def narrate(run: DemoRun, plan: Plan, actor: str) -> int:
+    """The demo's story; returns its exit code (0 when the call ran or the rejection was recorded)."""
     env = run.env
     await run.start()
     try:
-        await play(run, env, plan, actor)
+        return await play(run, env, plan, actor)
     finally:
         await run.close()
 
 
-async def play(run: DemoRun, env: DemoEnvironment, plan: Plan, actor: str) -> None:
+async def play(run: DemoRun, env: DemoEnvironment, plan: Plan, actor: str) -> int:
     if plan.edit is not None:  # before the agent runs: no ticket is left behind for a misspelt key
         try:
             check_values(run.tool, parse_changes(plan.edit))
@@ -127,7 +166,7 @@ async def play(run: DemoRun, env: DemoEnvironment, plan: Plan, actor: str) -> No
         raise UserError(f"the model did not call {run.tool.name}; nothing to approve")
     if request.state is not RequestState.TICKETED or request.ticket is None:
         out.print(f"request {request.id} is {request.state.value}: {request.outcome().message()}")
-        return
+        return codes.for_request(request)
     ticket, driver = request.ticket, env.driver
     out.rule(f"2. Ticket {ticket.key} waits on {env.label}")
     out.print(driver.describe(ticket))
@@ -137,7 +176,11 @@ async def play(run: DemoRun, env: DemoEnvironment, plan: Plan, actor: str) -> No
         after = await run.human_decides(request, verdict, actor, reason, edited)
     if interrupted():
         raise Interrupted(f"interrupted after the decision on {ticket.key}: {after.outcome().message()}")
-    out.print(f"outcome: {after.outcome().message()}")
+    refusal = refusal_of(env.connector, after) if after.state is RequestState.TICKETED else None
+    if refusal:
+        out.print(f"outcome: refused: {refusal}; nothing ran and {ticket.key} still waits")
+    else:
+        out.print(f"outcome: {after.outcome().message()}")
     effect = run.effect(after)
     if effect:
         out.print(effect)
@@ -150,6 +193,8 @@ async def play(run: DemoRun, env: DemoEnvironment, plan: Plan, actor: str) -> No
     print_audit(env.connector, request.id)
     problems = await env.connector.service.verify_audit()
     out.print("audit chain intact" if not problems else f"audit chain problems: {problems}")
+    rejected = plan.verdict is Verdict.REJECTED or verdict is Verdict.REJECTED
+    return codes.for_request(after, refused=refusal is not None, rejection_ok=rejected)
 
 
 def human_choice(
@@ -157,9 +202,11 @@ def human_choice(
 ) -> tuple[Verdict, str, dict[str, Any] | None]:
     """The verdict, reason and edited arguments: from the options, or asked in the terminal."""
     if plan.verdict is None:
-        keys = "are" if run.env.driver.supports_edits else "ar"
+        keys = "are" if edits_offered(run.env, request.route) else "ar"
         assert request.ticket is not None
-        answer = ask_decision(request.ticket.key, keys, edit=lambda: prompt_edit(run.tool, request.arguments))
+        answer = ask_decision(
+            request.ticket.key, keys, edit=lambda: edit_arguments(run.tool, request.arguments)
+        )
         verdict = Verdict.REJECTED if answer.key == "r" else Verdict.APPROVED
         return verdict, answer.reason, answer.edited
     if plan.edit is None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from typing import Any, Protocol, cast
 
-import typer
+import click
 
+from connector.app.cli import codes
 from connector.app.cli.edits import edit_from_option
 from connector.app.cli.interrupts import Interrupted, finishing, run_interruptible
-from connector.app.cli.output import out, print_request, show_outcome
-from connector.app.cli.prompts import ask_decision, prompt_edit
+from connector.app.cli.options import command
+from connector.app.cli.output import err, out, print_request, show_outcome
+from connector.app.cli.prompts import ask_decision, edit_arguments
 from connector.app.cli.session import connector, default_actor
 from connector.app.runtime import Connector
 from connector.core.errors import UserError
@@ -74,12 +76,38 @@ async def decide(
     return after
 
 
-def approve(
-    request_id: str = typer.Argument(..., help="Request id (or unique prefix) or ticket key."),
-    as_: str = typer.Option(None, "--as", help="Who approves (default: your login name)."),
-    edit: str | None = typer.Option(None, "--edit", help="JSON object of argument changes to approve."),
-) -> None:
-    """Approve a pending request on the local desk; the call runs here, once."""
+def refusal_of(conn: Connector, request: ApprovalRequest) -> str | None:
+    """Why the latest decision on a still-waiting request did not count (its audit row), if so."""
+    for row in reversed(list(conn.store.audit.rows(conn.store.engine, request.id))):
+        if row["event"] == "decision_refused":
+            return str(row["details"].get("reason") or "the decision did not count")
+        if row["event"] in ("ticketed", "decided"):
+            return None
+    return None
+
+
+def report(conn: Connector, after: ApprovalRequest, rejection_ok: bool = False) -> int:
+    """Print where a decided request ended (the refusal itself when the decision did not count)
+    and return its exit code."""
+    refusal = refusal_of(conn, after) if after.state is RequestState.TICKETED else None
+    if refusal:
+        key = after.ticket.key if after.ticket else after.id[:12]
+        err.print(f"{key}: refused: {refusal}; nothing ran and the request still waits")
+    else:
+        show_outcome(after)
+    return codes.for_request(after, refused=refusal is not None, rejection_ok=rejection_ok)
+
+
+REQUEST_ID = click.argument("request_id", metavar="ID")
+
+
+@command("approve")
+@REQUEST_ID
+@click.option("--as", "as_", metavar="NAME", help="Who approves (default: your login name).")
+@click.option("--edit", metavar="JSON", help="JSON object of argument changes to approve.")
+def approve(request_id: str, as_: str | None, edit: str | None) -> None:
+    """Approve a pending request (ID: request id, unique prefix or ticket key) on the local desk;
+    the call runs here, once. Exits 0 only if it ran (see the exit codes in the README)."""
     conn = connector()
     request = conn.store.resolve(request_id)
     decidable(conn, request)
@@ -87,23 +115,22 @@ def approve(
     if edit is not None:
         edited = edit_from_option(conn.registry.require(request.tool_name), request.arguments, edit)
     after = run_interruptible(decide(conn, request, Verdict.APPROVED, as_ or default_actor(), "", edited))
-    show_outcome(after)
-    if after.state is RequestState.TICKETED:
-        raise typer.Exit(1)
+    codes.leave(report(conn, after))
 
 
-def reject(
-    request_id: str = typer.Argument(..., help="Request id (or unique prefix) or ticket key."),
-    reason: str = typer.Option(..., "--reason", "-r", help="Why (the agent hears it)."),
-    as_: str = typer.Option(None, "--as", help="Who rejects (default: your login name)."),
-) -> None:
-    """Reject a pending request on the local desk; nothing runs."""
+@command("reject")
+@REQUEST_ID
+@click.option("--reason", "-r", required=True, help="Why (the agent hears it).")
+@click.option("--as", "as_", metavar="NAME", help="Who rejects (default: your login name).")
+def reject(request_id: str, reason: str, as_: str | None) -> None:
+    """Reject a pending request on the local desk; nothing runs. Exits 0 when the rejection was
+    recorded."""
     if not reason.strip():
         raise UserError("--reason must not be empty")
     conn = connector()
     request = conn.store.resolve(request_id)
     after = run_interruptible(decide(conn, request, Verdict.REJECTED, as_ or default_actor(), reason))
-    show_outcome(after)
+    codes.leave(report(conn, after, rejection_ok=True))
 
 
 async def review_one(conn: Connector, request: ApprovalRequest, actor: str) -> str:
@@ -112,7 +139,7 @@ async def review_one(conn: Connector, request: ApprovalRequest, actor: str) -> s
     answer = ask_decision(
         request.ticket.key if request.ticket else request.id[:12],
         "aresq",
-        edit=lambda: prompt_edit(conn.registry.require(request.tool_name), request.arguments),
+        edit=lambda: edit_arguments(conn.registry.require(request.tool_name), request.arguments),
     )
     if answer.key == "s":
         return "skipped"
@@ -120,7 +147,7 @@ async def review_one(conn: Connector, request: ApprovalRequest, actor: str) -> s
         return "quit"
     verdict = Verdict.REJECTED if answer.key == "r" else Verdict.APPROVED
     after = await decide(conn, request, verdict, actor, answer.reason, answer.edited)
-    show_outcome(after)
+    report(conn, after)
     return "rejected" if verdict is Verdict.REJECTED else "approved"
 
 
@@ -129,7 +156,9 @@ def desk_pending(conn: Connector) -> list[ApprovalRequest]:
     return [r for r in conn.store.list([RequestState.TICKETED]) if r.system in desks]
 
 
-def review(as_: str = typer.Option(None, "--as", help="Who decides (default: your login name).")) -> None:
+@command("review")
+@click.option("--as", "as_", metavar="NAME", help="Who decides (default: your login name).")
+def review(as_: str | None) -> None:
     """Interactive loop over requests waiting on the local desk."""
     conn = connector()
     actor = as_ or default_actor()

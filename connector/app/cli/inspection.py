@@ -1,30 +1,80 @@
-"""``requests list`` and ``requests show``: what is stored, for humans."""
+"""``requests list`` and ``requests show``: what is stored, for humans. The list is one page read
+in SQL (newest first, filtered there), so it costs the same at a million rows as at ten."""
 
 from __future__ import annotations
 
-import typer
+from datetime import timedelta
 
+import click
+
+from connector.app.cli.options import command
 from connector.app.cli.output import TerminalTable, out, print_audit, print_request
 from connector.app.cli.session import connector
 from connector.core.errors import UserError
 from connector.core.models import RequestState
 
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
+
+def duration(option: str, text: str | None) -> timedelta | None:
+    """``30m``, ``2h``, ``7d``, ``1w`` (or plain seconds) as a timedelta; one line if it is not."""
+    if text is None:
+        return None
+    value = text.strip().lower()
+    unit = value[-1:] if value[-1:] in UNITS else "s"
+    number = value[:-1] if value[-1:] in UNITS else value
+    try:
+        amount = float(number)
+    except ValueError:
+        raise UserError(f"{option}: {text!r} is not a duration (e.g. 30m, 2h, 7d)") from None
+    if amount < 0:
+        raise UserError(f"{option}: {text!r} must not be negative")
+    return timedelta(seconds=amount * UNITS[unit])
+
+
+def parse_state(text: str) -> RequestState:
+    try:
+        return RequestState(text.strip().upper())
+    except ValueError:
+        valid = ", ".join(s.value for s in RequestState)
+        raise UserError(f"--state: unknown state {text!r} (one of {valid})") from None
+
+
+@command("list")
+@click.option("--state", "states", multiple=True, metavar="STATE", help="Only this state (repeatable).")
+@click.option("--route", help="Only this route.")
+@click.option("--system", help="Only this ticketing system (its name under systems:).")
+@click.option("--older-than", metavar="AGE", help="Only requests created at least AGE ago (30m, 2h, 7d).")
+@click.option("--newer-than", metavar="AGE", help="Only requests created less than AGE ago.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="At most this many.")
+@click.option("--offset", default=0, type=click.IntRange(min=0), help="Skip this many (the next page).")
 def list_requests(
-    state: str | None = typer.Option(None, "--state", help="Only this state (e.g. TICKETED)."),
-    limit: int = typer.Option(50, "--limit", min=1, help="At most this many (newest)."),
+    states: tuple[str, ...],
+    route: str | None,
+    system: str | None,
+    older_than: str | None,
+    newer_than: str | None,
+    limit: int,
+    offset: int,
 ) -> None:
-    """Stored requests, oldest first."""
-    states = None
-    if state is not None:
-        try:
-            states = [RequestState(state.upper())]
-        except ValueError:
-            valid = ", ".join(s.value for s in RequestState)
-            raise UserError(f"--state: unknown state {state!r} (one of {valid})") from None
-    rows = connector().store.list(states)[-limit:]
+    """Stored requests, newest first, one page at a time."""
+    from connector.core.models import utcnow
+
+    chosen = [parse_state(s) for s in states] or None
+    now = utcnow()
+    older, newer = duration("--older-than", older_than), duration("--newer-than", newer_than)
+    conn = connector()
+    rows = conn.store.page(
+        states=chosen,
+        route=route,
+        system=system,
+        since=now - newer if newer is not None else None,
+        before=now - older if older is not None else None,
+        limit=limit,
+        offset=offset,
+    )
     if not rows:
-        out.print("No requests.")
+        out.print("No requests." if offset == 0 else f"No requests past the first {offset}.")
         return
     table = TerminalTable(box=None, padding=(0, 2), header_style="bold")
     for col in ("id", "created (UTC)", "tool", "route", "state", "ticket", "approver"):
@@ -37,15 +87,18 @@ def list_requests(
             r.route,
             r.state.value,
             r.ticket.key if r.ticket else "",
-            r.approver or "",
+            r.approver_name or r.approver or "",
         )
     out.print(table)
+    if len(rows) == limit:
+        out.print(f"(more may follow: --offset {offset + limit})")
 
 
-def show_request(
-    request_id: str = typer.Argument(..., help="Request id (or unique prefix) or ticket key."),
-) -> None:
-    """One request: the call, its ticket, its outcome, pending deliveries and audit trail."""
+@command("show")
+@click.argument("request_id", metavar="ID")
+def show_request(request_id: str) -> None:
+    """One request (ID: request id, unique prefix or ticket key): the call, its ticket, its
+    outcome, pending deliveries and audit trail."""
     conn = connector()
     request = conn.store.resolve(request_id)
     print_request(request)

@@ -7,20 +7,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import typer
+import click
 
+from connector.app.cli.options import command
 from connector.app.cli.session import connector
 from connector.core.errors import UserError
 
 
-def mcp_proxy(
-    server: str = typer.Option(..., "--server", help="The MCP server, by its name under mcp_servers."),
-    http: bool = typer.Option(
-        False, "--http", help="Serve streamable HTTP (bearer tokens) instead of stdio."
-    ),
-    host: str = typer.Option("127.0.0.1", "--host", help="HTTP listen address."),
-    port: int = typer.Option(8765, "--port", min=0, max=65535, help="HTTP listen port (0: a free one)."),
-) -> None:
+@command("mcp-proxy")
+@click.option(
+    "--server", required=True, metavar="NAME", help="The MCP server, by its name under mcp_servers."
+)
+@click.option("--http", is_flag=True, help="Serve streamable HTTP (bearer tokens) instead of stdio.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="HTTP listen address.")
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="HTTP listen port (0: a free one).",
+)
+def mcp_proxy(server: str, http: bool, host: str, port: int) -> None:
     """Expose an MCP server's tools unchanged; gated calls become approval tickets."""
     from connector.agents.mcp.servers import require_mcp
     from connector.agents.mcp.transports import log_to_stderr, serve_http, serve_stdio

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from connector.app.runtime import Connector
-from connector.core.models import ApprovalRequest
 from connector.core.text import for_terminal
+
+if TYPE_CHECKING:
+    from connector.app.runtime import Connector
+    from connector.core.models import ApprovalRequest
 
 
 class TerminalConsole(Console):

@@ -58,16 +58,35 @@ def _ask_decision(keys: str, edit: Callable[[], dict[str, Any] | None]) -> Answe
         return Answer(key)
 
 
+def edit_arguments(tool: Tool, arguments: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``[e]dit`` choice: in ``$VISUAL`` / ``$EDITOR`` when one is set (the whole call as
+    JSON, multi-line values included), otherwise one prompt per field. None: refused."""
+    from connector.app.cli.editor import edit_in_editor, editor_command
+
+    editor = editor_command()
+    if editor is not None:
+        return edit_in_editor(tool, arguments, editor)
+    return prompt_edit(tool, arguments)
+
+
 def prompt_edit(tool: Tool, arguments: dict[str, Any]) -> dict[str, Any] | None:
-    """Ask for each argument's new value (Enter keeps it); None if the edit is refused."""
+    """Ask for each argument's new value (Enter keeps it); None if the edit is refused. Each
+    current value is shown in full first; a long or multi-line one is better edited with
+    ``$EDITOR`` set."""
     out.print("Edit the arguments: press Enter to keep a value; non-text values as JSON.")
+    out.print("(set $EDITOR to edit them all, multi-line text included, in your editor)")
     fields = list(tool.args_model.model_fields)
     order = [f for f in fields if f in arguments] + [a for a in arguments if a not in fields]
     changes: dict[str, Any] = {}
     for name in order:
         value = arguments[name]
         current = value_text(value)
-        shown = for_terminal(current) if len(current) < 60 else False  # the value itself is untrusted
+        short = len(current) < 60 and "\n" not in current
+        if not short:  # shown in full (escaped: the value is untrusted), then kept by Enter
+            out.print(f"  {name} is now:")
+            for line in current.splitlines() or [""]:
+                out.print(f"    | {line}")
+        shown = for_terminal(current) if short else "keep"
         answer = ask(f"  {for_terminal(name)}", default=current, show_default=shown)
         if answer == current:
             continue

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import typer
+from typing import TYPE_CHECKING
 
+import click
+
+from connector.app.cli.options import command
 from connector.app.cli.output import out
 from connector.app.cli.session import connector
-from connector.app.runtime import Connector
 from connector.core.errors import UserError
+
+if TYPE_CHECKING:
+    from connector.app.runtime import Connector
 
 
 def _webhook_url(conn: Connector, public_url: str | None, system: str) -> str:
@@ -19,11 +24,11 @@ def _webhook_url(conn: Connector, public_url: str | None, system: str) -> str:
     return f"{base}/webhooks/{system}"
 
 
-def webhooks_register(
-    apply: bool = typer.Option(False, "--apply", help="Create the webhooks through the APIs where possible."),
-    public_url: str | None = typer.Option(None, "--public-url", help="Override server.public_url."),
-    system: str | None = typer.Option(None, "--system", help="Only this system."),
-) -> None:
+@command("register")
+@click.option("--apply", is_flag=True, help="Create the webhooks through the APIs where possible.")
+@click.option("--public-url", metavar="URL", help="Override server.public_url.")
+@click.option("--system", help="Only this system.")
+def webhooks_register(apply: bool, public_url: str | None, system: str | None) -> None:
     """Print (or with --apply, create) each system's webhook set-up."""
     conn = connector()
     names = [system] if system else list(conn.adapters)

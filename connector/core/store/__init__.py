@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from connector.core.errors import ConfigError
+from connector.core.errors import ConfigError, StoreUnavailable
 
 from .audit import AuditLog, audit_table, seal_entries_table, seals_table
 from .conversation_links import ConversationLinkQueries
@@ -83,6 +83,6 @@ class Store(
         try:
             migrations.upgrade(self.engine, metadata)
         except OperationalError as exc:
-            raise ConfigError(f"{where}: database unreachable: {exc.orig}") from None
+            raise StoreUnavailable(f"{where}: database unreachable: {exc.orig}") from None
         except RuntimeError as exc:  # a migration refused (e.g. an audit trail that does not verify)
             raise ConfigError(f"store: the schema upgrade stopped: {exc}") from None

@@ -26,6 +26,8 @@ from .base import StoreBase
 from .rows import _INSERT_REQUEST, _from_row, _to_row, _transition_statement
 from .schema import aware, meta_table, requests_table
 
+PREFIX_MIN = 6  # characters of a request id that may stand for it (a prefix range scan)
+
 
 class RequestQueries(StoreBase):
     def insert_request(
@@ -49,7 +51,7 @@ class RequestQueries(StoreBase):
         return _from_row(row)
 
     def resolve(self, ident: str) -> ApprovalRequest:
-        """Find a request by full id, unique id prefix (6+ chars) or ticket key."""
+        """Find a request by full id, unique id prefix (PREFIX_MIN+ chars) or ticket key."""
         ident = ident.strip()
         if not ident:
             raise UserError("empty request id")
@@ -57,11 +59,15 @@ class RequestQueries(StoreBase):
         rows = self._read(select(requests_table).where(c.id == ident)).mappings().all()
         if not rows:
             rows = self._read(select(requests_table).where(c.ticket_key == ident)).mappings().all()
-        if not rows and len(ident) >= 6 and ident.isalnum():
+        if not rows and len(ident) >= PREFIX_MIN and ident.isalnum():
             # a prefix as a range on the primary key (LIKE would scan: SQLite's is case-insensitive)
             upper = ident[:-1] + chr(ord(ident[-1]) + 1)
             prefix = select(requests_table).where(c.id >= ident, c.id < upper).order_by(c.id).limit(2)
             rows = self._read(prefix).mappings().all()
+        if not rows and len(ident) < PREFIX_MIN and all(ch in "0123456789abcdef" for ch in ident.lower()):
+            raise UserError(
+                f"{ident!r}: id prefix too short (at least {PREFIX_MIN} characters), or give the ticket key"
+            )
         if not rows:
             raise NotFoundInStore(f"no request or ticket matches {ident!r}")
         if len(rows) > 1:
@@ -177,11 +183,22 @@ class RequestQueries(StoreBase):
         route: str | None = None,
         system: str | None = None,
         since: datetime | None = None,
+        before: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[ApprovalRequest]:
         """One page of requests, newest first, filtered and sliced in SQL (the list of a million
-        requests reads only the rows it shows)."""
+        requests reads only the rows it shows); ``since`` / ``before`` bound ``created_at``. Each
+        filter has an index that ends in (created_at, id), so the newest matching rows are read
+        in order; several states are one such read each, merged (an IN list would sort them all)."""
+        wanted = list(dict.fromkeys(states)) if states is not None else None
+        if wanted is not None and len(wanted) > 1:
+            bounds = {"route": route, "system": system, "since": since, "before": before}
+            top = offset + limit
+            found = [row for state in wanted for row in self.page(states=[state], limit=top, **bounds)]
+            found.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+            return found[offset : offset + limit]
+        states = wanted
         c = requests_table.c
         query = select(requests_table).order_by(c.created_at.desc(), c.id.desc()).limit(limit).offset(offset)
         if states is not None:
@@ -192,6 +209,8 @@ class RequestQueries(StoreBase):
             query = query.where(c.system == system)
         if since is not None:
             query = query.where(c.created_at >= since)
+        if before is not None:
+            query = query.where(c.created_at < before)
         return [_from_row(r) for r in self._read(query).mappings().all()]
 
     def count_by(self, *columns: str) -> list[tuple[Any, ...]]:

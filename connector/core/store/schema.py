@@ -85,6 +85,10 @@ requests_table = Table(
     Index("ix_requests_state_lease", "state", "lease_until"),
     Index("ix_requests_ticket", "ticket_system", "ticket_key"),
     Index("ix_requests_created", "created_at", "id"),
+    # `requests list` filtered by one state, route or system: the newest matches in index order
+    Index("ix_requests_state_created", "state", "created_at", "id"),
+    Index("ix_requests_route_created", "route", "created_at", "id"),
+    Index("ix_requests_system_created", "system", "created_at", "id"),
     Index("ix_requests_route_state", "route", "state"),
     Index("ux_requests_dedupe_key", "dedupe_key", unique=True),
     Index("ix_requests_state_nudge", "state", "nudge_at"),
