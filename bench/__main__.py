@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
         try:
             module = importlib.import_module(module_name)
             result = module.run(args.quick)
-            result["seconds"] = round(time.perf_counter() - section_started, 1)
+            result["section_seconds"] = round(time.perf_counter() - section_started, 1)
             result["load_after"] = loadavg()
             text, found = module.render(result)
         except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others
@@ -73,10 +73,10 @@ def main(argv: list[str]) -> int:
             text, found = f"**Section failed**: `{result['error']}` (traceback in the JSON).", []
             print(result["traceback"], file=sys.stderr)
         results["sections"][name] = result
-        rendered.append((title, text + f"\n\n_section time {result.get('seconds', '?')} s, load after "
+        rendered.append((title, text + f"\n\n_section time {result.get('section_seconds', '?')} s, load after "
                          f"{result.get('load_after', loadavg())}_"))
         verdicts += found
-        print(f"   {name}: {result.get('seconds', '?')} s", file=sys.stderr, flush=True)
+        print(f"   {name}: {result.get('section_seconds', '?')} s", file=sys.stderr, flush=True)
     results["seconds"] = time.perf_counter() - started
     results["load"]["after"] = loadavg()
     results["verdicts"] = verdicts

@@ -22,6 +22,7 @@ PG_ENV = "APPROVAL_CONNECTOR_BENCH_PG_URL"
 TEST_PG_ENV = "APPROVAL_CONNECTOR_TEST_PG_URL"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CACHE = REPO / "bench" / ".cache"
+GNU_TIME = "/usr/bin/time"
 
 
 def spread(values: Sequence[float], digits: int = 3) -> dict[str, Any]:
@@ -90,23 +91,22 @@ class ChildRun:
 
 
 def run_child(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> ChildRun:
-    """Run a command; its wall time and its own peak RSS (wait4's rusage, not the whole tree's)."""
-    out_path = CACHE / f"child-{os.getpid()}.out"
-    err_path = CACHE / f"child-{os.getpid()}.err"
+    """Run a command; its wall time and its own peak RSS. GNU time (``/usr/bin/time -f %M``)
+    measures it: a child forked from this (large) process inherits this process's high-water
+    mark in its rusage, so wait4's ru_maxrss here would report ours, not the child's."""
     CACHE.mkdir(parents=True, exist_ok=True)
+    out_path, err_path, rss_path = (CACHE / f"child-{os.getpid()}.{x}" for x in ("out", "err", "rss"))
+    timed = [GNU_TIME, "-f", "%M", "-o", str(rss_path), *command] if Path(GNU_TIME).exists() else command
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(command, env={**os.environ, **(env or {})}, cwd=cwd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)
+        done = subprocess.run(timed, env={**os.environ, **(env or {})}, cwd=cwd, stdout=out, stderr=err)
         seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return ChildRun(
-        seconds,
-        round(usage.ru_maxrss / 1024, 1),  # kB on Linux
-        process.returncode,
-        out_path.read_text(errors="replace"),
-        err_path.read_text(errors="replace"),
-    )
+    peak = 0.0
+    if timed is not command:
+        lines = rss_path.read_text().split()
+        peak = round(int(lines[-1]) / 1024, 1) if lines and lines[-1].isdigit() else 0.0
+    return ChildRun(seconds, peak, done.returncode, out_path.read_text(errors="replace"),
+                    err_path.read_text(errors="replace"))
 
 
 def self_peak_mb() -> float:
