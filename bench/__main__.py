@@ -33,7 +33,9 @@ SECTIONS: dict[str, tuple[str, str]] = {
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("--only", choices=list(SECTIONS), action="append", help="run only this section (repeatable)")
+    p.add_argument(
+        "--only", choices=list(SECTIONS), action="append", help="run only this section (repeatable)"
+    )
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke test of the sections")
     p.add_argument("--no-write", action="store_true", help="print only; do not write RESULTS.md / JSON")
     return p.parse_args(argv)
@@ -73,8 +75,13 @@ def main(argv: list[str]) -> int:
             text, found = f"**Section failed**: `{result['error']}` (traceback in the JSON).", []
             print(result["traceback"], file=sys.stderr)
         results["sections"][name] = result
-        rendered.append((title, text + f"\n\n_section time {result.get('section_seconds', '?')} s, load after "
-                         f"{result.get('load_after', loadavg())}_"))
+        rendered.append(
+            (
+                title,
+                text + f"\n\n_section time {result.get('section_seconds', '?')} s, load after "
+                f"{result.get('load_after', loadavg())}_",
+            )
+        )
         verdicts += found
         print(f"   {name}: {result.get('section_seconds', '?')} s", file=sys.stderr, flush=True)
     results["seconds"] = time.perf_counter() - started
@@ -85,7 +92,9 @@ def main(argv: list[str]) -> int:
         print(f"\n## {title}\n\n{text}")
     if not args.no_write:
         path = report.write(results, rendered, verdicts)
-        print(f"\nwritten: {path} and bench/results/latest.json ({results['seconds']:.0f} s)", file=sys.stderr)
+        print(
+            f"\nwritten: {path} and bench/results/latest.json ({results['seconds']:.0f} s)", file=sys.stderr
+        )
     return 1 if failed else 0
 
 

@@ -57,8 +57,13 @@ async def _round(config: Path, count: int, mailbox: Path) -> dict[str, Any]:
         "stored_before": before,
         "decided": decided,
         "applied": applied,
-        "seconds": {"file": round(filed, 3), "decide": round(decide_s, 3), "poll_run_report": round(poll_s, 3),
-                    "outbox_after": round(report_s, 3), "total": round(total, 3)},
+        "seconds": {
+            "file": round(filed, 3),
+            "decide": round(decide_s, 3),
+            "poll_run_report": round(poll_s, 3),
+            "outbox_after": round(report_s, 3),
+            "total": round(total, 3),
+        },
         "rate": count / total,
         "rate_without_filing": count / (total - filed),
         "states": states,
@@ -74,7 +79,9 @@ def _store(url: str, count: int, repeats: int) -> dict[str, Any]:
             config = Path(tmp) / SHIPPED.name
             shutil.copyfile(SHIPPED, config)
             mailbox = Path(tmp) / "mailbox.jsonl"
-            saved = {k: os.environ.get(k) for k in ("APPROVAL_CONNECTOR_DB_URL", "APPROVAL_CONNECTOR_DEMO_MAILBOX")}
+            saved = {
+                k: os.environ.get(k) for k in ("APPROVAL_CONNECTOR_DB_URL", "APPROVAL_CONNECTOR_DEMO_MAILBOX")
+            }
             os.environ["APPROVAL_CONNECTOR_DEMO_MAILBOX"] = str(mailbox)
             try:
                 if url:
@@ -91,8 +98,9 @@ def _store(url: str, count: int, repeats: int) -> dict[str, Any]:
         "rounds": rounds,
         "rate": spread([r["rate"] for r in rounds], 1),
         "rate_without_filing": spread([r["rate_without_filing"] for r in rounds], 1),
-        "all_succeeded": all(r["states"].get("SUCCEEDED") == r["count"] and r["mails_sent"] == r["count"]
-                             for r in rounds),
+        "all_succeeded": all(
+            r["states"].get("SUCCEEDED") == r["count"] and r["mails_sent"] == r["count"] for r in rounds
+        ),
     }
 
 
@@ -105,31 +113,53 @@ def run(quick: bool) -> dict[str, Any]:
 
 
 def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    lines = ["| store | approvals/s end to end | without the filing phase | phases of the median round, s "
-             "(file / decide / poll+run+report / outbox) | all ran once and reported | target |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| store | approvals/s end to end | without the filing phase | phases of the median round, s "
+        "(file / decide / poll+run+report / outbox) | all ran once and reported | target |",
+        "|---|---|---|---|---|---|",
+    ]
     verdicts = []
     for store in ("sqlite", "postgres"):
         s = r[store]
         if "skipped" in s:
             lines.append(f"| {store} | skipped: {s['skipped']} | | | | ≥ {TARGET[store]:.0f}/s |")
-            verdicts.append({"what": f"approvals/s end to end, {store}", "measured": "not run",
-                             "target": f"≥ {TARGET[store]:.0f}/s", "met": None, "why": s["skipped"]})
+            verdicts.append(
+                {
+                    "what": f"approvals/s end to end, {store}",
+                    "measured": "not run",
+                    "target": f"≥ {TARGET[store]:.0f}/s",
+                    "met": None,
+                    "why": s["skipped"],
+                }
+            )
             continue
         mid = sorted(s["rounds"], key=lambda x: x["rate"])[len(s["rounds"]) // 2]["seconds"]
-        lines.append(f"| {store} | **{fmt(s['rate'])}** | {fmt(s['rate_without_filing'])} | {mid['file']} / "
-                     f"{mid['decide']} / {mid['poll_run_report']} / {mid['outbox_after']} | {s['all_succeeded']} | "
-                     f"≥ {TARGET[store]:.0f}/s |")
+        lines.append(
+            f"| {store} | **{fmt(s['rate'])}** | {fmt(s['rate_without_filing'])} | {mid['file']} / "
+            f"{mid['decide']} / {mid['poll_run_report']} / {mid['outbox_after']} | {s['all_succeeded']} | "
+            f"≥ {TARGET[store]:.0f}/s |"
+        )
         met = s["rate"]["median"] >= TARGET[store] and s["all_succeeded"]
-        verdicts.append({"what": f"approvals/s end to end (local desk), {store}", "measured": f"{fmt(s['rate'])}/s",
-                         "target": f"≥ {TARGET[store]:.0f}/s", "met": met,
-                         "why": "" if met else "per approval: a stored call, a desk ticket, a decision read, a "
-                         "claim, a run, a finish and a report, each a transaction with audit rows; the phases "
-                         "column shows where the time goes"})
+        verdicts.append(
+            {
+                "what": f"approvals/s end to end (local desk), {store}",
+                "measured": f"{fmt(s['rate'])}/s",
+                "target": f"≥ {TARGET[store]:.0f}/s",
+                "met": met,
+                "why": ""
+                if met
+                else "per approval: a stored call, a desk ticket, a decision read, a "
+                "claim, a run, a finish and a report, each a transaction with audit rows; the phases "
+                "column shows where the time goes",
+            }
+        )
     n = r["sqlite"]["rounds"][0]["count"]
-    lines += ["", f"- {n} calls per round ({len(r['sqlite']['rounds'])} rounds, fresh store each): filed through "
-              "`connector.gate(send_email)` 16 at a time, approved on the desk as alice "
-              "(`LocalDeskAdapter.decide`, what `approve` writes), then one `poll_once` (decisions learned, runs, "
-              "outcome notes on the tickets). Rate = calls / wall time of all phases. Shipped "
-              "`config/connector.yaml` unchanged. " + json.dumps(r["sqlite"]["rounds"][0]["states"])]
+    lines += [
+        "",
+        f"- {n} calls per round ({len(r['sqlite']['rounds'])} rounds, fresh store each): filed through "
+        "`connector.gate(send_email)` 16 at a time, approved on the desk as alice "
+        "(`LocalDeskAdapter.decide`, what `approve` writes), then one `poll_once` (decisions learned, runs, "
+        "outcome notes on the tickets). Rate = calls / wall time of all phases. Shipped "
+        "`config/connector.yaml` unchanged. " + json.dumps(r["sqlite"]["rounds"][0]["states"]),
+    ]
     return "\n".join(lines), verdicts

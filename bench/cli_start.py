@@ -22,7 +22,7 @@ def run(quick: bool) -> dict[str, Any]:
     times: dict[str, list[float]] = {name: [] for name in commands}
     peaks: dict[str, float] = {}
     codes: dict[str, int] = {}
-    for name, command in commands.items():  # one warm-up each (page cache, .pyc)
+    for command in commands.values():  # one warm-up each (page cache, .pyc)
         run_child(command)
     for _ in range(repeats):
         for name, command in commands.items():
@@ -41,13 +41,20 @@ def run(quick: bool) -> dict[str, Any]:
 
 
 def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    lines = ["| command | wall s, median (min–max) | × bare interpreter | peak RSS MB | exit code |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| command | wall s, median (min–max) | × bare interpreter | peak RSS MB | exit code |",
+        "|---|---|---|---|---|",
+    ]
     for name, s in r["seconds"].items():
-        lines.append(f"| `{name}` | {s['median']} ({s['min']}–{s['max']}) | {r['ratio_to_bare'][name]} | "
-                     f"{r['peak_rss_mb'][name]} | {r['exit_codes'][name]} |")
-    lines += ["", f"- {r['repeats']} runs each after one warm-up, interleaved; wall time of the whole "
-              "subprocess (interpreter start included), peak RSS from wait4."]
+        lines.append(
+            f"| `{name}` | {s['median']} ({s['min']}–{s['max']}) | {r['ratio_to_bare'][name]} | "
+            f"{r['peak_rss_mb'][name]} | {r['exit_codes'][name]} |"
+        )
+    lines += [
+        "",
+        f"- {r['repeats']} runs each after one warm-up, interleaved; wall time of the whole "
+        "subprocess (interpreter start included), peak RSS from wait4.",
+    ]
     verdicts = []
     for name in ("approval-connector --help", "approval-connector --version"):
         s = r["seconds"][name]
@@ -58,6 +65,13 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
             why = f"exits {r['exit_codes'][name]} (the option is not in this tree)"
         elif not met:
             why = "imports at start-up still cost more than the budget on this loaded machine"
-        verdicts.append({"what": f"`{name}` start", "measured": f"{s['median']} s ({s['min']}–{s['max']})",
-                         "target": f"< {TARGET_S} s", "met": met, "why": why})
+        verdicts.append(
+            {
+                "what": f"`{name}` start",
+                "measured": f"{s['median']} s ({s['min']}–{s['max']})",
+                "target": f"< {TARGET_S} s",
+                "met": met,
+                "why": why,
+            }
+        )
     return "\n".join(lines), verdicts

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import time
@@ -88,25 +89,62 @@ class ChildRun:
     returncode: int
     stdout: str
     stderr: str
+    timed_out: bool = False
 
 
-def run_child(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> ChildRun:
+def run_child(
+    command: list[str],
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float | None = None,
+    memory_cap_mb: int | None = None,
+) -> ChildRun:
     """Run a command; its wall time and its own peak RSS. GNU time (``/usr/bin/time -f %M``)
     measures it: a child forked from this (large) process inherits this process's high-water
-    mark in its rusage, so wait4's ru_maxrss here would report ours, not the child's."""
+    mark in its rusage, so wait4's ru_maxrss here would report ours, not the child's. With
+    ``timeout`` the whole process group is killed when it runs out (returncode -9, ``timed_out``);
+    ``memory_cap_mb`` caps its address space (RLIMIT_AS), so a runaway command fails, not the host."""
     CACHE.mkdir(parents=True, exist_ok=True)
     out_path, err_path, rss_path = (CACHE / f"child-{os.getpid()}.{x}" for x in ("out", "err", "rss"))
+    rss_path.unlink(missing_ok=True)
     timed = [GNU_TIME, "-f", "%M", "-o", str(rss_path), *command] if Path(GNU_TIME).exists() else command
+
+    def limits() -> None:
+        if memory_cap_mb:
+            cap = memory_cap_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    timed_out = False
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
-        done = subprocess.run(timed, env={**os.environ, **(env or {})}, cwd=cwd, stdout=out, stderr=err)
+        process = subprocess.Popen(
+            timed,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            preexec_fn=limits if memory_cap_mb else None,
+        )
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
         seconds = time.perf_counter() - started
     peak = 0.0
-    if timed is not command:
-        lines = rss_path.read_text().split()
-        peak = round(int(lines[-1]) / 1024, 1) if lines and lines[-1].isdigit() else 0.0
-    return ChildRun(seconds, peak, done.returncode, out_path.read_text(errors="replace"),
-                    err_path.read_text(errors="replace"))
+    if timed is not command and rss_path.exists():
+        words = rss_path.read_text().split()
+        peak = round(int(words[-1]) / 1024, 1) if words and words[-1].isdigit() else 0.0
+    return ChildRun(
+        seconds,
+        peak,
+        -9 if timed_out else process.returncode,
+        out_path.read_text(errors="replace"),
+        err_path.read_text(errors="replace"),
+        timed_out,
+    )
 
 
 def self_peak_mb() -> float:
@@ -115,7 +153,9 @@ def self_peak_mb() -> float:
 
 def git(*args: str) -> str:
     try:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 

@@ -17,8 +17,9 @@ from connector.core.store import requests_table
 TERMINAL = ("SUCCEEDED", "FAILED", "IN_DOUBT", "REJECTED", "EXPIRED", "TAMPERED", "DENIED")
 
 
-async def file_calls(conn: Any, tool: Any, arguments: Callable[[int], dict[str, Any]], count: int,
-                     concurrency: int = 16) -> float:
+async def file_calls(
+    conn: Any, tool: Any, arguments: Callable[[int], dict[str, Any]], count: int, concurrency: int = 16
+) -> float:
     """``count`` calls of the gated ``tool`` (as an agent's tool call), ``concurrency`` at a time;
     returns the seconds taken. Each answer must say the call waits for a ticket."""
     from autogen_core import CancellationToken

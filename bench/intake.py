@@ -19,9 +19,9 @@ from typing import Any
 
 from adapters.jira.simulator import JiraSimulator
 
-from .servers import ServerProcess, start_bare, start_serve
 from . import wrk
 from .common import spread
+from .servers import ServerProcess, start_bare, start_serve
 from .setup import JIRA_EXAMPLE, REPO, WEBHOOK_SECRET
 from .stats import summarize
 
@@ -110,18 +110,33 @@ def _one_run(server: ServerProcess, name: str, body: str, seconds: float, connec
     prefix = f"bench-{uuid.uuid4().hex[:12]}" if signed else ""
     cpu_before = server.cpu_seconds()
     if wrk.available():
-        result = wrk.run(server.url + "/webhooks/jira", "/webhooks/jira", body, seconds, connections,
-                         WEBHOOK_SECRET if signed else "", prefix)
+        result = wrk.run(
+            server.url + "/webhooks/jira",
+            "/webhooks/jira",
+            body,
+            seconds,
+            connections,
+            WEBHOOK_SECRET if signed else "",
+            prefix,
+        )
     else:
         raw = load(server, body, 10**9, connections, seconds, signed)
         summary = summarize([{**raw, "server_cpu_seconds": 0.0}])
-        result = {"completed": raw["completed"], "elapsed": raw["elapsed"], "rate": summary["rate"],
-                  "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"], "max_ms": summary["max_ms"],
-                  "statuses": summary["statuses"], "errors": summary["errors"]}
+        result = {
+            "completed": raw["completed"],
+            "elapsed": raw["elapsed"],
+            "rate": summary["rate"],
+            "p50_ms": summary["p50_ms"],
+            "p99_ms": summary["p99_ms"],
+            "max_ms": summary["max_ms"],
+            "statuses": summary["statuses"],
+            "errors": summary["errors"],
+        }
     cpu_before_settle = server.cpu_seconds()
     server.settle()  # hand-off work after the replies still costs the same server
     result["server_cpu_ms_per_request"] = round(
-        (server.cpu_seconds() - cpu_before) * 1000 / max(1, result["completed"]), 3)
+        (server.cpu_seconds() - cpu_before) * 1000 / max(1, result["completed"]), 3
+    )
     result["server_cpu_after_reply_s"] = round(server.cpu_seconds() - cpu_before_settle, 2)
     return result
 
@@ -140,8 +155,11 @@ def run(quick: bool) -> dict[str, Any]:
             config = work / JIRA_EXAMPLE.name
             config.write_text(shipped_jira_config(jira_url))
             db = work / "intake.db"
-            env = {**sim.demo_env(), "APPROVAL_CONNECTOR_DEMO_MAILBOX": str(work / "mailbox.jsonl"),
-                   "APPROVAL_CONNECTOR_DB_URL": f"sqlite:///{db}"}
+            env = {
+                **sim.demo_env(),
+                "APPROVAL_CONNECTOR_DEMO_MAILBOX": str(work / "mailbox.jsonl"),
+                "APPROVAL_CONNECTOR_DB_URL": f"sqlite:///{db}",
+            }
             serve = start_serve(config, env, work / "serve.log")
             bare = start_bare(work / "bare.log")
             try:
@@ -174,7 +192,10 @@ def run(quick: bool) -> dict[str, Any]:
         "tool": "wrk" if wrk.available() else "bench/loadgen.py (wrk not installed)",
         "runs": runs,
         "summary": {
-            name: {k: spread([r[k] for r in rs], 2) for k in ("rate", "p50_ms", "p99_ms", "server_cpu_ms_per_request")}
+            name: {
+                k: spread([r[k] for r in rs], 2)
+                for k in ("rate", "p50_ms", "p99_ms", "server_cpu_ms_per_request")
+            }
             for name, rs in runs.items()
         },
         "ratios": {k: spread([r[k] for r in per_round]) for k in per_round[0]},
@@ -192,8 +213,10 @@ def run(quick: bool) -> dict[str, Any]:
 def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     from .common import fmt
 
-    lines = ["| endpoint | req/s | p50 ms | p99 ms | server CPU ms/req | statuses (all runs) | errors |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| endpoint | req/s | p50 ms | p99 ms | server CPU ms/req | statuses (all runs) | errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, label in NAMES.items():
         s = r["summary"][name]
         statuses: dict[str, int] = {}
@@ -203,8 +226,10 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
                 statuses[k] = statuses.get(k, 0) + v
             for k, v in run_["errors"].items():
                 errors[k] = errors.get(k, 0) + v
-        lines.append(f"| {label} | {fmt(s['rate'])} | {fmt(s['p50_ms'])} | {fmt(s['p99_ms'])} | "
-                     f"{fmt(s['server_cpu_ms_per_request'])} | {statuses} | {errors or 0} |")
+        lines.append(
+            f"| {label} | {fmt(s['rate'])} | {fmt(s['p50_ms'])} | {fmt(s['p99_ms'])} | "
+            f"{fmt(s['server_cpu_ms_per_request'])} | {statuses} | {errors or 0} |"
+        )
     q = r["ratios"]
     lines += [
         "",
@@ -215,19 +240,35 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         f"{r['rounds']} rounds × {r['seconds_per_run']} s per endpoint, alternating (order reversed every "
         "other round), after a 1 s warm-up each; CPU the server spends after the last reply (hand-off) is "
         "charged to its run.",
-        f"- {r['delivery_ids_stored']} delivery ids stored for {r['deliveries_sent']} signed deliveries answered (wrk does not count the ones in flight when its time is up); Jira "
+        f"- {r['delivery_ids_stored']} delivery ids stored for {r['deliveries_sent']} signed "
+        "deliveries answered "
+        "(wrk does not count the ones in flight when its time is up); Jira "
         f"API calls caused: {r['jira_api_calls_during_intake']}; body {r['body_bytes']} bytes. `serve` runs "
         "the shipped `config/jira-customer-email.yaml` with only its Jira URL replaced.",
     ]
     rate, p99 = q["rate_ratio"]["median"], q["p99_ratio"]["median"]
     verdicts = [
-        {"what": "webhook intake p99 / bare p99", "measured": fmt(q["p99_ratio"]), "target": f"≤ {P99_TARGET}",
-         "met": p99 <= P99_TARGET, "why": "" if p99 <= P99_TARGET else
-         "each delivery waits for its durable write (group commit) and shares one core with the hand-off "
-         "workers; the bare route does no work at all"},
-        {"what": "webhook accepted rate / bare rate", "measured": fmt(q["rate_ratio"]), "target": f"≥ {RATE_TARGET}",
-         "met": rate >= RATE_TARGET, "why": "" if rate >= RATE_TARGET else
-         "signature check, JSON parse, delivery-id write and hand-off cost several times the bare route's "
-         "CPU per request on one core"},
+        {
+            "what": "webhook intake p99 / bare p99",
+            "measured": fmt(q["p99_ratio"]),
+            "target": f"≤ {P99_TARGET}",
+            "met": p99 <= P99_TARGET,
+            "why": ""
+            if p99 <= P99_TARGET
+            else "each delivery waits for its durable write (group commit) and shares one core "
+            "with the hand-off "
+            "workers; the bare route does no work at all",
+        },
+        {
+            "what": "webhook accepted rate / bare rate",
+            "measured": fmt(q["rate_ratio"]),
+            "target": f"≥ {RATE_TARGET}",
+            "met": rate >= RATE_TARGET,
+            "why": ""
+            if rate >= RATE_TARGET
+            else "signature check, JSON parse, delivery-id write and hand-off cost "
+            "several times the bare route's "
+            "CPU per request on one core",
+        },
     ]
     return "\n".join(lines), verdicts

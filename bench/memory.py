@@ -129,7 +129,8 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     for name, s in (("empty store", r["empty"]), (f"{r['full']['stored_requests']:,} stored", r["full"])):
         lines.append(
             f"| {name} | {s['ticketed']} | {s['decided_between_cycles']} | {s['poll_cycles_seen']} | "
-            f"{s['webhook_deliveries']} | {s['rss_after_start_kb'] / 1024:.1f} | {s['rss_at_end_kb'] / 1024:.1f} "
+            f"{s['webhook_deliveries']} | {s['rss_after_start_kb'] / 1024:.1f} "
+            f"| {s['rss_at_end_kb'] / 1024:.1f} "
             f"| {s['peak_kb'] / 1024:.1f} |"
         )
     full = r["full"]

@@ -75,7 +75,9 @@ def _one(store_url: str, calls: int, rounds: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         config = Path(tmp) / SHIPPED.name
         shutil.copyfile(SHIPPED, config)  # byte for byte; the seal key is generated beside it
-        saved = {k: os.environ.get(k) for k in ("APPROVAL_CONNECTOR_DB_URL", "APPROVAL_CONNECTOR_DEMO_MAILBOX")}
+        saved = {
+            k: os.environ.get(k) for k in ("APPROVAL_CONNECTOR_DB_URL", "APPROVAL_CONNECTOR_DEMO_MAILBOX")
+        }
         os.environ["APPROVAL_CONNECTOR_DB_URL"] = store_url or f"sqlite:///{tmp}/overhead.db"
         os.environ["APPROVAL_CONNECTOR_DEMO_MAILBOX"] = str(Path(tmp) / "mailbox.jsonl")
         try:
@@ -124,7 +126,8 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
             "",
             f"- {r['sqlite']['calls_per_round']} calls of each per round, {r['sqlite']['rounds']} rounds, "
             "alternating bare/gated call by call in one event loop; overhead = median(gated) − median(bare) "
-            "per round. Shipped `config/connector.yaml` copied unchanged (route `internal-email`, mode auto); "
+            "per round. Shipped `config/connector.yaml` copied unchanged "
+            "(route `internal-email`, mode auto); "
             "store from `APPROVAL_CONNECTOR_DB_URL`. The bare tool appends to the demo mailbox file too.",
         ]
     )
@@ -134,14 +137,21 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
 def _verdict(store: str, o: dict[str, Any] | None, why: str) -> dict[str, Any]:
     target = TARGET_MS[store]
     if o is None:
-        return {"what": f"gate overhead, {store}", "measured": "not run", "target": f"≤ {target} ms",
-                "met": None, "why": why}
+        return {
+            "what": f"gate overhead, {store}",
+            "measured": "not run",
+            "target": f"≤ {target} ms",
+            "met": None,
+            "why": why,
+        }
     met = o["median"] <= target
     return {
         "what": f"gate overhead (auto route), {store}",
         "measured": f"{o['median']} ms ({o['min']}–{o['max']})",
         "target": f"≤ {target} ms",
         "met": met,
-        "why": "" if met else "per-call cost of storing, claiming, finishing and auditing the request "
+        "why": ""
+        if met
+        else "per-call cost of storing, claiming, finishing and auditing the request "
         "(two transactions) exceeds the budget on this machine",
     }

@@ -28,7 +28,8 @@ POOL_TARGET = 6.0
 
 def config_text(pool_size: int) -> str:
     return f"""
-scheduler: {{poll_interval: 1s, outbox_interval: 2s, recovery_interval: 30s, lease: 2m, pool_size: {pool_size}}}
+scheduler:
+  {{poll_interval: 1s, outbox_interval: 2s, recovery_interval: 30s, lease: 2m, pool_size: {pool_size}}}
 server: {{host: 127.0.0.1, port: 0}}
 systems:
   desk: {{type: local}}
@@ -50,7 +51,8 @@ def _approve_all(engine: Any) -> int:
     now = utcnow()
     with engine.begin() as db:
         return db.execute(
-            update(tickets).where(tickets.c.status == "open")
+            update(tickets)
+            .where(tickets.c.status == "open")
             .values(status="approved", decided_by="alice", decided_at=now, updated_at=now)
         ).rowcount
 
@@ -59,7 +61,9 @@ def _run_pids(engine: Any) -> Counter:
     from connector.core.store import requests_table
 
     with engine.connect() as db:
-        results = db.execute(select(requests_table.c.result).where(requests_table.c.state == "SUCCEEDED")).all()
+        results = db.execute(
+            select(requests_table.c.result).where(requests_table.c.state == "SUCCEEDED")
+        ).all()
     return Counter(str(r[0]).rsplit("pid ", 1)[-1] for r in results)
 
 
@@ -73,7 +77,11 @@ def measure(replicas: int, pool_size: int, count: int, tool_seconds: float) -> d
         work = Path(tmp)
         config = work / "replicas.yaml"
         config.write_text(config_text(pool_size))
-        env = {"APPROVAL_CONNECTOR_DB_URL": url, "PYTHONPATH": str(REPO), "BENCH_TOOL_SECONDS": str(tool_seconds)}
+        env = {
+            "APPROVAL_CONNECTOR_DB_URL": url,
+            "PYTHONPATH": str(REPO),
+            "BENCH_TOOL_SECONDS": str(tool_seconds),
+        }
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
@@ -130,7 +138,9 @@ def run(quick: bool) -> dict[str, Any]:
     out["rate"] = {k: spread(v, 2) for k, v in by.items()}
     base = by["1x8"]
     n = len(base)
-    out["speedup"] = {k: spread([v[i] / base[i] for i in range(n) if base[i]], 2) for k, v in by.items() if k != "1x1"}
+    out["speedup"] = {
+        k: spread([v[i] / base[i] for i in range(n) if base[i]], 2) for k, v in by.items() if k != "1x1"
+    }
     out["pool_speedup"] = spread([base[i] / by["1x1"][i] for i in range(n) if by["1x1"][i]], 2)
     return out
 
@@ -142,27 +152,49 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
             {"what": "4 replicas vs 1", "measured": "not run", "target": "≥ 3.5×", "met": None, "why": why},
             {"what": "pool 8 vs pool 1", "measured": "not run", "target": "≥ 6×", "met": None, "why": why},
         ]
-    lines = ["| replicas × pool | calls | steady runs/s | ceiling (replicas × pool / tool s) | makespan s | "
-             "runs per process | states | exit codes |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| replicas × pool | calls | steady runs/s | ceiling (replicas × pool / tool s) | makespan s | "
+        "runs per process | states | exit codes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for x in r["runs"]:
-        lines.append(f"| {x['replicas']} × {x['pool_size']} | {x['count']} | {x['steady_rate']} | {x['ceiling_rate']} | "
-                     f"{x['makespan_s']} | {x['runs_per_process']} | {x['states']} | {x['exit_codes']} |")
+        lines.append(
+            f"| {x['replicas']} × {x['pool_size']} | {x['count']} | {x['steady_rate']} | "
+            f"{x['ceiling_rate']} | "
+            f"{x['makespan_s']} | {x['runs_per_process']} | {x['states']} | {x['exit_codes']} |"
+        )
     lines += ["", "| layout | steady runs/s, median (min–max) | vs 1 replica × pool 8 |", "|---|---|---|"]
     for k, s in r["rate"].items():
         lines.append(f"| {k} | {fmt(s)} | {fmt(r['speedup'][k]) if k in r['speedup'] else '—'} |")
-    lines += ["", f"- pool 8 vs pool 1 (one replica): **{fmt(r['pool_speedup'])}×**; tool waits "
-              f"{r['tool_seconds']} s; {r['repeats']} repeats, each layout on a fresh PostgreSQL schema; desk "
-              "polled every 1 s by its leader; runs claimed across replicas (APPROVED → EXECUTING, one winner)."]
+    lines += [
+        "",
+        f"- pool 8 vs pool 1 (one replica): **{fmt(r['pool_speedup'])}×**; tool waits "
+        f"{r['tool_seconds']} s; {r['repeats']} repeats, each layout on a fresh PostgreSQL schema; desk "
+        "polled every 1 s by its leader; runs claimed across replicas (APPROVED → EXECUTING, one winner).",
+    ]
     sp4 = r["speedup"].get("4x8") or r["speedup"].get("2x8")
     label = "4 replicas vs 1" if "4x8" in r["speedup"] else "2 replicas vs 1 (quick)"
     target = REPLICA_TARGET if "4x8" in r["speedup"] else 1.75
     verdicts = [
-        {"what": f"{label} (PostgreSQL, I/O-bound tool)", "measured": f"{fmt(sp4)}×", "target": f"≥ {target}×",
-         "met": sp4["median"] >= target, "why": "" if sp4["median"] >= target else
-         "one leader polls the desk and applies every decision; the other replicas only pick up APPROVED "
-         "rows at their poll ticks (every interval/4), and all replicas share 2 cores"},
-        {"what": "one replica, pool 8 vs pool 1", "measured": f"{fmt(r['pool_speedup'])}×", "target": f"≥ {POOL_TARGET}×",
-         "met": r["pool_speedup"]["median"] >= POOL_TARGET, "why": "" if r["pool_speedup"]["median"] >= POOL_TARGET
-         else "per-run database work (claim, finish, audit, report) is serial on one process's loop"},
+        {
+            "what": f"{label} (PostgreSQL, I/O-bound tool)",
+            "measured": f"{fmt(sp4)}×",
+            "target": f"≥ {target}×",
+            "met": sp4["median"] >= target,
+            "why": ""
+            if sp4["median"] >= target
+            else "one leader polls the desk and applies every decision; "
+            "the other replicas only pick up APPROVED "
+            "rows at their poll ticks (every interval/4), and all replicas share 2 cores",
+        },
+        {
+            "what": "one replica, pool 8 vs pool 1",
+            "measured": f"{fmt(r['pool_speedup'])}×",
+            "target": f"≥ {POOL_TARGET}×",
+            "met": r["pool_speedup"]["median"] >= POOL_TARGET,
+            "why": ""
+            if r["pool_speedup"]["median"] >= POOL_TARGET
+            else "per-run database work (claim, finish, audit, report) is serial on one process's loop",
+        },
     ]
     return "\n".join(lines), verdicts

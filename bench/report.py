@@ -30,7 +30,8 @@ def header(results: dict[str, Any]) -> str:
             f"Code: commit **{results['commit']}**; "
             + ", ".join(f"{k} {v}" for k, v in m["packages"].items())
             + "  ",
-            f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_mb']} MB, {m['os']}, Python {m['python']}  ",
+            f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_mb']} MB, {m['os']}, "
+            f"Python {m['python']}  ",
             f"Load (os.getloadavg 1/5/15 min): before {load.get('before')}, after {load.get('after')}; "
             "other helpers' work shared these 2 cores, so absolute figures are noisy: compare the ratios "
             "measured side by side, and the min/median/max spreads.",

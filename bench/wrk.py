@@ -65,7 +65,9 @@ def available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run(url: str, path: str, body: str, seconds: float, connections: int, secret: str, prefix: str) -> dict[str, Any]:
+def run(
+    url: str, path: str, body: str, seconds: float, connections: int, secret: str, prefix: str
+) -> dict[str, Any]:
     """One wrk run (1 thread: the other core is the server's); latencies in seconds."""
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         body_path = Path(tmp) / "body.json"
@@ -76,13 +78,22 @@ def run(url: str, path: str, body: str, seconds: float, connections: int, secret
             signature = f'wrk.headers["X-Hub-Signature"] = "sha256={digest}"'
         script = Path(tmp) / "bench.lua"
         script.write_text(LUA % {"prefix": prefix, "body": body_path, "signature": signature, "path": path})
-        command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
-                   "-s", str(script), url]
+        command = [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ]
         done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True)
     line = next((x for x in done.stdout.splitlines() if x.startswith("WRKJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary: {done.stdout[-300:]} {done.stderr[-300:]}")
-    data = json.loads(line[len("WRKJSON "):])
+    data = json.loads(line[len("WRKJSON ") :])
     elapsed = data["duration_us"] / 1e6
     return {
         "completed": data["requests"],
