@@ -18,7 +18,12 @@ TERMINAL = ("SUCCEEDED", "FAILED", "IN_DOUBT", "REJECTED", "EXPIRED", "TAMPERED"
 
 
 async def file_calls(
-    conn: Any, tool: Any, arguments: Callable[[int], dict[str, Any]], count: int, concurrency: int = 16
+    conn: Any,
+    tool: Any,
+    arguments: Callable[[int], dict[str, Any]],
+    count: int,
+    concurrency: int = 16,
+    expect: str = "LOCAL-",
 ) -> float:
     """``count`` calls of the gated ``tool`` (as an agent's tool call), ``concurrency`` at a time;
     returns the seconds taken. Each answer must say the call waits for a ticket."""
@@ -32,8 +37,8 @@ async def file_calls(
     async def one(index: int) -> None:
         async with slots:
             answer = str(await gated.run_json(arguments(index), token))
-            if "LOCAL-" not in answer:
-                raise RuntimeError(f"gated call not waiting on a desk ticket: {answer[:120]}")
+            if expect not in answer:
+                raise RuntimeError(f"gated call not waiting on a ticket ({expect}): {answer[:120]}")
 
     await asyncio.gather(*(one(i) for i in range(count)))
     return time.perf_counter() - started
