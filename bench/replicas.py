@@ -126,7 +126,7 @@ def run(quick: bool) -> dict[str, Any]:
         return {"skipped": missing}
     tool = 0.2 if quick else 0.5
     repeats = 1 if quick else 2
-    per_slot = 6 if quick else 12  # calls per pool slot: each slot runs this many back to back
+    per_slot = 6 if quick else 8  # calls per pool slot: each slot runs this many back to back
     layouts = [(1, 8), (2, 8), (1, 1)] if quick else [(1, 8), (2, 8), (4, 8), (1, 1)]
     out: dict[str, Any] = {"tool_seconds": tool, "repeats": repeats, "runs": []}
     for _ in range(repeats):
