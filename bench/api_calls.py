@@ -243,7 +243,7 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
                     "ServiceNow API calls per approval incl. creation, webhook path (real intake)",
                     w["per_approval"],
                     SN_TARGET,
-                    f"per approval: {each}; the outcome takes one PATCH "
+                    f"per approval: {each}{_echo_note(w)}; the outcome takes one PATCH "
                     "per state step (Implement → Review → Closed: the change model refuses jumps)",
                 )
             )
@@ -285,3 +285,15 @@ def _v(what: str, s: dict[str, Any], target: int, why: str, suffix: str = "") ->
         "met": met,
         "why": "" if met else why,
     }
+
+
+def _echo_note(w: dict[str, Any]) -> str:
+    """Reads beyond one per approval come from webhooks that echo the connector's own writes."""
+    n = max(1, len(w["rounds"]))
+    reads = sum(v for k, v in w["by_endpoint"].items() if k.startswith("GET ")) / n
+    if reads <= 2:
+        return ""
+    return (
+        f" ({reads:g} reads per approval: the outcome's own PATCHes fire the instance's webhook again "
+        "and serve re-reads the record and its sys_audit for those echoes)"
+    )

@@ -13,7 +13,7 @@ TARGET_S = 0.2
 
 
 def run(quick: bool) -> dict[str, Any]:
-    repeats = 3 if quick else 9
+    repeats = 3 if quick else 5
     commands = {
         "python -c pass": [sys.executable, "-c", "pass"],
         "approval-connector --help": [str(CLI), "--help"],
@@ -32,12 +32,27 @@ def run(quick: bool) -> dict[str, Any]:
             codes[name] = child.returncode
     bare = spread(times["python -c pass"])["median"]
     return {
+        "import_profile": import_profile(),
         "repeats": repeats,
         "seconds": {name: spread(t) for name, t in times.items()},
         "peak_rss_mb": peaks,
         "exit_codes": codes,
         "ratio_to_bare": {n: round(spread(t)["median"] / bare, 1) for n, t in times.items()},
     }
+
+
+def import_profile(top: int = 4) -> list[tuple[str, float]]:
+    """The modules with the largest cumulative import time under ``import connector.app.cli``
+    (``python -X importtime``), in seconds: where the start-up goes."""
+    child = run_child([sys.executable, "-X", "importtime", "-c", "import connector.app.cli"])
+    rows: list[tuple[str, float]] = []
+    for line in child.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            rows.append((parts[2].rstrip(), int(parts[1]) / 1e6))
+    total = max((t for _, t in rows), default=0.0)
+    chain = sorted(rows, key=lambda r: -r[1])[:top]
+    return [(name.strip(), round(t, 3)) for name, t in chain] + [("(total)", round(total, 3))]
 
 
 def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
@@ -64,7 +79,11 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         if not ok:
             why = f"exits {r['exit_codes'][name]} (the option is not in this tree)"
         elif not met:
-            why = "imports at start-up still cost more than the budget on this loaded machine"
+            chain = ", ".join(f"{n} {t} s" for n, t in r["import_profile"][:-1])
+            why = (
+                f"`import connector.app.cli` alone takes {r['import_profile'][-1][1]} s; largest cumulative "
+            )
+            why += f"imports (python -X importtime): {chain}"
         verdicts.append(
             {
                 "what": f"`{name}` start",

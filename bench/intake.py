@@ -247,6 +247,15 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         "the shipped `config/jira-customer-email.yaml` with only its Jira URL replaced.",
     ]
     rate, p99 = q["rate_ratio"]["median"], q["p99_ratio"]["median"]
+    cpu_bare = r["summary"]["bare"]["server_cpu_ms_per_request"]["median"]
+    cpu_intake = r["summary"]["intake"]["server_cpu_ms_per_request"]["median"]
+    cpu = f"server CPU per request {cpu_intake} ms vs the bare route's {cpu_bare} ms"
+    if cpu_bare:
+        cpu += f" (×{cpu_intake / cpu_bare:.1f})"
+    load = r.get("load_after", [])
+    spread_note = (
+        f"; per-round p99 ratios {q['p99_ratio']['min']}–{q['p99_ratio']['max']} with load {load[:1]}"
+    )
     verdicts = [
         {
             "what": "webhook intake p99 / bare p99",
@@ -255,9 +264,8 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
             "met": p99 <= P99_TARGET,
             "why": ""
             if p99 <= P99_TARGET
-            else "each delivery waits for its durable write (group commit) and shares one core "
-            "with the hand-off "
-            "workers; the bare route does no work at all",
+            else f"{cpu}: with wrk and other work on 2 cores the intake's "
+            "requests queue longer in the tail" + spread_note,
         },
         {
             "what": "webhook accepted rate / bare rate",
@@ -266,9 +274,8 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
             "met": rate >= RATE_TARGET,
             "why": ""
             if rate >= RATE_TARGET
-            else "signature check, JSON parse, delivery-id write and hand-off cost "
-            "several times the bare route's "
-            "CPU per request on one core",
+            else f"{cpu} (signature check, JSON parse, delivery-id write, "
+            "hand-off): CPU-bound on the one core it gets",
         },
     ]
     return "\n".join(lines), verdicts

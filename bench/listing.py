@@ -138,7 +138,7 @@ def prepared(total: int) -> tuple[Path, Path, float]:
 
 
 CALLS = ("list", "list --state TICKETED", "show (full id)", "show (12-char prefix)", "store.page(limit=50)")
-PROBE_TIMEOUT = 60.0
+PROBE_TIMEOUT = 45.0
 SLOW_MS = 20_000.0
 MEMORY_CAP_MB = 4096
 
