@@ -168,8 +168,8 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
                 "why": ""
                 if met
                 else f"the cycle starts with store.waiting_tickets, which reads every waiting row and builds "
-                f"a PendingTicket and a TicketRef model per row: {s['waiting_tickets_ms']['median']} ms timed "
-                f"alone (~{s['waiting_tickets_ms']['median'] * 1000 / s['waiting']:.0f} µs per waiting row); the "
+                f"a PendingTicket and a TicketRef model per row: {s['waiting_tickets_ms']['median']} ms "
+                f"timed alone (~{s['waiting_tickets_ms']['median'] * 1000 / s['waiting']:.0f} µs a row); the "
                 "rest is the cycle's other store round trips (lead lease, cursor, questions, approved runs) "
                 "and applying decisions, not broken down here",
             }
