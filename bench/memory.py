@@ -64,7 +64,7 @@ def _profile(
     config.write_text(desk_and_jira_config(sim.base_url, db, port=0, poll_interval="1s"))
     started = time.perf_counter()
     conn = Connector.from_config(parse_config(config.read_text(), str(config)), env=sim.demo_env())
-    seqs = seed_store_for_memory(conn.store, total, ticketed) if total else []
+    seqs = seed_store_for_memory(conn.store, total, ticketed, sealer=conn.service.ctx.sealer) if total else []
     conn.close()
     seed_seconds = time.perf_counter() - started
     env = {**sim.demo_env(), "APPROVAL_CONNECTOR_DEMO_MAILBOX": str(work / "mailbox.jsonl")}

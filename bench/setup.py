@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert
 
@@ -146,10 +147,13 @@ def _seed_jira(
     return seeded
 
 
-def seed_store_for_memory(store: Store, total: int, ticketed: int, system: str = "desk") -> list[int]:
+def seed_store_for_memory(
+    store: Store, total: int, ticketed: int, system: str = "desk", sealer: Any = None
+) -> list[int]:
     """``total`` requests: ``ticketed`` TICKETED on the local desk (with open desk tickets), the rest
     in terminal states with short results, as months of use would leave them. Returns the desk
-    ticket numbers."""
+    ticket numbers. With ``sealer`` (the connector's) each call and ticket carries its seal as the
+    real path writes it, so a seeded ticket that is decided later runs (is not refused as altered)."""
     terminal = [RequestState.SUCCEEDED, RequestState.REJECTED, RequestState.EXPIRED, RequestState.FAILED]
     now = utcnow()
     seqs: list[int] = []
@@ -161,6 +165,8 @@ def seed_store_for_memory(store: Store, total: int, ticketed: int, system: str =
                 seq = i + 1
                 request = new_request(ROUTE, system, RequestState.TICKETED)
                 request.ticket = TicketRef(system=system, key=f"LOCAL-{seq}", id=str(seq))
+                if sealer is not None:
+                    request.seal = sealer.call_seal(request)
                 ticket_rows.append(
                     {
                         "seq": seq,
@@ -170,6 +176,7 @@ def seed_store_for_memory(store: Store, total: int, ticketed: int, system: str =
                         "summary": "Send e-mail to jane@example.com",
                         "description": "bench",
                         "status": "open",
+                        "seal": sealer.ticket_seal(request) if sealer is not None else None,
                         "created_at": now,
                         "updated_at": now,
                     }
