@@ -38,11 +38,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke test of the sections")
     p.add_argument("--no-write", action="store_true", help="print only; do not write RESULTS.md / JSON")
+    p.add_argument(
+        "--rerender",
+        action="store_true",
+        help="measure nothing: write RESULTS.md again from bench/results/latest.json (same figures, commit)",
+    )
     return p.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.rerender:
+        return rerender()
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("approval_connector").setLevel(logging.ERROR)
     names = [n for n in SECTIONS if n in (args.only or SECTIONS)]
@@ -96,6 +103,32 @@ def main(argv: list[str]) -> int:
             f"\nwritten: {path} and bench/results/latest.json ({results['seconds']:.0f} s)", file=sys.stderr
         )
     return 1 if failed else 0
+
+
+def rerender() -> int:
+    """RESULTS.md from the stored raw figures (after a change to how a section is shown)."""
+    import json
+
+    results = json.loads((report.HERE / "results" / "latest.json").read_text())
+    rendered, verdicts = [], []
+    for name, result in results["sections"].items():
+        module_name, title = SECTIONS[name]
+        if "error" in result:
+            text, found = f"**Section failed**: `{result['error']}` (traceback in the JSON).", []
+        else:
+            text, found = importlib.import_module(module_name).render(result)
+        rendered.append(
+            (
+                title,
+                text + f"\n\n_section time {result.get('section_seconds', '?')} s, load after "
+                f"{result.get('load_after')}_",
+            )
+        )
+        verdicts += found
+    results["verdicts"] = verdicts
+    path = report.write(results, rendered, verdicts)
+    print(f"re-rendered {path} from bench/results/latest.json (commit {results['commit']})", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

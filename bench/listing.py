@@ -303,6 +303,11 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
                 if c["stderr_tail"]
                 else ""
             )
+        elif c["exit_codes"] != [0]:
+            tail = f", last line {c['stderr_tail'][0][:40]!r}" if c["stderr_tail"] else ""
+            measured = (
+                f"{fmt(s)} MB, then failed (exit {c['exit_codes']}{tail}) at the {MEMORY_CAP_MB} MB cap"
+            )
         else:
             measured = f"{fmt(s)} MB"
         verdicts.append(
