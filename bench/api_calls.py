@@ -189,7 +189,7 @@ def poll_path(system: systems.System, decided: int) -> dict[str, Any]:
 
 
 def run(quick: bool) -> dict[str, Any]:
-    approvals, decided = (2, 3) if quick else (5, 10)
+    approvals, decided = (1, 2) if quick else (5, 10)
     out: dict[str, Any] = {}
     for name, make in (("jira", systems.jira), ("servicenow", systems.servicenow)):
         out[name] = {"webhook": webhook_path(make(), approvals), "poll": poll_path(make(), decided)}
