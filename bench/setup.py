@@ -25,25 +25,6 @@ ROUTE = "customer-email"
 EMAIL = {"to": "jane@example.com", "subject": "Your refund", "body": "Refund in 3 business days."}
 
 
-def jira_config(jira_url: str, db: Path, *, port: int = 8080, poll_interval: str = "30s") -> str:
-    """config/jira-customer-email.yaml with the simulator's URL, a private SQLite file, approvers by
-    accountId only (so a decision needs no group lookup) and a fixed deployment (no serverInfo)."""
-    text = JIRA_EXAMPLE.read_text()
-    replacements = {
-        "https://example.atlassian.net": jira_url,
-        "sqlite:///approval-connector.db": f"sqlite:///{db}",
-        "deployment: auto": "deployment: cloud",
-        "poll_interval: 30s": f"poll_interval: {poll_interval}",
-        "port: 8080": f"port: {port}",
-        '      - "group:support-leads"\n      - "5b10a2844c20165700ede21a"\n': f'      - "{ALICE}"\n',
-    }
-    for old, new in replacements.items():
-        if old not in text:
-            raise RuntimeError(f"{JIRA_EXAMPLE.name} changed: cannot find {old!r}")
-        text = text.replace(old, new)
-    return text
-
-
 def desk_and_jira_config(jira_url: str, db: Path, *, port: int, poll_interval: str) -> str:
     """The local desk (polled from the same SQLite file) plus a Jira system for webhook deliveries."""
     return f"""
@@ -115,17 +96,6 @@ def seed_jira_pending(sim: JiraSimulator, store: Store, count: int, system: str 
     """``count`` TICKETED requests, each with an 'Awaiting Approval' issue carrying the labels the
     adapter would have put on it (system label, request label, route label)."""
     return _seed_jira(sim, store, count, system, RequestState.TICKETED, None)
-
-
-def seed_jira_finished(sim: JiraSimulator, store: Store, count: int, system: str = "jira") -> list[Seeded]:
-    """``count`` SUCCEEDED requests whose issues the connector moved to Done two hours ago: history,
-    older than one poll interval, but inside the start-up sweep's window."""
-    seeded = _seed_jira(sim, store, count, system, RequestState.SUCCEEDED, "Done")
-    stamp = (utcnow() - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
-    with sim.lock:
-        for item in seeded:
-            sim.issue(item.key).updated = stamp
-    return seeded
 
 
 def _seed_jira(
