@@ -1,5 +1,5 @@
-"""Benchmarks for approval-connector (not timed tests; run with ``python -m bench``).
-
-Each module has one job: configs and seeding (``setup``), the servers under load (``servers``),
-the load generator that runs in its own process (``loadgen``), the three measurements
-(``intake``, ``api_calls``, ``memory``), machine facts (``machine``) and the report (``report``)."""
+"""Benchmarks (``python -m bench``): one module per section (intake, api_calls, replicas,
+approvals, overhead, listing, poll, memory, cli_start), each with ``run(quick)`` and ``render``;
+the load generators in their own processes (``wrk`` via bench/wrk.py, bench/loadgen.py as the
+fallback) and the real-path helpers (flows, systems, servers, setup). See the README's
+"Benchmarks" and bench/RESULTS.md."""

@@ -1,88 +1,133 @@
-"""``python -m bench``: run the three benchmarks in one go, print the figures side by side, and write
-bench/RESULTS.md and bench/results/latest.json. Sizes and durations are flags (see ``--help``)."""
+"""``python -m bench``: every benchmark section in one run (or ``--only SECTION``, repeatable),
+figures side by side, written to bench/RESULTS.md (stamped with the commit) and the raw JSON to
+bench/results/latest.json. ``--quick`` shrinks every section to a smoke test (< 2 minutes)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import shlex
 import sys
 import time
+import traceback
 from datetime import datetime, timezone
 from typing import Any
 
-from . import api_calls, findings, intake, machine, memory, report
+from . import machine, report
+from .common import commit_stamp, loadavg
 
-
-def _ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
+# name -> (module, title); each module has run(quick) -> dict and render(dict) -> (markdown, verdicts)
+SECTIONS: dict[str, tuple[str, str]] = {
+    "intake": ("bench.intake", "Webhook intake vs a bare endpoint (wrk, own process)"),
+    "calls": ("bench.api_calls", "API calls per approval (simulator request logs, real intake)"),
+    "replicas": ("bench.replicas", "Replicas and the executor pool (PostgreSQL, I/O-bound tool)"),
+    "approvals": ("bench.approvals", "Approvals per second end to end (local desk)"),
+    "overhead": ("bench.overhead", "Gate overhead: auto-mode gated call vs bare tool"),
+    "listing": ("bench.listing", "`requests list` / `requests show` at 1,000,000 stored requests"),
+    "poll": ("bench.poll", "Poll cycle wall time at 10,000 waiting"),
+    "memory": ("bench.memory", "Peak memory of `approval-connector serve`"),
+    "cli": ("bench.cli_start", "CLI start-up"),
+}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument(
-        "--only", choices=["intake", "calls", "memory"], action="append", help="run only these parts"
+        "--only", choices=list(SECTIONS), action="append", help="run only this section (repeatable)"
     )
-    g = p.add_argument_group("1. webhook intake")
-    g.add_argument("--requests", type=int, default=2000, help="requests per load run (per endpoint)")
-    g.add_argument("--rounds", type=int, default=3, help="alternating rounds over the endpoints")
-    g.add_argument("--concurrency", type=int, default=16, help="keep-alive connections of the load generator")
-    g.add_argument("--warmup", type=int, default=300, help="uncounted requests per endpoint first")
-    g.add_argument("--max-seconds", type=float, default=30.0, help="time bound of one load run")
-    g = p.add_argument_group("2. API calls per approval")
-    g.add_argument(
-        "--pending", type=_ints, default=[10, 1000, 10000], help="numbers pending, e.g. 10,1000,10000"
-    )
-    g.add_argument("--decided", type=_ints, default=[1, 10], help="issues decided in one poll cycle")
-    g.add_argument("--baseline-max", type=int, default=10000, help="GET /issue calls actually made per size")
-    g.add_argument(
-        "--finished",
-        type=_ints,
-        default=[0, 1000, 10000],
-        help="finished approval issues inside the poll window",
-    )
-    g = p.add_argument_group("3. memory")
-    g.add_argument("--stored", type=int, default=100000, help="requests in the store")
-    g.add_argument("--waiting", type=int, default=1000, help="of which TICKETED on the local desk")
-    g.add_argument("--decide", type=int, default=10, help="desk tickets approved between poll cycles")
-    g.add_argument("--deliveries", type=int, default=2000, help="webhook deliveries sent to serve")
-    g.add_argument("--cycles", type=int, default=2, help="poll cycles to wait for, before and after")
+    p.add_argument("--quick", action="store_true", help="small sizes: a smoke test of the sections")
+    p.add_argument("--no-write", action="store_true", help="print only; do not write RESULTS.md / JSON")
     p.add_argument(
-        "--no-write", action="store_true", help="print only; do not write RESULTS.md / latest.json"
+        "--rerender",
+        action="store_true",
+        help="measure nothing: write RESULTS.md again from bench/results/latest.json (same figures, commit)",
     )
     return p.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.rerender:
+        return rerender()
     logging.basicConfig(level=logging.ERROR)
-    logging.getLogger("approval_connector").setLevel(logging.ERROR)  # the in-process connector of part 2
-    parts = set(args.only or ["intake", "calls", "memory"])
+    logging.getLogger("approval_connector").setLevel(logging.ERROR)
+    names = [n for n in SECTIONS if n in (args.only or SECTIONS)]
     started = time.perf_counter()
     results: dict[str, Any] = {
         "command": shlex.join(["python", "-m", "bench", *argv]),
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "commit": commit_stamp(),
         "machine": machine.info(),
-        "settings": vars(args),
+        "load": {"before": loadavg()},
+        "quick": args.quick,
+        "sections": {},
     }
-    if "intake" in parts:
-        print("1/3 webhook intake vs bare endpoint ...", file=sys.stderr, flush=True)
-        results["intake"] = intake.run(
-            args.requests, args.rounds, args.concurrency, args.max_seconds, args.warmup
+    rendered: list[tuple[str, str]] = []
+    verdicts: list[dict[str, Any]] = []
+    failed = 0
+    for index, name in enumerate(names, 1):
+        module_name, title = SECTIONS[name]
+        print(f"{index}/{len(names)} {name}: {title} ...", file=sys.stderr, flush=True)
+        section_started = time.perf_counter()
+        try:
+            module = importlib.import_module(module_name)
+            result = module.run(args.quick)
+            result["section_seconds"] = round(time.perf_counter() - section_started, 1)
+            result["load_after"] = loadavg()
+            text, found = module.render(result)
+        except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others
+            failed += 1
+            result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+            text, found = f"**Section failed**: `{result['error']}` (traceback in the JSON).", []
+            print(result["traceback"], file=sys.stderr)
+        results["sections"][name] = result
+        rendered.append(
+            (
+                title,
+                text + f"\n\n_section time {result.get('section_seconds', '?')} s, load after "
+                f"{result.get('load_after', loadavg())}_",
+            )
         )
-    if "calls" in parts:
-        print("2/3 API calls per approval ...", file=sys.stderr, flush=True)
-        results["api_calls"] = api_calls.run(args.pending, args.decided, args.baseline_max, args.finished)
-    if "memory" in parts:
-        print("3/3 memory of serve ...", file=sys.stderr, flush=True)
-        results["memory"] = memory.run(args.stored, args.waiting, args.decide, args.deliveries, args.cycles)
+        verdicts += found
+        print(f"   {name}: {result.get('section_seconds', '?')} s", file=sys.stderr, flush=True)
     results["seconds"] = time.perf_counter() - started
-    printed = report.render(results)
-    notes = findings.render(results)
-    print(printed + "\n\n" + notes)
+    results["load"]["after"] = loadavg()
+    results["verdicts"] = verdicts
+    print(report.verdict_table(verdicts))
+    for title, text in rendered:
+        print(f"\n## {title}\n\n{text}")
     if not args.no_write:
-        md, js = report.write(results, printed, notes)
-        print(f"\nwritten: {md}, {js} ({results['seconds']:.0f} s)", file=sys.stderr)
+        path = report.write(results, rendered, verdicts)
+        print(
+            f"\nwritten: {path} and bench/results/latest.json ({results['seconds']:.0f} s)", file=sys.stderr
+        )
+    return 1 if failed else 0
+
+
+def rerender() -> int:
+    """RESULTS.md from the stored raw figures (after a change to how a section is shown)."""
+    import json
+
+    results = json.loads((report.HERE / "results" / "latest.json").read_text())
+    rendered, verdicts = [], []
+    for name, result in results["sections"].items():
+        module_name, title = SECTIONS[name]
+        if "error" in result:
+            text, found = f"**Section failed**: `{result['error']}` (traceback in the JSON).", []
+        else:
+            text, found = importlib.import_module(module_name).render(result)
+        rendered.append(
+            (
+                title,
+                text + f"\n\n_section time {result.get('section_seconds', '?')} s, load after "
+                f"{result.get('load_after')}_",
+            )
+        )
+        verdicts += found
+    results["verdicts"] = verdicts
+    path = report.write(results, rendered, verdicts)
+    print(f"re-rendered {path} from bench/results/latest.json (commit {results['commit']})", file=sys.stderr)
     return 0
 
 

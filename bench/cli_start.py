@@ -1,97 +1,96 @@
-"""How long ``approval-connector --help`` and ``--version`` take to start, side by side with a bare
-``python -c pass`` (the interpreter's own floor), as repeated subprocess runs interleaved so that
-machine load falls on all three alike. Target: ``--help`` under 0.2 s.
-
-``python -m bench.cli_start [--runs N] [--json]``; ``measure()`` is what ``python -m bench`` calls."""
+"""CLI start-up: ``approval-connector --help`` and ``--version`` as subprocesses against a bare
+``python -c pass``, interleaved run by run (issue #14: ``--help`` under 0.2 s)."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import shutil
-import statistics
-import subprocess
 import sys
-import time
 from typing import Any
 
-TARGET_SECONDS = 0.2
+from .common import run_child, spread
+from .servers import CLI
+
+TARGET_S = 0.2
 
 
-def commands() -> dict[str, list[str]]:
-    """The installed entry point when there is one (what users run), else ``python -m``."""
-    script = shutil.which("approval-connector", path=os.path.dirname(sys.executable)) or shutil.which(
-        "approval-connector"
-    )
-    cli = [script] if script else [sys.executable, "-m", "connector.app.cli"]
-    return {
+def run(quick: bool) -> dict[str, Any]:
+    repeats = 3 if quick else 5
+    commands = {
         "python -c pass": [sys.executable, "-c", "pass"],
-        "approval-connector --help": [*cli, "--help"],
-        "approval-connector --version": [*cli, "--version"],
+        "approval-connector --help": [str(CLI), "--help"],
+        "approval-connector --version": [str(CLI), "--version"],
     }
-
-
-def _once(argv: list[str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
-    took = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.decode()[-300:]}")
-    return took
-
-
-def measure(runs: int = 20) -> dict[str, Any]:
-    """min/median/max seconds of each command over ``runs`` interleaved runs (one warm-up each)."""
-    table = commands()
-    times: dict[str, list[float]] = {name: [] for name in table}
-    for argv in table.values():
-        _once(argv)  # warm the OS file cache and the bytecode cache
-    for _ in range(runs):
-        for name, argv in table.items():
-            times[name].append(_once(argv))
-    bare = statistics.median(times["python -c pass"])
-    rows = {}
-    for name, values in times.items():
-        median = statistics.median(values)
-        rows[name] = {
-            "min_s": round(min(values), 4),
-            "median_s": round(median, 4),
-            "max_s": round(max(values), 4),
-            "x_bare": round(median / bare, 1) if bare else None,
-        }
-    help_median = rows["approval-connector --help"]["median_s"]
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    peaks: dict[str, float] = {}
+    codes: dict[str, int] = {}
+    for command in commands.values():  # one warm-up each (page cache, .pyc)
+        run_child(command)
+    for _ in range(repeats):
+        for name, command in commands.items():
+            child = run_child(command)
+            times[name].append(child.seconds)
+            peaks[name] = max(peaks.get(name, 0.0), child.peak_rss_mb)
+            codes[name] = child.returncode
+    bare = spread(times["python -c pass"])["median"]
     return {
-        "runs": runs,
-        "load": [round(x, 2) for x in os.getloadavg()],
-        "rows": rows,
-        "target_s": TARGET_SECONDS,
-        "met": help_median < TARGET_SECONDS,
+        "import_profile": import_profile(),
+        "repeats": repeats,
+        "seconds": {name: spread(t) for name, t in times.items()},
+        "peak_rss_mb": peaks,
+        "exit_codes": codes,
+        "ratio_to_bare": {n: round(spread(t)["median"] / bare, 1) for n, t in times.items()},
     }
 
 
-def render(result: dict[str, Any]) -> str:
+def import_profile(top: int = 4) -> list[tuple[str, float]]:
+    """The modules with the largest cumulative import time under ``import connector.app.cli``
+    (``python -X importtime``), in seconds: where the start-up goes."""
+    child = run_child([sys.executable, "-X", "importtime", "-c", "import connector.app.cli"])
+    rows: list[tuple[str, float]] = []
+    for line in child.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].strip().isdigit():
+            rows.append((parts[2].rstrip(), int(parts[1]) / 1e6))
+    total = max((t for _, t in rows), default=0.0)
+    chain = sorted(rows, key=lambda r: -r[1])[:top]
+    return [(name.strip(), round(t, 3)) for name, t in chain] + [("(total)", round(total, 3))]
+
+
+def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     lines = [
-        f"CLI start-up, {result['runs']} interleaved runs each (load {result['load']}):",
-        f"{'command':<32}{'min s':>9}{'median s':>10}{'max s':>9}{'x bare':>8}",
+        "| command | wall s, median (min–max) | × bare interpreter | peak RSS MB | exit code |",
+        "|---|---|---|---|---|",
     ]
-    for name, row in result["rows"].items():
+    for name, s in r["seconds"].items():
         lines.append(
-            f"{name:<32}{row['min_s']:>9.3f}{row['median_s']:>10.3f}{row['max_s']:>9.3f}{row['x_bare']:>8}"
+            f"| `{name}` | {s['median']} ({s['min']}–{s['max']}) | {r['ratio_to_bare'][name]} | "
+            f"{r['peak_rss_mb'][name]} | {r['exit_codes'][name]} |"
         )
-    verdict = "met" if result["met"] else "MISSED"
-    lines.append(f"target: --help median under {result['target_s']} s: {verdict}")
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.cli_start", description=__doc__)
-    parser.add_argument("--runs", type=int, default=20, help="runs of each command (default 20)")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    args = parser.parse_args(argv)
-    result = measure(args.runs)
-    print(json.dumps(result, indent=2) if args.json else render(result))
-
-
-if __name__ == "__main__":
-    main()
+    lines += [
+        "",
+        f"- {r['repeats']} runs each after one warm-up, interleaved; wall time of the whole "
+        "subprocess (interpreter start included), peak RSS from wait4.",
+    ]
+    verdicts = []
+    for name in ("approval-connector --help", "approval-connector --version"):
+        s = r["seconds"][name]
+        ok = r["exit_codes"][name] == 0
+        met = ok and s["median"] < TARGET_S
+        why = ""
+        if not ok:
+            why = f"exits {r['exit_codes'][name]} (the option is not in this tree)"
+        elif not met:
+            chain = ", ".join(f"{n} {t} s" for n, t in r["import_profile"][:-1])
+            why = (
+                f"`import connector.app.cli` alone takes {r['import_profile'][-1][1]} s; largest cumulative "
+            )
+            why += f"imports (python -X importtime): {chain}"
+        verdicts.append(
+            {
+                "what": f"`{name}` start",
+                "measured": f"{s['median']} s ({s['min']}–{s['max']})",
+                "target": f"< {TARGET_S} s",
+                "met": met,
+                "why": why,
+            }
+        )
+    return "\n".join(lines), verdicts

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import insert
 
@@ -22,25 +23,6 @@ ALICE = "5b10a2844c20165700ede21a"  # alice's accountId in JiraSimulator.seeded_
 WEBHOOK_SECRET = "demo-webhook-secret"
 ROUTE = "customer-email"
 EMAIL = {"to": "jane@example.com", "subject": "Your refund", "body": "Refund in 3 business days."}
-
-
-def jira_config(jira_url: str, db: Path, *, port: int = 8080, poll_interval: str = "30s") -> str:
-    """config/jira-customer-email.yaml with the simulator's URL, a private SQLite file, approvers by
-    accountId only (so a decision needs no group lookup) and a fixed deployment (no serverInfo)."""
-    text = JIRA_EXAMPLE.read_text()
-    replacements = {
-        "https://example.atlassian.net": jira_url,
-        "sqlite:///approval-connector.db": f"sqlite:///{db}",
-        "deployment: auto": "deployment: cloud",
-        "poll_interval: 30s": f"poll_interval: {poll_interval}",
-        "port: 8080": f"port: {port}",
-        '      - "group:support-leads"\n      - "5b10a2844c20165700ede21a"\n': f'      - "{ALICE}"\n',
-    }
-    for old, new in replacements.items():
-        if old not in text:
-            raise RuntimeError(f"{JIRA_EXAMPLE.name} changed: cannot find {old!r}")
-        text = text.replace(old, new)
-    return text
 
 
 def desk_and_jira_config(jira_url: str, db: Path, *, port: int, poll_interval: str) -> str:
@@ -116,17 +98,6 @@ def seed_jira_pending(sim: JiraSimulator, store: Store, count: int, system: str 
     return _seed_jira(sim, store, count, system, RequestState.TICKETED, None)
 
 
-def seed_jira_finished(sim: JiraSimulator, store: Store, count: int, system: str = "jira") -> list[Seeded]:
-    """``count`` SUCCEEDED requests whose issues the connector moved to Done two hours ago: history,
-    older than one poll interval, but inside the start-up sweep's window."""
-    seeded = _seed_jira(sim, store, count, system, RequestState.SUCCEEDED, "Done")
-    stamp = (utcnow() - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
-    with sim.lock:
-        for item in seeded:
-            sim.issue(item.key).updated = stamp
-    return seeded
-
-
 def _seed_jira(
     sim: JiraSimulator, store: Store, count: int, system: str, state: RequestState, status: str | None
 ) -> list[Seeded]:
@@ -146,10 +117,13 @@ def _seed_jira(
     return seeded
 
 
-def seed_store_for_memory(store: Store, total: int, ticketed: int, system: str = "desk") -> list[int]:
+def seed_store_for_memory(
+    store: Store, total: int, ticketed: int, system: str = "desk", sealer: Any = None
+) -> list[int]:
     """``total`` requests: ``ticketed`` TICKETED on the local desk (with open desk tickets), the rest
     in terminal states with short results, as months of use would leave them. Returns the desk
-    ticket numbers."""
+    ticket numbers. With ``sealer`` (the connector's) each call and ticket carries its seal as the
+    real path writes it, so a seeded ticket that is decided later runs (is not refused as altered)."""
     terminal = [RequestState.SUCCEEDED, RequestState.REJECTED, RequestState.EXPIRED, RequestState.FAILED]
     now = utcnow()
     seqs: list[int] = []
@@ -161,6 +135,8 @@ def seed_store_for_memory(store: Store, total: int, ticketed: int, system: str =
                 seq = i + 1
                 request = new_request(ROUTE, system, RequestState.TICKETED)
                 request.ticket = TicketRef(system=system, key=f"LOCAL-{seq}", id=str(seq))
+                if sealer is not None:
+                    request.seal = sealer.call_seal(request)
                 ticket_rows.append(
                     {
                         "seq": seq,
@@ -170,6 +146,7 @@ def seed_store_for_memory(store: Store, total: int, ticketed: int, system: str =
                         "summary": "Send e-mail to jane@example.com",
                         "description": "bench",
                         "status": "open",
+                        "seal": sealer.ticket_seal(request) if sealer is not None else None,
                         "created_at": now,
                         "updated_at": now,
                     }
