@@ -83,3 +83,29 @@ def test_pages_are_newest_first_and_several_states_merge_in_order(connector):
     assert [r.id for r in page(states=[S.SUCCEEDED])] == ids[1::2]
     old = page(before=utcnow() - timedelta(days=4, hours=12))
     assert [r.id for r in old] == ids[5:]
+
+
+@pytest.mark.parametrize("ident", ["OPS-42", "3f2a9c1d0b7e", "3f2a9c1d0b7e4a5b8c9d0e1f2a3b4c5d"])
+def test_show_finds_a_request_through_an_index_for_a_key_a_prefix_or_an_id(connector, ident):
+    """``requests show`` tries the id, then a ticket key (without its system), then a prefix: each
+    statement must use an index, or one look-up scans a million rows."""
+    seen: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "FROM approval_requests" in statement:
+            seen.append((statement, parameters))
+
+    engine = connector.store.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with pytest.raises(Exception, match="no request or ticket matches"):
+            connector.store.resolve(ident)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert seen
+    with engine.connect() as conn:
+        for statement, parameters in seen:
+            plan = " | ".join(
+                row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            )
+            assert "USING" in plan and "INDEX" in plan, plan

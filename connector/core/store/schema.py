@@ -84,6 +84,7 @@ requests_table = Table(
     Index("ix_requests_state_deadline", "state", "deadline"),
     Index("ix_requests_state_lease", "state", "lease_until"),
     Index("ix_requests_ticket", "ticket_system", "ticket_key"),
+    Index("ix_requests_ticket_key", "ticket_key"),  # `requests show KEY`: a key without its system
     Index("ix_requests_created", "created_at", "id"),
     # `requests list` filtered by one state, route or system: the newest matches in index order
     Index("ix_requests_state_created", "state", "created_at", "id"),
