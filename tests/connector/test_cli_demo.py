@@ -140,16 +140,16 @@ def test_without_an_editor_the_prompts_show_every_current_value(config_path, wor
 # --- [e]dit only where the adapter takes edits ---------------------------------------------------
 def test_edit_is_offered_where_the_adapter_says_approvers_can_edit(workdir, monkeypatch):
     from adapters.jira.adapter import JiraAdapter
-    from adapters.jira.testing import JiraDriver
     from connector.app.cli.demo import edits_offered
     from connector.demo.environment import find_demo
 
     with find_demo("local")(None) as env:
         assert edits_offered(env, "customer-email")
     with find_demo("jira")(None) as env:
-        assert not edits_offered(env)  # no arguments field on the route: Jira cannot take edits
-        monkeypatch.setattr(JiraDriver, "supports_edits", True)
-        assert not edits_offered(env)  # a driver that could type them is not enough
-        monkeypatch.setattr(JiraAdapter, "accepts_edits", lambda self, route: route == "customer-email")
-        assert edits_offered(env, "customer-email") and edits_offered(env)
+        assert edits_offered(env)  # the demo's route names an arguments field
         assert not edits_offered(env, "another-route")
+        monkeypatch.setattr(JiraAdapter, "accepts_edits", lambda self, route: False)
+        assert not edits_offered(env)  # the adapter decides: a route without the field takes none
+        monkeypatch.undo()
+        env.driver.supports_edits = False
+        assert not edits_offered(env)  # and a driver that cannot type them offers none
