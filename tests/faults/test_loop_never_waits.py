@@ -97,3 +97,35 @@ async def test_a_locked_request_row_on_postgresql_does_not_stall_the_loop(pg_sto
         assert after.state is RequestState.SUCCEEDED
     finally:
         connector.close()
+
+
+async def test_the_audit_seal_waits_its_turn_behind_another_writer(workdir):
+    """The seal job reads the moved heads, then writes their seals: begun as a reader, it could
+    not take the write lock after another writer committed, and failed at once with "database is
+    locked" (an ERROR every minute on a busy SQLite store) instead of waiting its turn."""
+    db = workdir / "connector.db"
+    connector = Connector.from_config(parse_config(LOCAL_CONFIG.format(db=db)))
+    connector.register_tool(send_email)
+    try:
+        await connector.service.submit("send_email", EMAIL, {"agent": "a"})  # a head that moved
+        locked = threading.Event()
+
+        def write_meanwhile() -> None:  # another process writes and commits while the seal reads
+            holder = sqlite3.connect(db, timeout=30)
+            holder.execute("BEGIN IMMEDIATE")
+            locked.set()
+            time.sleep(0.5)
+            holder.execute("UPDATE approval_requests SET updated_at = updated_at")
+            holder.commit()
+            holder.close()
+
+        thread = threading.Thread(target=write_meanwhile)
+        thread.start()
+        assert locked.wait(10)
+        store, key = connector.store, connector.service.ctx.sealer.audit_key()
+        sealed = await asyncio.to_thread(store.audit.seal, store.engine, key)  # as the seal job does
+        thread.join()
+        assert sealed >= 1
+        assert store.audit.verify(store.engine, key) == []
+    finally:
+        connector.close()
