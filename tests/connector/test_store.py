@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -11,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from connector.core.models import ApprovalRequest, RequestState, TicketRef, digest_of, utcnow
 from connector.core.store import Store
@@ -31,8 +33,17 @@ def _postgres_schema_url() -> Iterator[str]:
     try:
         yield f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
     finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        # a worker thread of the test's connector may still be finishing a write (a delivery the
+        # last run kicked): DROP can deadlock with it; it ends within moments, so try again
+        for attempt in range(10):
+            try:
+                with admin.begin() as conn:
+                    conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+                break
+            except OperationalError:
+                if attempt == 9:
+                    raise
+                time.sleep(0.5)
         admin.dispose()
 
 
