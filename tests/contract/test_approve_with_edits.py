@@ -17,6 +17,16 @@ def on_ticket(system) -> None:
         pytest.skip(f"{system.kind}: edits are made with the decision itself, not on the ticket")
 
 
+async def refused_with(conn, request, workdir, reason: str) -> None:
+    """One cycle later: nothing ran, the request still waits, and the refusal says ``reason``."""
+    await conn.poll_once()
+    await conn.process_outbox()
+    assert conn.store.get(request.id).state is RequestState.TICKETED
+    assert sent_mail(workdir) == []
+    [refused] = events(conn, request.id, "decision_refused")
+    assert reason in refused["details"]["reason"]
+
+
 async def test_an_approved_edit_runs_and_the_ticket_shows_the_diff(system, conn, workdir):
     request = await ticketed(conn)
     edited = {**request.arguments, "subject": "Your refund (corrected)"}
@@ -47,12 +57,7 @@ async def test_an_edit_that_does_not_fit_the_schema_runs_nothing(system, conn, w
     request = await ticketed(conn)
     system.driver_for(conn).approve(request.ticket, system.approver, {**request.arguments, **change})
     await conn.poll_once()
-    await conn.poll_once()
-    await conn.process_outbox()
-    assert conn.store.get(request.id).state is RequestState.TICKETED
-    assert sent_mail(workdir) == []
-    [refused] = events(conn, request.id, "decision_refused")
-    assert said in refused["details"]["reason"]
+    await refused_with(conn, request, workdir, said)
     comments = system.driver_for(conn).comments(request.ticket)
     assert sum("Edited arguments refused" in c and said in c for c in comments) == 1
 
@@ -62,12 +67,7 @@ async def test_an_edit_that_is_not_json_runs_nothing(system, conn, workdir):
     request = await ticketed(conn)
     system.edit_arguments(request.ticket, system.approver, '{"to": "jane@example.com", ')
     system.driver_for(conn).approve(request.ticket, system.approver)
-    await conn.poll_once()
-    await conn.process_outbox()
-    assert conn.store.get(request.id).state is RequestState.TICKETED
-    assert sent_mail(workdir) == []
-    [refused] = events(conn, request.id, "decision_refused")
-    assert "not valid JSON" in refused["details"]["reason"]
+    await refused_with(conn, request, workdir, "not valid JSON")
 
 
 async def test_an_edit_by_someone_who_may_not_approve_never_runs(system, conn, workdir):
@@ -76,12 +76,7 @@ async def test_an_edit_by_someone_who_may_not_approve_never_runs(system, conn, w
     forged = {**request.arguments, "to": "attacker@example.com"}
     system.edit_arguments(request.ticket, system.other, forged)  # has edit rights, may not approve
     system.driver_for(conn).approve(request.ticket, system.approver)
-    await conn.poll_once()
-    await conn.process_outbox()
-    assert conn.store.get(request.id).state is RequestState.TICKETED
-    assert sent_mail(workdir) == []
-    [refused] = events(conn, request.id, "decision_refused")
-    assert "not an allowed approver" in refused["details"]["reason"]
+    await refused_with(conn, request, workdir, "not an allowed approver")
     comments = system.driver_for(conn).comments(request.ticket)
     assert sum("Decision not accepted" in c and "edited by" in c for c in comments) == 1
 
@@ -93,12 +88,7 @@ async def test_an_edit_after_the_approval_never_runs(system, conn, workdir):
     system.sim.advance(2) if hasattr(system.sim, "advance") else None
     later = {**request.arguments, "subject": "changed after the approval"}
     system.edit_arguments(request.ticket, system.approver, later)  # before the connector looked
-    await conn.poll_once()
-    await conn.process_outbox()
-    assert conn.store.get(request.id).state is RequestState.TICKETED
-    assert sent_mail(workdir) == []
-    [refused] = events(conn, request.id, "decision_refused")
-    assert "after the approval" in refused["details"]["reason"]
+    await refused_with(conn, request, workdir, "after the approval")
 
 
 async def test_arguments_too_long_for_the_place_leave_it_empty_and_still_decide(system, conn, workdir):
