@@ -198,8 +198,11 @@ class ServiceNowPoll:
                 # look it up again next time, by sys_id: once sys_audit is readable, it is decided
                 state.forget(sys_id, value(record, "sys_mod_count"))
                 retry.add(sys_id)
-            if decision.actor is not None and {n.lower() for n in decision.actor.names()} & service:
+            own = decision.actor is not None and {n.lower() for n in decision.actor.names()} & service
+            if own and not decision.votes:
                 continue  # the connector's own write (e.g. it cancelled an expired record)
+            # with votes, the core judges each one (the connector's own vote never counts): a last
+            # vote by its account must not hide the people's votes before it
             event = DecisionEvent(
                 system=self.adapter.name,
                 ticket_key=item.ticket.key,
