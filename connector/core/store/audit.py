@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from connector.core.models import canonical_json, utcnow
 
-from .engine import WRITE
+from .engine import writing
 from .schema import metadata, requests_table
 
 GENESIS = "0" * 64
@@ -194,9 +194,7 @@ class AuditLog:
         """Seal the heads of requests whose chain moved since their last seal (one replica at a
         time: the caller holds a lease). Returns how many heads the new seal covers."""
         r = requests_table.c
-        # a writing transaction (SQLite: the write lock at BEGIN, waiting its turn): it reads the
-        # heads, then writes; a plain BEGIN could not upgrade and failed with "database is locked"
-        with engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+        with writing(engine) as conn:  # it reads the heads, then writes their seals
             dirty = conn.execute(
                 select(r.id, r.audit_rseq, r.audit_hash)
                 .where(r.audit_dirty.is_(True))

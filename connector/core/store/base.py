@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 
-from .engine import WRITE
+from .engine import writing
 from .schema import _Buffered
 
 
@@ -20,7 +20,7 @@ class StoreBase:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A writing transaction (on SQLite it takes the write lock at once: see engine.py)."""
-        with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+        with writing(self.engine) as conn:
             yield conn
 
     def _read(self, query: Any) -> Any:

@@ -3,15 +3,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError
 
 from connector.core.errors import ConfigError
 
 WRITE = "acr_write"  # execution option: this transaction writes (SQLite: take the write lock first)
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A writing transaction: on SQLite it takes the write lock at BEGIN and waits its turn; one
+    that read first could not upgrade after another writer committed ("database is locked")."""
+    with engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+        yield conn
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
