@@ -33,7 +33,7 @@ def header(results: dict[str, Any]) -> str:
             f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_mb']} MB, {m['os']}, "
             f"Python {m['python']}  ",
             f"Load (os.getloadavg 1/5/15 min): before {load.get('before')}, after {load.get('after')}; "
-            "other helpers' work shared these 2 cores, so absolute figures are noisy: compare the ratios "
+            "the machine is shared (its load is above), so absolute figures are noisy: compare the ratios "
             "measured side by side, and the min/median/max spreads.",
             "",
             "Raw figures: `bench/results/latest.json`. Spreads are written `median (min–max)` over repeats.",
