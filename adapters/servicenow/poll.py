@@ -184,6 +184,7 @@ class ServiceNowPoll:
             route, records, self.adapter.needs_groups(route, items[0].route)
         )
         service = {n.lower() for n in self.adapter.service_identities()}
+        quorum = items[0].route in self.adapter.context.vote_routes
         events = []
         for record in records:
             sys_id = value(record, "sys_id")
@@ -199,10 +200,10 @@ class ServiceNowPoll:
                 state.forget(sys_id, value(record, "sys_mod_count"))
                 retry.add(sys_id)
             own = decision.actor is not None and {n.lower() for n in decision.actor.names()} & service
-            if own and not decision.votes:
+            if own and not (decision.votes and quorum):
                 continue  # the connector's own write (e.g. it cancelled an expired record)
-            # with votes, the core judges each one (the connector's own vote never counts): a last
-            # vote by its account must not hide the people's votes before it
+            # on a quorum route the core judges each vote (the connector's own never counts): a
+            # last vote by its account must not hide the people's votes before it
             event = DecisionEvent(
                 system=self.adapter.name,
                 ticket_key=item.ticket.key,
