@@ -118,7 +118,8 @@ def test_a_holder_whose_lease_ran_out_cannot_store_over_its_successor(workdir, c
     approved_not_resumed(config, request)
     slow, fast = connector(config, "slow-holder"), connector(config, "successor")
     slow.service.conversations.budget = 30  # it will run far past its lease: the case under test
-    teams.BLOCKING["slow-holder"] = 3.0  # its model blocks the loop: no heartbeat, the lease runs out
+    teams.BLOCKING["slow-holder"] = 6.0  # its model blocks the loop: no heartbeat, the lease runs out
+    # (long enough that a successor starved of CPU on a loaded machine still takes over first)
 
     async def successor():
         await asyncio.to_thread(
