@@ -92,9 +92,9 @@ class Execution:
                     request.tool_name,
                 )
                 return request
-            if not await self.ctx.db(self.transitions.claimed, request.id, self.ctx.lease):
+            claimed = await self.ctx.db(self.transitions.claimed, request.id, self.ctx.lease)
+            if claimed is None:
                 return await self.ctx.db(self.ctx.store.get, request.id)
-            claimed = await self.ctx.db(self.ctx.store.get, request.id)
             return await self._run_claimed(claimed, tool)
 
     async def run_claimed_now(
@@ -156,7 +156,8 @@ class Execution:
     ) -> ApprovalRequest:
         stored = await self.ctx.db(self.transitions.finished, request, state, result, error)
         if self.ctx.wants_ticket(stored):
-            self.outbox.kick(request.id)  # say it on the ticket now, not at the next outbox cycle
+            # say it on the ticket now, not at the next cycle (a copy without its ticket is read anew)
+            self.outbox.kick(request.id, stored if stored.ticket is not None else None)
         if stored.state is state:
             self.ctx.recorder.run(state.value.lower())
             log.info("request %s %s", request.id, state.value.lower())

@@ -64,17 +64,23 @@ class Outbox:
         handler's worst case), heartbeated, retried with backoff until it returns."""
         self.handlers[kind] = (handler, lease)
 
-    def kick(self, request_id: str) -> None:
+    def kick(self, request_id: str, request: ApprovalRequest | None = None) -> None:
         """Deliver this request's due items soon, in the background (after a decision or a run),
-        instead of waiting for the next outbox cycle; failures stay queued for it."""
-        self.kicks.start(request_id, lambda: self.deliver_for(request_id))
+        instead of waiting for the next outbox cycle; failures stay queued for it. ``request``:
+        the request as the caller just stored it (saves reading it back)."""
+        self.kicks.start(request_id, lambda: self.deliver_for(request_id, request))
 
-    async def deliver_for(self, request_id: str) -> int:
+    async def deliver_for(self, request_id: str, request: ApprovalRequest | None = None) -> int:
         now = utcnow()
+        due = [
+            item
+            for item in await self.ctx.db(self.ctx.store.outbox_for, request_id)
+            if item["delivered_at"] is None and _aware(item["next_attempt_at"]) <= now
+        ]
         delivered = 0
-        for item in await self.ctx.db(self.ctx.store.outbox_for, request_id):
-            if item["delivered_at"] is None and _aware(item["next_attempt_at"]) <= now:
-                delivered += await self._deliver(item)
+        for item in due:
+            # the caller's copy serves one delivery only: a ticket created first would change it
+            delivered += await self._deliver(item, request if len(due) == 1 else None)
         return delivered
 
     async def process(self, limit: int = 100) -> int:
@@ -88,8 +94,14 @@ class Outbox:
                 delivered += 1
         return delivered
 
-    async def deliver_item(self, item_id: str) -> bool:
+    async def deliver_item(self, item_id: str, request: ApprovalRequest | None = None) -> bool:
+        """Deliver one item now. ``request``: the request as the caller just stored it, with the
+        item (a ticket to open): then the lease, taken by id, is the only database round trip
+        before the adapter's call."""
         request_id = item_id.split(":")[0]
+        if request is not None and request.id == request_id:
+            kind = item_id.rsplit(":", 1)[-1]
+            return await self._deliver({"id": item_id, "request_id": request_id, "kind": kind}, request)
         for item in await self.ctx.db(self.ctx.store.outbox_for, request_id):
             if item["id"] == item_id and item["delivered_at"] is None:
                 return await self._deliver(item)
@@ -103,16 +115,19 @@ class Outbox:
         budget = bridge.budget(method) + bridge.budget("find_ticket") if bridge is not None else 60.0
         return work_lease(self.ctx.lease, budget)
 
-    async def _deliver(self, item: dict[str, Any]) -> bool:
-        request = await self.ctx.db(self.ctx.store.get, item["request_id"])
+    async def _deliver(self, item: dict[str, Any], request: ApprovalRequest | None = None) -> bool:
+        """``item`` needs only its id, request id and kind: the rest is taken from the row as
+        leased (fresher than any copy)."""
+        if request is None:
+            request = await self.ctx.db(self.ctx.store.get, item["request_id"])
         system = request.ticket.system if request.ticket else request.system
         custom = self.handlers.get(item["kind"])
         lease = custom[1] if custom else self._lease_for(system, item["kind"])
-        leased = await self.ctx.db(self.ctx.store.lease_outbox, item, lease, self.ctx.worker_id)
+        leased = await self.ctx.db(self.ctx.store.lease_outbox_row, item["id"], lease, self.ctx.worker_id)
         if leased is None:
             return False  # another worker is on it
-        token, attempt = leased  # attempt > 0 when an earlier try (any replica's) may have landed
-        item = {**item, "lease_token": token}  # what this holder records is fenced by it
+        item = leased  # what this holder records is fenced by its lease_token
+        token, attempt = item["lease_token"], item["attempt"]  # attempt > 0: an earlier try may have landed
         heartbeat = asyncio.ensure_future(self._heartbeat(item["id"], token, lease))
         try:
             if item["kind"] == TICKET_KIND:

@@ -129,15 +129,10 @@ class Transitions(TimingTransitions, VoteTransitions):
             if ref is not None and stored.ticket is None:
                 standard = stored.mode is Mode.STANDARD
                 target = RequestState.APPROVED if standard else RequestState.TICKETED
-                self.store.set_ticket(conn, request_id, ref, target)
-                self.store.audit.append(
-                    conn,
-                    request_id,
-                    "ticketed",
-                    self.ctx.worker_id,
-                    {"system": ref.system, "key": ref.key, "url": ref.url},
-                )
-                stored = self.store.get(request_id, conn)
+                where = {"system": ref.system, "key": ref.key, "url": ref.url}
+                event: AuditEvent = ("ticketed", self.ctx.worker_id, where)
+                moved = self.store.set_ticket(conn, request_id, ref, target, [event])
+                stored = moved or self.store.get(request_id, conn)
                 if stored.state is RequestState.EXPIRED:
                     self.enqueue_report(conn, outcome_report(stored, ReportKind.EXPIRED))
             self.store.outbox_delivered(conn, item_id)
@@ -189,12 +184,12 @@ class Transitions(TimingTransitions, VoteTransitions):
         """TICKETED → APPROVED / REJECTED / SHADOW; None when another caller decided first.
         ``notes`` (the diff of an approved edit) go to the ticket with the decision."""
         with self.store.transaction() as conn:
-            if not self.store.transition(conn, request_id, [RequestState.TICKETED], target, **updates):
+            waiting = [RequestState.TICKETED]
+            stored = self.store.moved(conn, request_id, waiting, target, audit=events, **updates)
+            if stored is None:
                 return None
-            self._audit(conn, request_id, events)
             for note in notes:
                 self.enqueue_report(conn, note)
-            stored = self.store.get(request_id, conn)
             if target is not RequestState.APPROVED:
                 kind = ReportKind.SHADOW if target is RequestState.SHADOW else ReportKind.REJECTED
                 self.enqueue_report(conn, outcome_report(stored, kind, verdict))
@@ -214,8 +209,8 @@ class Transitions(TimingTransitions, VoteTransitions):
             return True
 
     # --- execution -------------------------------------------------------------------------------
-    def claimed(self, request_id: str, lease: timedelta) -> bool:
-        """APPROVED → EXECUTING for exactly one worker."""
+    def claimed(self, request_id: str, lease: timedelta) -> ApprovalRequest | None:
+        """APPROVED → EXECUTING for exactly one worker: the request as claimed, or None."""
         return self.store.claim(request_id, self.ctx.worker_id, lease)
 
     def finished(

@@ -23,9 +23,9 @@ class StoreBase:
         with writing(self.engine) as conn:
             yield conn
 
-    def _read(self, query: Any) -> Any:
+    def _read(self, query: Any, params: dict[str, Any] | None = None) -> Any:
         with self.engine.connect() as conn:
-            return _Buffered(conn.execute(query).all())
+            return _Buffered(conn.execute(query, params).all())
 
     def ping(self) -> bool:
         try:

@@ -6,13 +6,26 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
 from connector.core.models import utcnow
 
 from .base import StoreBase
 from .schema import aware, insert_if_absent, outbox_table
+
+_o = outbox_table.c
+_LEASE = (  # built once: every delivery takes one
+    update(outbox_table)
+    .where(_o.id == bindparam("b_id"), _o.delivered_at.is_(None), _o.next_attempt_at <= bindparam("b_now"))
+    .values(
+        next_attempt_at=bindparam("b_until"),
+        attempts=_o.attempts + 1,
+        leased_by=bindparam("b_worker"),
+        lease_token=_o.lease_token + 1,
+    )
+    .returning(*outbox_table.c)
+)
 
 
 class OutboxQueries(StoreBase):
@@ -47,25 +60,32 @@ class OutboxQueries(StoreBase):
         self, item: dict[str, Any], lease: timedelta, worker: str = ""
     ) -> tuple[int, int] | None:
         """Take a due outbox item for one delivery attempt: (lease token, attempt), or None if
-        another worker has it. The attempt is counted here, in the same statement that takes the
-        lease, and returned from it, not from the caller's copy of the row (which may be older
-        than another worker's lease): a delivery re-leased after a crash or a lost answer is
-        attempt n+1, so adapters look for what landed before posting again."""
-        c = outbox_table.c
+        another worker has it (see ``lease_outbox_row``)."""
+        row = self.lease_outbox_row(item["id"], lease, worker)
+        return (row["lease_token"], row["attempt"]) if row is not None else None
+
+    def lease_outbox_row(self, item_id: str, lease: timedelta, worker: str = "") -> dict[str, Any] | None:
+        """Take a due outbox item for one delivery attempt: the item as leased (with its
+        ``lease_token`` and ``attempt``), or None if another worker has it. The attempt is counted
+        here, in the same statement that takes the lease, and returned from it, not from the
+        caller's copy of the row (which may be older than another worker's lease): a delivery
+        re-leased after a crash or a lost answer is attempt n+1, so adapters look for what landed
+        before posting again."""
         now = utcnow()
         with self.transaction() as conn:
-            row = conn.execute(
-                update(outbox_table)
-                .where(c.id == item["id"], c.delivered_at.is_(None), c.next_attempt_at <= now)
-                .values(
-                    next_attempt_at=now + lease,
-                    attempts=c.attempts + 1,
-                    leased_by=worker or None,
-                    lease_token=c.lease_token + 1,
+            row = (
+                conn.execute(
+                    _LEASE,
+                    {"b_id": item_id, "b_now": now, "b_until": now + lease, "b_worker": worker or None},
                 )
-                .returning(c.lease_token, c.attempts)
-            ).first()
-            return (int(row[0]), int(row[1]) - 1) if row is not None else None
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            leased = dict(row)
+            leased["lease_token"], leased["attempt"] = int(row["lease_token"]), int(row["attempts"]) - 1
+            return leased
 
     def extend_outbox_lease(self, item_id: str, token: int, lease: timedelta) -> bool:
         """Heartbeat of a delivery in progress; False once its lease was taken over."""

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from connector.core.errors import NotFoundInStore, UserError
@@ -25,6 +25,8 @@ from .audit import GENESIS, AuditEvent, audit_table, chain_rows
 from .base import StoreBase
 from .rows import _INSERT_REQUEST, _from_row, _to_row, _transition_statement
 from .schema import aware, meta_table, requests_table
+
+_GET_REQUEST = select(requests_table).where(requests_table.c.id == bindparam("b_id"))  # built once
 
 PREFIX_MIN = 6  # characters of a request id that may stand for it (a prefix range scan)
 
@@ -44,8 +46,9 @@ class RequestQueries(StoreBase):
             conn.execute(insert(audit_table), rows)
 
     def get(self, request_id: str, conn: Connection | None = None) -> ApprovalRequest:
-        query = select(requests_table).where(requests_table.c.id == request_id)
-        row = (conn.execute(query) if conn else self._read(query)).mappings().first()
+        params = {"b_id": request_id}
+        result = conn.execute(_GET_REQUEST, params) if conn else self._read(_GET_REQUEST, params)
+        row = result.mappings().first()
         if row is None:
             raise NotFoundInStore(f"no request with id {request_id!r}")
         return _from_row(row)
@@ -234,14 +237,53 @@ class RequestQueries(StoreBase):
         """Atomically move a request, with its audit rows; False if it was not in ``from_states``,
         no longer claimed by ``held_by`` (when given) or an ``only_if`` condition no longer
         holds: the caller lost a race, and nothing was written."""
+        moved = self._move(
+            conn, request_id, from_states, to_state, only_if, held_by, audit, within_window, False, values
+        )
+        return moved is not None
+
+    def moved(
+        self,
+        conn: Connection,
+        request_id: str,
+        from_states: Sequence[RequestState],
+        to_state: RequestState,
+        *,
+        held_by: str | None = None,
+        audit: Sequence[AuditEvent] = (),
+        within_window: datetime | None = None,
+        **values: Any,
+    ) -> ApprovalRequest | None:
+        """``transition`` that returns the request as moved (from the UPDATE itself: no read
+        back), or None when the caller lost the race."""
+        row = self._move(
+            conn, request_id, from_states, to_state, (), held_by, audit, within_window, True, values
+        )
+        return _from_row(row) if row is not None else None
+
+    def _move(
+        self,
+        conn: Connection,
+        request_id: str,
+        from_states: Sequence[RequestState],
+        to_state: RequestState,
+        only_if: Sequence[Any],
+        held_by: str | None,
+        audit: Sequence[AuditEvent],
+        within_window: datetime | None,
+        full: bool,
+        values: dict[str, Any],
+    ) -> Any:
+        """The conditional UPDATE and its audit rows: the updated row's mapping when ``full``,
+        else a truthy marker; None when nothing moved."""
         values = {
             k: (json.dumps(v) if k == "approved_arguments" and v is not None else v)
             for k, v in values.items()
         }
         values.update(state=to_state.value, updated_at=utcnow(), problem_kind=None, problem=None)
         states = tuple(s.value for s in from_states)
+        c = requests_table.c
         if only_if:  # rare paths (recovery): built for the occasion
-            c = requests_table.c
             where = [c.id == request_id, c.state.in_(states), *only_if]
             if held_by is not None:
                 where.append(c.claimed_by == held_by)
@@ -254,20 +296,22 @@ class RequestQueries(StoreBase):
         else:
             windowed = within_window is not None
             statement = _transition_statement(
-                states, tuple(sorted(values)), held_by is not None, bool(audit), windowed
+                states, tuple(sorted(values)), held_by is not None, bool(audit), windowed, full
             )
             params = {f"v_{k}": v for k, v in values.items()}
             params.update(b_id=request_id, b_held_by=held_by, b_n=len(audit))
             if windowed:
                 params["b_now"] = within_window
             result = conn.execute(statement, params)
-        if not audit:
-            return result.rowcount == 1
-        head = result.first()
+        if not audit and not full:
+            return True if result.rowcount == 1 else None
+        head = result.mappings().first()
         if head is None:
-            return False
-        self.audit.write_rows(conn, request_id, int(head[0]), head[1], audit)  # type: ignore[attr-defined]
-        return True
+            return None
+        if audit:
+            last, prev = int(head["audit_rseq"]), head["audit_hash"]
+            self.audit.write_rows(conn, request_id, last, prev, audit)  # type: ignore[attr-defined]
+        return head if full else True
 
     def mark_problem(self, request_id: str, kind: str, detail: str) -> bool:
         """Note why a request is skipped (it stays where it is; the rest of the cycle goes on).
@@ -332,26 +376,31 @@ class RequestQueries(StoreBase):
         request_id: str,
         ticket: TicketRef,
         target: RequestState = RequestState.TICKETED,
-    ) -> bool:
+        audit: Sequence[AuditEvent] = (),
+    ) -> ApprovalRequest | None:
         """Record the ticket and move SUBMITTED → TICKETED (a pre-approved standard change: →
-        APPROVED). A request that expired or was decided meanwhile keeps its state but still
-        learns its ticket (so outcomes can be reported)."""
+        APPROVED), with ``audit``; returns the request as moved. A request that expired or was
+        decided meanwhile keeps its state but still learns its ticket (so outcomes can be
+        reported; its audit rows are written then too): None."""
         fields = {
             "ticket_system": ticket.system,
             "ticket_key": ticket.key,
             "ticket_id": ticket.id,
             "ticket_url": ticket.url,
         }
-        moved = self.transition(conn, request_id, [RequestState.SUBMITTED], target, **fields)
-        if not moved:
+        moved = self.moved(conn, request_id, [RequestState.SUBMITTED], target, audit=audit, **fields)
+        if moved is None:
             self.set_fields(conn, request_id, **fields)
+            if audit:
+                self.audit.append_many(conn, request_id, audit)  # type: ignore[attr-defined]
         return moved
 
-    def claim(self, request_id: str, worker: str, lease: timedelta) -> bool:
-        """APPROVED → EXECUTING for exactly one worker, only inside the change window if any."""
+    def claim(self, request_id: str, worker: str, lease: timedelta) -> ApprovalRequest | None:
+        """APPROVED → EXECUTING for exactly one worker, only inside the change window if any:
+        the request as claimed, or None when it was not there to claim."""
         now = utcnow()
         with self.transaction() as conn:
-            return self.transition(
+            return self.moved(
                 conn,
                 request_id,
                 [RequestState.APPROVED],

@@ -17,12 +17,18 @@ _transition_statements: dict[tuple[Any, ...], Any] = {}
 
 
 def _transition_statement(
-    from_states: tuple[str, ...], keys: tuple[str, ...], claimed: bool, audited: bool, windowed: bool = False
+    from_states: tuple[str, ...],
+    keys: tuple[str, ...],
+    claimed: bool,
+    audited: bool,
+    windowed: bool = False,
+    full: bool = False,
 ) -> Any:
     """The conditional UPDATE of one kind of transition, built once and cached: the values come
     as parameters, so each call only binds them. ``windowed``: only inside the request's change
-    window (if it has one) at ``b_now``."""
-    key = (from_states, keys, claimed, audited, windowed)
+    window (if it has one) at ``b_now``. ``full``: it returns the whole row as updated (the caller
+    need not read it back)."""
+    key = (from_states, keys, claimed, audited, windowed, full)
     statement = _transition_statements.get(key)
     if statement is None:
         c = requests_table.c
@@ -39,7 +45,9 @@ def _transition_statement(
         if audited:
             values.update(audit_rseq=c.audit_rseq + bindparam("b_n"), audit_dirty=True)
         statement = update(requests_table).where(*where).values(**values)
-        if audited:
+        if full:
+            statement = statement.returning(*requests_table.c)
+        elif audited:
             statement = statement.returning(c.audit_rseq, c.audit_hash)
         _transition_statements[key] = statement
     return statement
