@@ -25,7 +25,7 @@ from connector.core.store import aware as _aware
 from connector.core.templates import TemplateRenderError
 
 from .context import ServiceContext, TaskSet
-from .transitions import REPORT_KIND, TICKET_KIND, Transitions
+from .transitions import REPORT_KIND, TICKET_KIND, Transitions, ticket_item_id
 
 log = logging.getLogger("approval_connector")
 
@@ -80,7 +80,7 @@ class Outbox:
         delivered = 0
         for item in due:
             # the caller's copy serves one delivery only: a ticket created first would change it
-            delivered += await self._deliver(item, request if len(due) == 1 else None)
+            delivered += await self._deliver(item, request if len(due) == 1 else None) is not None
         return delivered
 
     async def process(self, limit: int = 100) -> int:
@@ -90,22 +90,24 @@ class Outbox:
         await self.kicks.wait(None)
         delivered = 0
         for item in await self.ctx.db(self.ctx.store.due_outbox, utcnow(), limit):
-            if await self._deliver(item):
+            if await self._deliver(item) is not None:
                 delivered += 1
         return delivered
 
-    async def deliver_item(self, item_id: str, request: ApprovalRequest | None = None) -> bool:
-        """Deliver one item now. ``request``: the request as the caller just stored it, with the
-        item (a ticket to open): then the lease, taken by id, is the only database round trip
-        before the adapter's call."""
+    async def deliver_item(self, item_id: str) -> bool:
         request_id = item_id.split(":")[0]
-        if request is not None and request.id == request_id:
-            kind = item_id.rsplit(":", 1)[-1]
-            return await self._deliver({"id": item_id, "request_id": request_id, "kind": kind}, request)
         for item in await self.ctx.db(self.ctx.store.outbox_for, request_id):
             if item["id"] == item_id and item["delivered_at"] is None:
-                return await self._deliver(item)
+                return await self._deliver(item) is not None
         return False
+
+    async def open_ticket_now(self, request: ApprovalRequest) -> ApprovalRequest | None:
+        """Open the ticket of a request the caller just stored with its ticket item: the lease,
+        taken by id, is the only database round trip before the adapter's call. Returns the
+        request as ticketed, or None when it was not delivered now (another worker has it, or it
+        failed and stays queued for retry)."""
+        item = {"id": ticket_item_id(request.id), "request_id": request.id, "kind": TICKET_KIND}
+        return await self._deliver(item, request)
 
     def _lease_for(self, system: str, kind: str) -> timedelta:
         """Longer than the adapter method can take, so nobody else starts while it may still land
@@ -115,9 +117,12 @@ class Outbox:
         budget = bridge.budget(method) + bridge.budget("find_ticket") if bridge is not None else 60.0
         return work_lease(self.ctx.lease, budget)
 
-    async def _deliver(self, item: dict[str, Any], request: ApprovalRequest | None = None) -> bool:
-        """``item`` needs only its id, request id and kind: the rest is taken from the row as
-        leased (fresher than any copy)."""
+    async def _deliver(
+        self, item: dict[str, Any], request: ApprovalRequest | None = None
+    ) -> ApprovalRequest | None:
+        """Deliver one item: the request as it is after the delivery, or None when it was not
+        delivered (leased elsewhere, or failed and rescheduled). ``item`` needs only its id,
+        request id and kind: the rest is taken from the row as leased (fresher than any copy)."""
         if request is None:
             request = await self.ctx.db(self.ctx.store.get, item["request_id"])
         system = request.ticket.system if request.ticket else request.system
@@ -125,13 +130,13 @@ class Outbox:
         lease = custom[1] if custom else self._lease_for(system, item["kind"])
         leased = await self.ctx.db(self.ctx.store.lease_outbox_row, item["id"], lease, self.ctx.worker_id)
         if leased is None:
-            return False  # another worker is on it
+            return None  # another worker is on it
         item = leased  # what this holder records is fenced by its lease_token
         token, attempt = item["lease_token"], item["attempt"]  # attempt > 0: an earlier try may have landed
         heartbeat = asyncio.ensure_future(self._heartbeat(item["id"], token, lease))
         try:
             if item["kind"] == TICKET_KIND:
-                await self._open_ticket(request, attempt, item)
+                request = await self._open_ticket(request, attempt, item)
             elif item["kind"] == REPORT_KIND:
                 await self._report(request, OutcomeReport.model_validate_json(item["payload"]), attempt, item)
             elif custom is not None:
@@ -139,18 +144,18 @@ class Outbox:
                 await self.ctx.db(self.transitions.delivered, item["id"], token)
             else:
                 raise ConfigError(f"no handler for outbox items of kind {item['kind']!r} in this process")
-            return True
+            return request
         except (AdapterError, ConfigError, TemplateRenderError, NotYet) as exc:
             if not isinstance(exc, NotYet) and not getattr(exc, "transient", False):
                 # will not heal by waiting (a template failing on these arguments, a refused field):
                 # mark it for a human; it is still retried, in case the config is fixed
                 await self.ctx.problem(request.id, item["kind"], str(exc))
             await self._failed(item, token, request, attempt, exc, str(exc))
-            return False
+            return None
         except Exception as exc:
             log.exception("%s for request %s crashed; will retry", item["kind"], request.id)
             await self._failed(item, token, request, attempt, exc, f"{type(exc).__name__}: {exc}")
-            return False
+            return None
         finally:
             heartbeat.cancel()
 
@@ -167,11 +172,14 @@ class Outbox:
             except Exception as exc:  # noqa: BLE001 - the lease is longer than three beats
                 log.warning("outbox item %s: could not extend the lease (%s)", item_id, exc)
 
-    async def _open_ticket(self, request: ApprovalRequest, attempt: int, item: dict[str, Any]) -> None:
+    async def _open_ticket(
+        self, request: ApprovalRequest, attempt: int, item: dict[str, Any]
+    ) -> ApprovalRequest:
         ref = await self._find_or_create(request, attempt, item)
-        await self.ctx.db(self.transitions.ticketed, request.id, ref, item["id"])
+        stored = await self.ctx.db(self.transitions.ticketed, request.id, ref, item["id"])
         if ref is not None and request.ticket is None:
             log.info("request %s ticketed as %s", request.id, ref.key)
+        return stored
 
     async def _find_or_create(
         self, request: ApprovalRequest, attempt: int, item: dict[str, Any]

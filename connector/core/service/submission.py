@@ -15,7 +15,7 @@ from .context import ServiceContext, new_request_id
 from .execution import Execution
 from .outbox import Outbox
 from .timing import deadline_values
-from .transitions import AuditEvent, DuplicateCall, Transitions, ticket_item_id
+from .transitions import AuditEvent, DuplicateCall, Transitions
 
 log = logging.getLogger("approval_connector")
 
@@ -135,7 +135,7 @@ class Submission:
                 events = [submitted, auto, claimed]
                 await self.ctx.db(self.transitions.submitted, running, events, route.record_auto, context)
                 if route.record_auto:  # the ticket as a record, before the run reports on it
-                    await self.outbox.deliver_item(ticket_item_id(request.id), running)
+                    await self.outbox.open_ticket_now(running)
                 return running
 
             log.info("request %s auto-approved by route %s", request.id, route.name)
@@ -152,8 +152,8 @@ class Submission:
                 return winner
             raise
         log.info("request %s stored for %s via route %s", request.id, tool_name, route.name)
-        await self.outbox.deliver_item(ticket_item_id(request.id), request)
-        return await self.ctx.db(self.ctx.store.get, request.id)
+        opened = await self.outbox.open_ticket_now(request)
+        return opened or await self.ctx.db(self.ctx.store.get, request.id)
 
     async def _standard(
         self, request: ApprovalRequest, submitted: AuditEvent, context: Mapping[str, str]
@@ -166,8 +166,8 @@ class Submission:
         pre: AuditEvent = ("pre_approved", "policy", {"route": request.route, "why": "its conditions hold"})
         await self.ctx.db(self.transitions.submitted, request, [submitted, pre], True, context)
         log.info("request %s is a pre-approved standard change (route %s)", request.id, request.route)
-        await self.outbox.deliver_item(ticket_item_id(request.id), request)
-        stored = await self.ctx.db(self.ctx.store.get, request.id)
+        opened = await self.outbox.open_ticket_now(request)
+        stored = opened or await self.ctx.db(self.ctx.store.get, request.id)
         if stored.state is RequestState.APPROVED:
             return await self.execution.run(request.id)
         return stored  # its record is not open yet: the run starts once it is (the pool)

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from connector.core.errors import ConfigError
 
@@ -38,9 +39,15 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 def _on_sqlite_begin(conn: Any) -> None:
     """A writing transaction takes the write lock at BEGIN (waiting up to busy_timeout): one that
     read first and wrote later could not upgrade its lock while another writer committed, and
-    would fail at once instead of waiting its turn."""
-    immediate = conn.get_execution_options().get(WRITE)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    would fail at once instead of waiting its turn. Sent to the driver directly (every
+    transaction pays for it; SQLAlchemy's statement machinery costs more than the BEGIN), with
+    its errors ("database is locked") raised as SQLAlchemy's, as from any statement."""
+    statement = "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN"
+    driver = conn.connection.dbapi_connection
+    try:
+        driver.execute(statement)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(statement, (), exc, sqlite3.Error) from exc
 
 
 def make_engine(url: str, where: str = "store.url") -> Engine:
