@@ -26,6 +26,7 @@ from .base import StoreBase
 from .rows import _INSERT_REQUEST, _from_row, _to_row, _transition_statement
 from .schema import aware, meta_table, requests_table
 
+_INSERT_AUDIT = insert(audit_table)
 _GET_REQUEST = select(requests_table).where(requests_table.c.id == bindparam("b_id"))  # built once
 
 PREFIX_MIN = 6  # characters of a request id that may stand for it (a prefix range scan)
@@ -41,9 +42,9 @@ class RequestQueries(StoreBase):
         if audit:
             rows, head = chain_rows(request.id, 1, GENESIS, audit)
             row.update(audit_rseq=len(rows), audit_hash=head, audit_dirty=True)
-        conn.execute(_INSERT_REQUEST, [row])
+        conn.execute(_INSERT_REQUEST, row)
         if rows:
-            conn.execute(insert(audit_table), rows)
+            conn.execute(_INSERT_AUDIT, rows)
 
     def get(self, request_id: str, conn: Connection | None = None) -> ApprovalRequest:
         params = {"b_id": request_id}
