@@ -116,3 +116,52 @@ def test_iterating_still_gives_every_waiting_request(store):
     waiting = store.waiting("jira")
     assert ids(waiting) == ids(store.waiting_tickets("jira")) and len(waiting) == 9
     assert [t.ticket.key for t in waiting][:2] == ["K-9", "K-8"]
+
+
+LOOKUPS = {
+    # (what a poll asks, the index each of its statements must be answered by on SQLite)
+    "summary": (lambda w: w.routes(), ["COVERING INDEX ix_requests_waiting_route (state=? AND system=?)"]),
+    "hits": (
+        lambda w: w.on_tickets(keys=["K-1"], ids=["200"]),
+        ["INDEX ix_requests_ticket_key (ticket_key=?)", "INDEX ix_requests_ticket_id (ticket_id=?)"],
+    ),
+    "recorded": (
+        lambda w: w.recorded(["a"], NOW - timedelta(hours=1), ["300"], 41),
+        [
+            "INDEX ix_requests_waiting_recorded (state=? AND system=? AND updated_at>?)",
+            "ix_requests_ticket_id",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(LOOKUPS))
+def test_each_lookup_reads_through_its_own_index_not_every_waiting_row(tmp_path, name):
+    """A look-up that walked the (state, ...) indexes would read every waiting row each cycle:
+    the cost the summary and look-ups are there to avoid (SQLite's plans, as in a cycle)."""
+    from sqlalchemy import event
+
+    store = Store.from_url(f"sqlite:///{tmp_path / 'plans.db'}")
+    for n in range(1, 30):
+        add(store, n, "a" if n % 3 else "b")
+    ask, expected = LOOKUPS[name]
+    seen: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        ask(store.waiting("jira"))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    with store.engine.connect() as conn:
+        plans = [
+            " | ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {s}", p))
+            for s, p in seen
+            if "approval_requests" in s
+        ]
+    assert len(plans) == len(expected), plans
+    for plan, index in zip(plans, expected, strict=True):
+        assert index in plan, plan
+    store.engine.dispose()
