@@ -51,11 +51,6 @@ class WaitingTickets(Sequence[PendingTicket]):
     def all(self) -> list[PendingTicket]:
         """Every waiting request, oldest first (reads them all: not for a poll's hot path)."""
 
-    def oldest(self, routes: Iterable[str] | None = None) -> datetime | None:
-        """When the oldest request on ``routes`` (every route when None) was created."""
-        found = [w.oldest for r, w in self.routes().items() if routes is None or r in set(routes)]
-        return min(found) if found else None
-
     def _rows(self) -> list[PendingTicket]:
         if self._all is None:
             self._all = self.all()

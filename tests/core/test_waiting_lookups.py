@@ -63,7 +63,6 @@ def test_the_route_summary_counts_only_this_systems_waiting_requests(store):
     assert summary["b"].oldest == NOW - timedelta(hours=9)
     assert summary == WaitingList(store.waiting_tickets("jira")).routes()
     assert store.waiting("nowhere").routes() == {}
-    assert store.waiting("jira").oldest(["a"]) == NOW - timedelta(hours=7)
 
 
 def test_hits_find_their_waiting_requests_by_key_or_id_and_nothing_else(store):

@@ -1,6 +1,6 @@
 """Indexes for the poll's look-ups of waiting requests (connector.core.pending): the route
 summary reads (state, system, route, created_at) alone; tickets recorded since the last poll
-are a range on (state, system, updated_at); a ServiceNow hit is found by its sys_id (ticket_id).
+are a range on (state, system, updated_at); a hit is found by its ticket id (ticket_id) alone.
 Without them each look-up walked every waiting row (milliseconds at 10,000, growing with them).
 
 Revision ID: 0009
