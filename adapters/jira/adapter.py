@@ -3,11 +3,10 @@ records and Jira's REST v2; it owns no state machine and no loop (the service an
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from connector.core.adapter import AdapterContext, TicketAdapter
@@ -24,7 +23,6 @@ from connector.core.models import (
     Actor,
     ApprovalRequest,
     CheckResult,
-    DecisionEvent,
     OutcomeReport,
     PendingTicket,
     PollResult,
@@ -33,13 +31,13 @@ from connector.core.models import (
     TicketRef,
     Verdict,
     Vote,
-    utcnow,
 )
 from connector.core.templates import TemplateRenderError, render, ticket_context
 
 from . import check as checks
 from . import jql, timing
 from . import parse as p
+from . import poll as polling
 from .approvals import edit_update, jsm_votes, plain_votes, with_groups
 from .client import JiraClient
 from .hooks import JiraWebhooks
@@ -51,8 +49,6 @@ from .settings import JiraRouteSettings, JiraSystemSettings, TicketSettings
 
 log = logging.getLogger(__name__)
 
-SWEEP_EVERY = timedelta(hours=1)  # a full look back at least this often
-POLL_OVERLAP = timedelta(minutes=10)  # re-read the end of the previous window (index lag, drift)
 ISSUE_FIELDS = ["status", "labels", "comment", "resolution"]
 SEALED = [p.SEAL_PROPERTY]  # the entity property read back with every decision
 TEXTAREA_LIMIT = 32767  # what a multi-line text field keeps (longer arguments: no edit possible)
@@ -291,74 +287,9 @@ class JiraAdapter(JiraWebhooks, TicketAdapter):
         self.outcome.remember_transitions(issue)
         return self._decide(issue, route, request.route, request.id)
 
-    def _poll_window(self, waiting: Sequence[PendingTicket], cursor: str | None) -> tuple[int, str]:
-        """Minutes to look back, and the next cursor. Normally: since the last poll plus an overlap
-        (search-index lag, clock drift), so a cycle reads only recent activity, not history. At
-        start-up and every SWEEP_EVERY: since the oldest waiting request plus a day, so nothing is
-        ever out of reach. Only durations go into the JQL; Jira applies them to its own clock."""
-        now = utcnow()
-        state = _parse_cursor(cursor)
-        oldest = min(t.created_at for t in waiting)
-        sweep_due = state is None or (now - state["sweep"]) > SWEEP_EVERY
-        if sweep_due:
-            since, sweep = oldest - timedelta(days=1), now
-        else:
-            since, sweep = state["last"] - POLL_OVERLAP, state["sweep"]
-        minutes = max(1, int((now - since).total_seconds() // 60) + 1)
-        return minutes, json.dumps({"last": now.isoformat(), "sweep": sweep.isoformat()})
-
     def poll(self, pending: Sequence[PendingTicket], cursor: str | None) -> PollResult:
-        """One search for all waiting tickets of this system: approval issues that left the pending
-        statuses within the window (see _poll_window). Its size does not grow with the number
-        waiting, and no absolute time is sent (JQL dates are minute-resolution in the user's zone)."""
-        mine = [t for t in pending if t.ticket.system == self.name and t.route in self.routes]
-        projects = sorted({r.ticket.project for r in map(self.route, {t.route for t in mine}) if r.ticket})
-        if not mine or not projects:
-            return PollResult(cursor=cursor)
-        by_key = {t.ticket.key: t for t in mine}
-        by_id = {t.ticket.id: t for t in mine if t.ticket.id}
-        common_pending = None
-        for t in mine:
-            decision = self.route(t.route).decision
-            names = {s.strip().lower() for s in decision.pending}
-            common_pending = names if common_pending is None else common_pending & names
-        pending_entries = [
-            s
-            for s in self.route(mine[0].route).decision.pending
-            if s.strip().lower() in (common_pending or set())
-        ]
-        identities = self.service_identities()
-        events: list[DecisionEvent] = []
-        seen: set[str] = set()
-        query = f"project in {jql.in_list(projects)} AND labels = {jql.quote(self.settings.label)}"
-        votes = any(t.route in self.context.vote_routes for t in mine)
-        if pending_entries and not votes:  # quorum routes: votes come in while the issue waits
-            query += f" AND status not in {jql.status_list(pending_entries)}"
-        minutes, next_cursor = self._poll_window(mine, cursor)
-        query += f" AND updated >= -{minutes}m"
-        fields = self.issue_fields_read([self.route(t.route) for t in mine])
-        for issue in self.client.search(query, fields, expand="changelog", properties=SEALED):
-            # only the stored ticket itself: an issue that merely carries a request's label (a
-            # decoy someone labelled) decides nothing
-            waiting = by_id.get(str(issue.get("id"))) or by_key.get(str(issue.get("key")))
-            if waiting is None or waiting.request_id in seen:
-                continue  # finished earlier, or not a waiting request's issue
-            decision = self._decide(issue, self.route(waiting.route), waiting.route, waiting.request_id)
-            if decision.verdict is Verdict.PENDING and not decision.votes:
-                continue
-            if decision.actor is not None and decision.actor.names() & identities:
-                continue  # the connector's own change is never a decision
-            seen.add(waiting.request_id)
-            events.append(
-                DecisionEvent(
-                    system=self.name,
-                    ticket_key=waiting.ticket.key,
-                    request_id=waiting.request_id,
-                    decision=decision,
-                    source="poll",
-                )
-            )
-        return PollResult(events=events, cursor=next_cursor)
+        """One search for all waiting tickets of this system (see poll.py)."""
+        return polling.poll(self, pending, cursor)
 
     def _known_identities(self) -> frozenset[str]:
         return self._identities or frozenset({self.settings.service_account} - {None})
@@ -435,14 +366,3 @@ def _render_value(value: Any, context: dict[str, Any]) -> Any:
     if isinstance(value, dict):
         return {k: _render_value(v, context) for k, v in value.items()}
     return value
-
-
-def _parse_cursor(cursor: str | None) -> dict[str, datetime] | None:
-    """The poll cursor this adapter wrote; anything else (absent, older format) means a full sweep."""
-    if not cursor:
-        return None
-    try:
-        data = json.loads(cursor)
-        return {"last": datetime.fromisoformat(data["last"]), "sweep": datetime.fromisoformat(data["sweep"])}
-    except (ValueError, KeyError, TypeError):
-        return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from .parse import format_time, parse_time
 
@@ -54,15 +54,18 @@ class PollCursor:
         newest = parse_time(self.newest) if self.newest else None
         return format_time(newest - timedelta(seconds=overlap)) if newest else None
 
-    def newly_recorded(self, ticketed_at: datetime | None) -> bool:
-        """Whether a ticket was recorded since the previous poll started (or it is not known)."""
-        if self.polled_at is None or ticketed_at is None:
-            return True
+    def recorded_after(self) -> datetime | None:
+        """A ticket recorded after this is new to the poll (None: every ticket is, as the previous
+        poll's start is not known), in UTC."""
+        if self.polled_at is None:
+            return None
         try:
             previous = datetime.fromisoformat(self.polled_at)
         except ValueError:
-            return True
-        return ticketed_at > previous - RECORDED_MARGIN
+            return None
+        if previous.tzinfo is None:
+            previous = previous.replace(tzinfo=timezone.utc)
+        return previous.astimezone(timezone.utc) - RECORDED_MARGIN
 
     def is_seen(self, sys_id: str, mod_count: str) -> bool:
         return f"{sys_id}:{mod_count}" in self.seen

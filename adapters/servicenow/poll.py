@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from connector.core.errors import AdapterError
 from connector.core.models import DecisionEvent, PendingTicket, PollResult, Verdict, utcnow
+from connector.core.pending import WaitingTickets, as_waiting
 
 from .cursor import NEW_TICKET_MARGIN, PollCursor
 from .decide import APPROVER_FIELDS, UNREADABLE, safe
@@ -48,6 +49,23 @@ class Window:
         return bool(self.since) and value(row, "sys_updated_on") >= (self.since or "")
 
 
+class Group:
+    """Routes that share one query (the oldest waiting one's first: its settings are used), and
+    their waiting requests as the query's hits name them."""
+
+    def __init__(self, waiting: WaitingTickets, routes: list[str]) -> None:
+        self.waiting = waiting
+        self.routes = routes
+        self.by_id: dict[str, PendingTicket] = {}
+
+    def find(self, sys_ids: Iterable[str]) -> dict[str, PendingTicket]:
+        """sys_id → the request waiting on that record, for the records a query returned."""
+        wanted = {i for i in sys_ids if i}
+        found = self.waiting.on_tickets(ids=wanted) if wanted else []
+        self.by_id = {p.ticket.id: p for p in found if p.route in self.routes and p.ticket.id in wanted}
+        return self.by_id
+
+
 class ServiceNowPoll:
     def __init__(self, adapter: ServiceNowAdapter) -> None:
         self.adapter = adapter
@@ -56,28 +74,33 @@ class ServiceNowPoll:
     def poll(self, pending: Sequence[PendingTicket], cursor: str | None) -> PollResult:
         state = PollCursor.load(cursor)
         started = utcnow()
-        if not pending:
+        waiting = as_waiting(pending)
+        summary = waiting.routes()
+        if not summary:
             return PollResult(events=[], cursor=state.dump())
         overlap = self.adapter.settings.poll_overlap_seconds
-        groups: dict[str, list[PendingTicket]] = defaultdict(list)
-        for item in pending:
-            route = self.adapter.route(item.route)
+        groups: dict[str, list[str]] = defaultdict(list)  # routes that share one query
+        for name in sorted(summary, key=lambda r: (summary[r].oldest, r)):  # the oldest route's first
+            route = self.adapter.route(name)
             key = f"{route.ticket.model_dump_json(exclude={'fields'})}|{route.decision.model_dump_json()}"
-            groups[key].append(item)
+            groups[key].append(name)
         events: list[DecisionEvent] = []
         newest_seen: list[str] = []
         retry: set[str] = set()  # records to look up by sys_id again next time
         floors: list[str] = []
-        for items in groups.values():
-            window = self._window(state, items, overlap)
+        for routes in groups.values():
+            group = Group(waiting, routes)
+            window = self._window(state, group, overlap)
+            if window is None:
+                continue
             if window.floor:
                 floors.append(window.floor)
             try:
-                events += self._poll_group(items, state, window, newest_seen, retry)
+                events += self._poll_group(group, state, window, newest_seen, retry)
             except AdapterError as exc:
                 if exc.transient or len(groups) == 1:
                     raise
-                log.warning("%s: poll of route %s failed: %s", self.adapter.name, items[0].route, exc)
+                log.warning("%s: poll of route %s failed: %s", self.adapter.name, routes[0], exc)
         for stamp in newest_seen:
             state.advance(stamp)
         if state.newest is None and floors:
@@ -86,31 +109,28 @@ class ServiceNowPoll:
         state.prune(overlap)
         return PollResult(events=events, cursor=state.dump())
 
-    def _window(self, state: PollCursor, items: list[PendingTicket], overlap: float) -> Window:
+    def _window(self, state: PollCursor, group: Group, overlap: float) -> Window | None:
         """What the query covers: changes since the cursor (minus the overlap), plus — by sys_id,
-        so clock skew cannot hide them — tickets that earlier polls did not look for."""
+        so clock skew cannot hide them — tickets that earlier polls did not look for (read from
+        the waiting requests by when they were recorded, not by going through all of them)."""
         since = state.since(overlap)
-        new = (
-            [p for p in items if p.ticket.id in state.retry or state.newly_recorded(p.ticketed_at)]
-            if since
-            else list(items)
-        )
-        if not new:
-            return Window(since, [], None)
+        after = state.recorded_after() if since else None
+        new = group.waiting.recorded(group.routes, after, state.retry, MAX_IDS_IN_QUERY + 1)
+        if not new:  # none new; or (no cursor yet) none left waiting since the summary was read
+            return Window(since, [], None) if since else None
         ids = [p.ticket.id for p in new]
         if len(ids) <= MAX_IDS_IN_QUERY and all(i and safe(i) for i in ids):
             return Window(since, ids, None)
-        floor = format_time(min(p.created_at for p in new) - NEW_TICKET_MARGIN)
+        floor = format_time(new[0].created_at - NEW_TICKET_MARGIN)  # the oldest of them all
         since = min(since, floor) if since else floor
         return Window(since, [], floor)
 
     def _changed_records(
-        self, items: list[PendingTicket], state: PollCursor, window: Window, newest_seen: list[str]
+        self, group: Group, state: PollCursor, window: Window, newest_seen: list[str]
     ) -> list[Mapping[str, Any]]:
         """The waiting requests' own records that changed in the window and look decided."""
-        route = self.adapter.route(items[0].route)
+        route = self.adapter.route(group.routes[0])
         t, d = route.ticket, route.decision
-        by_id = {p.ticket.id: p for p in items}
         fields = self.adapter.record_fields(route)
         # Everything not known to be waiting: decisions, and values nobody mapped (which must
         # surface as UNKNOWN instead of waiting forever).
@@ -120,12 +140,15 @@ class ServiceNowPoll:
             corr_q = (
                 f"{corr}STARTSWITH{t.correlation_prefix}" if t.correlation_prefix else f"{corr}ISNOTEMPTY"
             )
-            rows = self.client.list(
-                "sysapproval_approver",
-                f"{corr_q}^sysapproval.sys_class_name={t.table}{window.clause('sysapproval')}"
-                f"^stateNOT IN{waiting}^ORDERBYsys_updated_on",
-                APPROVER_FIELDS,
+            rows = list(
+                self.client.list(
+                    "sysapproval_approver",
+                    f"{corr_q}^sysapproval.sys_class_name={t.table}{window.clause('sysapproval')}"
+                    f"^stateNOT IN{waiting}^ORDERBYsys_updated_on",
+                    APPROVER_FIELDS,
+                )
             )
+            by_id = group.find(value(row, "sysapproval") for row in rows)
             changed: set[str] = set()
             for row in rows:
                 newest_seen.append(value(row, "sys_updated_on"))
@@ -152,9 +175,12 @@ class ServiceNowPoll:
             ors.append(f"{d.approval_field}NOT IN{waiting}")
         if d.uses_state:
             ors.append(f"{d.state_field}NOT IN{','.join(d.pending_states)}")
-        rows = self.client.list(
-            t.table, f"{corr_q}{window.clause('sys_id')}^{'^OR'.join(ors)}^ORDERBYsys_updated_on", fields
+        rows = list(
+            self.client.list(
+                t.table, f"{corr_q}{window.clause('sys_id')}^{'^OR'.join(ors)}^ORDERBYsys_updated_on", fields
+            )
         )
+        by_id = group.find(value(row, "sys_id") for row in rows)
         records = []
         for row in rows:
             newest_seen.append(value(row, "sys_updated_on"))
@@ -169,22 +195,21 @@ class ServiceNowPoll:
 
     def _poll_group(
         self,
-        items: list[PendingTicket],
+        group: Group,
         state: PollCursor,
         window: Window,
         newest_seen: list[str],
         retry: set[str],
     ) -> list[DecisionEvent]:
-        records = self._changed_records(items, state, window, newest_seen)
+        records = self._changed_records(group, state, window, newest_seen)
         if not records:
             return []
-        route = self.adapter.route(items[0].route)
-        by_id = {p.ticket.id: p for p in items}
-        decisions = self.adapter.decisions.decide(
-            route, records, self.adapter.needs_groups(route, items[0].route)
-        )
+        name = group.routes[0]
+        route = self.adapter.route(name)
+        by_id = group.by_id
+        decisions = self.adapter.decisions.decide(route, records, self.adapter.needs_groups(route, name))
         service = {n.lower() for n in self.adapter.service_identities()}
-        quorum = items[0].route in self.adapter.context.vote_routes
+        quorum = name in self.adapter.context.vote_routes
         events = []
         for record in records:
             sys_id = value(record, "sys_id")

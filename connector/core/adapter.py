@@ -36,6 +36,7 @@ from connector.core.models import (
     TicketRef,
 )
 from connector.core.observe import Recorder
+from connector.core.pending import as_waiting
 from connector.core.redact import remember_secret
 
 
@@ -126,7 +127,10 @@ class TicketAdapter(ABC):
     @abstractmethod
     def poll(self, pending: Sequence[PendingTicket], cursor: str | None) -> PollResult:
         """One query for all waiting tickets of this system. Events with ``decision`` set must be
-        read from the API, not inferred. Return the cursor to hand back next time."""
+        read from the API, not inferred. Return the cursor to hand back next time. From the
+        service, ``pending`` is a ``connector.core.pending.WaitingTickets``: use its route summary
+        and look-ups (``as_waiting`` wraps a plain list the same way), since iterating it reads
+        every waiting row, which a cycle at 10,000 waiting cannot afford."""
 
     @abstractmethod
     def read_decision(self, ticket: TicketRef, request: ApprovalRequest) -> TicketDecision:
@@ -337,7 +341,7 @@ class AdapterBridge:
         return await self._call("find_ticket", request)
 
     async def poll(self, pending: Sequence[PendingTicket], cursor: str | None) -> PollResult:
-        return await self._call("poll", list(pending), cursor)
+        return await self._call("poll", as_waiting(pending), cursor)
 
     async def read_decision(self, ticket: TicketRef, request: ApprovalRequest) -> TicketDecision:
         return await self._call("read_decision", ticket, request)

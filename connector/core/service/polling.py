@@ -106,9 +106,11 @@ class Polling:
 
     async def _poll_system(self, name: str, adapter: AdapterBridge, fence: tuple[str, str, int]) -> int:
         store = self.ctx.store
-        waiting = await self.ctx.db(store.waiting_tickets, name)
+        # a summary per route, not every waiting row: the adapter looks up the rows its hits name
+        waiting = store.waiting(name)
+        routes = await self.ctx.db(waiting.routes)
         cursor, _ = await self.ctx.db(store.cursor, name)
-        if not waiting:
+        if not routes:
             await self.ctx.db(store.save_cursor, name, cursor, None, fence)
             return 0
         started = asyncio.get_running_loop().time()

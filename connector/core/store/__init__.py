@@ -32,10 +32,12 @@ from .schema import (
     votes_table,
 )
 from .votes import VoteQueries
+from .waiting import StoreWaiting, WaitingQueries
 
 __all__ = [
     "AuditLog",
     "Store",
+    "StoreWaiting",
     "audit_table",
     "seal_entries_table",
     "seals_table",
@@ -62,6 +64,7 @@ class Store(
     ConversationQueries,
     ConversationLinkQueries,
     VoteQueries,
+    WaitingQueries,
 ):
     """Owns the connector's tables. Only the service's transitions module changes a state."""
 

@@ -15,7 +15,6 @@ from connector.core.errors import NotFoundInStore, UserError
 from connector.core.models import (
     TERMINAL_STATES,
     ApprovalRequest,
-    PendingTicket,
     RequestState,
     TicketRef,
     utcnow,
@@ -24,7 +23,7 @@ from connector.core.models import (
 from .audit import GENESIS, AuditEvent, audit_table, chain_rows
 from .base import StoreBase
 from .rows import _INSERT_REQUEST, _from_row, _to_row, _transition_statement
-from .schema import aware, meta_table, requests_table
+from .schema import meta_table, requests_table
 
 _INSERT_AUDIT = insert(audit_table)
 _GET_REQUEST = select(requests_table).where(requests_table.c.id == bindparam("b_id"))  # built once
@@ -104,40 +103,6 @@ class RequestQueries(StoreBase):
         query = select(requests_table).where(c.ticket_system == system, c.ticket_key == key)
         row = self._read(query).mappings().first()
         return _from_row(row) if row else None
-
-    def waiting_tickets(self, system: str) -> list[PendingTicket]:
-        """What a poll needs of each request waiting on a ticket of ``system``: only the columns
-        it uses (no arguments, no rationale), oldest first."""
-        c = requests_table.c
-        query = (
-            select(
-                c.id,
-                c.route,
-                c.ticket_system,
-                c.ticket_key,
-                c.ticket_id,
-                c.ticket_url,
-                c.created_at,
-                c.updated_at,
-            )
-            .where(c.state == RequestState.TICKETED.value, c.system == system, c.ticket_key.is_not(None))
-            .order_by(c.created_at, c.id)
-        )
-        return [
-            PendingTicket(
-                request_id=row.id,
-                route=row.route,
-                ticket=TicketRef(
-                    system=row.ticket_system,
-                    key=row.ticket_key,
-                    id=row.ticket_id or "",
-                    url=row.ticket_url or "",
-                ),
-                created_at=aware(row.created_at),
-                ticketed_at=aware(row.updated_at),  # a waiting request's row last changed when ticketed
-            )
-            for row in self._read(query).all()
-        ]
 
     def waiting_on_tickets(self, system: str, keys: Sequence[str]) -> dict[str, str]:
         """Ticket key → request id, for the given tickets whose request still waits for a decision

@@ -93,6 +93,10 @@ requests_table = Table(
     Index("ix_requests_route_state", "route", "state"),
     Index("ux_requests_dedupe_key", "dedupe_key", unique=True),
     Index("ix_requests_state_nudge", "state", "nudge_at"),
+    # the poll's look-ups of waiting requests: summary per route, recorded since, a hit's ticket id
+    Index("ix_requests_waiting_route", "state", "system", "route", "created_at"),
+    Index("ix_requests_waiting_recorded", "state", "system", "updated_at"),
+    Index("ix_requests_ticket_id", "ticket_id"),
 )
 
 outbox_table = Table(
