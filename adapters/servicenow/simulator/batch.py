@@ -61,7 +61,10 @@ def batch(sim: ServiceNowSimulator, request: SimRequest, match: Any) -> SimRespo
         if isinstance(inner, str):
             return error(400, "Exception while reading request", inner)
         answer = sim.handle_item(inner)
-        text = HTTPStatus(answer.status).phrase if answer.status in HTTPStatus._value2member_map_ else ""
+        try:
+            text = HTTPStatus(answer.status).phrase
+        except ValueError:
+            text = ""
         entry: dict[str, Any] = {
             "id": item["id"],
             "body": base64.b64encode(answer.encoded()).decode("ascii"),
