@@ -37,7 +37,7 @@ from connector.core.models import (
 )
 from connector.core.templates import TemplateRenderError
 
-from . import approvals, render, timing
+from . import approvals, render, reread, timing
 from . import webhook as hooks
 from .client import ServiceNowClient
 from .decide import ServiceNowDecisions, safe
@@ -228,8 +228,9 @@ class ServiceNowAdapter(TicketAdapter):
         return self._ref(ticket.table, matches[0]) if matches else None
 
     def read_decision(self, ticket: TicketRef, request: ApprovalRequest) -> TicketDecision:
+        """The record by its stored sys_id and who decided, read together in one call."""
         route = self.route(request.route)
-        record = self.client.read(route.ticket.table, ticket.id, self.record_fields(route))
+        record, rows = reread.record_and_rows(self, route, ticket.id)
         if value(record, "sys_id") != ticket.id:
             raise BadRequestError(
                 f"{self.name}: asked for {ticket.key}, got another record", system=self.name
@@ -242,7 +243,7 @@ class ServiceNowAdapter(TicketAdapter):
                 reason="the record's correlation id was changed; not trusting it",
                 ticket_id=value(record, "sys_id"),
             )
-        decided = self.decisions.decide(route, [record], self.needs_groups(route, request.route))
+        decided = self.decisions.decide(route, [record], self.needs_groups(route, request.route), rows)
         return decided[ticket.id]
 
     def poll(self, pending: Sequence[PendingTicket], cursor: str | None) -> PollResult:

@@ -149,7 +149,22 @@ def _live(adapter: ServiceNowAdapter) -> list[CheckResult]:
     if uses_approvers:
         out.append(_readable(adapter, "sysapproval_approver", "decisions: approver rows"))
     out.append(_readable(adapter, "sys_journal_field", "outcome notes: duplicate check on retry"))
+    if adapter.settings.webhook is not None:
+        out.append(_batch_api(adapter))
     return out
+
+
+def _batch_api(adapter: ServiceNowAdapter) -> CheckResult:
+    """A webhook hint's re-read is one Batch API call; refused, it still works, one call more."""
+    client, item = adapter.client, "Batch API"
+    probe = {"me": (client.table_path("sys_user"), client.read_params(["sys_id"], "sys_idISEMPTY", 1))}
+    if client.batch_get(probe) is None:
+        detail = (
+            f"webhook re-reads: refused ({client.batch_refused}); each hint then costs one more call "
+            "(allow /api/now/v1/batch for the account, e.g. in a REST API access policy)"
+        )
+        return CheckResult(system=adapter.name, item=item, ok=True, warning=True, detail=detail)
+    return CheckResult(system=adapter.name, item=item, ok=True, detail="webhook re-reads: one call each")
 
 
 def _readable(adapter: ServiceNowAdapter, table: str, why: str, needs: str = "") -> CheckResult:

@@ -4,11 +4,17 @@ envelopes and business-rule refusals, OAuth tokens renewed once after a 401, Lin
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import requests
 
@@ -17,6 +23,8 @@ from connector.core.errors import AdapterError, AuthError, PermissionDenied, Una
 from connector.core.http import NO_RETRY, Answer, ApiClient, RetryPolicy
 
 from .settings import BasicAuth, OAuthAuth, ServiceNowSystemSettings
+
+log = logging.getLogger(__name__)
 
 _BUSINESS_RULE = re.compile(r"aborted by Business Rule '([^'^]+)")
 MAX_PAGES = 1000
@@ -115,6 +123,7 @@ class ServiceNowClient(ApiClient):
 
     TABLE = "/api/now/table/{table}"
     RECORD = "/api/now/table/{table}/{sys_id}"
+    BATCH = "/api/now/v1/batch"  # only the versioned URL is a resource
     STANDARD_CHANGE = "/api/sn_chg_rest/change/standard/{template_id}"
     STANDARD_TEMPLATE = "/api/sn_chg_rest/change/standard/template/{template_id}"
 
@@ -135,6 +144,7 @@ class ServiceNowClient(ApiClient):
         self.settings = settings
         self.clock = clock
         self.tokens = _TokenSource(self, settings.auth) if isinstance(settings.auth, OAuthAuth) else None
+        self.batch_refused: str | None = None  # why the instance refused the Batch API, once it did
 
     # --- endpoints ----------------------------------------------------------------------------------
     def list(
@@ -174,6 +184,101 @@ class ServiceNowClient(ApiClient):
             rows = page.body["result"] if isinstance(page.body["result"], list) else []
             yield [r for r in rows if isinstance(r, dict)]
             url = page.next_url if page.next_url not in seen else None
+
+    def record_path(self, table: str, sys_id: str) -> str:
+        return self.path(self.RECORD, table=table, sys_id=sys_id)
+
+    def table_path(self, table: str) -> str:
+        return self.path(self.TABLE, table=table)
+
+    def read_params(
+        self, fields: list[str], query: str | None = None, limit: int | None = None
+    ) -> dict[str, str]:
+        """The parameters ``read`` (no query) and a first ``list`` page (with one) send."""
+        params = _params(fields)
+        if query is not None:
+            params |= {"sysparm_query": query, "sysparm_limit": str(limit or self.settings.page_size)}
+        return params
+
+    def batch_get(
+        self, items: Mapping[str, tuple[str, dict[str, str]]]
+    ) -> dict[str, Answer | AdapterError] | None:
+        """Several Table API GETs (id -> (path, params)) in one Batch API call, each answer (or
+        its typed error) by id; the instance runs each item with the caller's ACLs. Reads only,
+        so the whole batch is retried when any item failed transiently. None when the instance
+        refuses the Batch API itself (a REST API access policy, an old release): the caller
+        then sends the GETs one by one, as it does from then on."""
+        if self.batch_refused is not None:
+            return None
+        body = {
+            "batch_request_id": uuid.uuid4().hex,
+            "rest_requests": [
+                {
+                    "id": item_id,
+                    "method": "GET",
+                    "url": f"{path}?{urlencode(params, quote_via=quote)}",
+                    "headers": [{"name": "Accept", "value": "application/json"}],
+                    "exclude_response_headers": True,
+                }
+                for item_id, (path, params) in items.items()
+            ],
+        }
+        found: dict[str, Answer | AdapterError] = {}
+
+        def check(answer: Answer) -> None:
+            found.clear()
+            found.update(self._batch_items(answer, list(items)))
+
+        try:
+            self._request("POST", self.BATCH, json=body, idempotent=True, check=check)
+        except AdapterError as exc:
+            if exc.transient or isinstance(exc, AuthError):
+                raise
+            self.batch_refused = str(exc)
+            log.warning("%s: the Batch API is refused (%s); reading one call at a time", self.system, exc)
+            return None
+        return found
+
+    def _batch_items(self, answer: Answer, wanted: list[str]) -> dict[str, Answer | AdapterError]:
+        """Each item's answer; a transient item failure (or an item left unserviced) raises, so
+        the retry loop sends the batch again."""
+        served = answer.body.get("serviced_requests") if isinstance(answer.body, dict) else None
+        if not isinstance(served, list):
+            raise UnavailableError(
+                f"{self.system}: the Batch API answered {answer.status} without serviced_requests",
+                system=self.system,
+                status=answer.status,
+            )
+        out: dict[str, Answer | AdapterError] = {}
+        for entry in served:
+            if not isinstance(entry, dict) or entry.get("id") not in wanted:
+                continue
+            try:
+                text = base64.b64decode(str(entry.get("body") or ""), validate=True).decode("utf-8")
+                status = int(entry.get("status_code") or 0)
+            except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+                text, status = "", 0
+            try:
+                parsed = json.loads(text) if text else None
+            except ValueError:
+                parsed = None
+            item = Answer(status, parsed, text)
+            if not 200 <= status < 300:
+                error = self.error_for(item, self.redacted_message(item)) if status else None
+                if error is None or error.transient:
+                    raise error or UnavailableError(
+                        f"{self.system}: a Batch API item came back unreadable", system=self.system
+                    )
+                out[str(entry["id"])] = error
+                continue
+            self._table_answer(item)
+            out[str(entry["id"])] = item
+        missing = [i for i in wanted if i not in out]
+        if missing:
+            raise UnavailableError(
+                f"{self.system}: the Batch API left {', '.join(missing)} unserviced", system=self.system
+            )
+        return out
 
     def read(self, table: str, sys_id: str, fields: list[str]) -> dict[str, Any]:
         path = self.path(self.RECORD, table=table, sys_id=sys_id)
@@ -254,6 +359,10 @@ class ServiceNowClient(ApiClient):
             system=self.system,
             status=answer.status,
         )
+
+    def record_of(self, answer: Answer) -> dict[str, Any]:
+        """The one record an answer carries (a Batch API item's, say)."""
+        return self._record(answer)
 
     def _record(self, answer: Answer) -> dict[str, Any]:
         result = answer.body["result"]

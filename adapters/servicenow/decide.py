@@ -51,11 +51,34 @@ APPROVER_FIELDS = [
     "group",
     "group.name",
 ]
+AUDIT_FIELDS = ["documentkey", "fieldname", "newvalue", "user", "sys_created_on", "record_checkpoint"]
 UNREADABLE = " (who decided is unreadable: no access to sys_audit)"  # appended to the status
 AUDIT_ACL = (
     "the account needs read access to sys_audit (admin-only by default: add a read ACL on sys_audit "
     "for the connector's role, or use decision.source: approvers)"
 )
+
+
+def audit_query(table: str, ids: Sequence[str], fields: Sequence[str]) -> str:
+    """The sys_audit rows that can name who set ``fields`` on the records ``ids``."""
+    return (
+        f"tablename={table}^documentkeyIN{','.join(ids)}^fieldnameIN{','.join(fields)}^ORDERBYsys_created_on"
+    )
+
+
+def approvers_query(ids: Sequence[str]) -> str:
+    return f"sysapprovalIN{','.join(ids)}^ORDERBYsys_updated_on"
+
+
+class Prefetched:
+    """The decision rows of one record read with it (one Batch API call): the sys_audit or
+    sysapproval_approver rows, or the refusal that answered for them."""
+
+    __slots__ = ("rows", "error")
+
+    def __init__(self, rows: list[dict[str, Any]] | None, error: AdapterError | None = None) -> None:
+        self.rows = rows
+        self.error = error
 
 
 class Vote:
@@ -121,13 +144,18 @@ class ServiceNowDecisions:
 
     # --- decisions ---------------------------------------------------------------------------------
     def decide(
-        self, route: ServiceNowRouteSettings, records: Sequence[Mapping[str, Any]], needs_groups: bool
+        self,
+        route: ServiceNowRouteSettings,
+        records: Sequence[Mapping[str, Any]],
+        needs_groups: bool,
+        prefetched: Prefetched | None = None,
     ) -> dict[str, TicketDecision]:
-        """Decisions for ``records`` (rows read with the route's record fields), keyed by sys_id."""
+        """Decisions for ``records`` (rows read with the route's record fields), keyed by sys_id;
+        ``prefetched``: the decision rows of the one record, already read with it."""
         if route.decision.source == "approvers":
-            votes = self._approver_votes(route, [value(r, "sys_id") for r in records])
+            votes = self._approver_votes(route, [value(r, "sys_id") for r in records], prefetched)
         else:
-            votes = self._record_votes(route, records)
+            votes = self._record_votes(route, records, prefetched)
         voters = {value(r, "sys_updated_by") for v in votes.values() for r in v.rows}
         users = self._users({v.user for v in votes.values() if v.user} | voters)
         groups = self._groups({value(u, "sys_id") for u in users.values()}) if needs_groups else {}
@@ -191,7 +219,10 @@ class ServiceNowDecisions:
             return None
 
     def _record_votes(
-        self, route: ServiceNowRouteSettings, records: Sequence[Mapping[str, Any]]
+        self,
+        route: ServiceNowRouteSettings,
+        records: Sequence[Mapping[str, Any]],
+        prefetched: Prefetched | None = None,
     ) -> dict[str, Vote]:
         d = route.decision
         votes: dict[str, Vote] = {}
@@ -210,12 +241,13 @@ class ServiceNowDecisions:
         if not ids:
             return votes
         fields = sorted({f for f, _ in wanted.values()})
-        rows = self._list(
-            "sys_audit",
-            f"tablename={route.ticket.table}^documentkeyIN{','.join(ids)}^fieldnameIN{','.join(fields)}"
-            f"^ORDERBYsys_created_on",
-            ["documentkey", "fieldname", "newvalue", "user", "sys_created_on", "record_checkpoint"],
-        )
+        if prefetched is None:
+            rows = self._list("sys_audit", audit_query(route.ticket.table, ids, fields), AUDIT_FIELDS)
+        elif prefetched.error is not None:
+            log.warning("%s: cannot read sys_audit (%s)", self.adapter.name, prefetched.error)
+            rows = None
+        else:
+            rows = prefetched.rows
         if rows is None:
             log.warning(
                 "%s: %s; %d decision(s) left without an actor", self.adapter.name, AUDIT_ACL, len(ids)
@@ -234,10 +266,18 @@ class ServiceNowDecisions:
                 votes[sys_id].when = value(audit, "sys_created_on")
         return votes
 
-    def _approver_votes(self, route: ServiceNowRouteSettings, sys_ids: list[str]) -> dict[str, Vote]:
+    def _approver_votes(
+        self, route: ServiceNowRouteSettings, sys_ids: list[str], prefetched: Prefetched | None = None
+    ) -> dict[str, Vote]:
         ids = [i for i in sys_ids if i and safe(i)]
-        query = f"sysapprovalIN{','.join(ids)}^ORDERBYsys_updated_on"
-        rows = self.client.list("sysapproval_approver", query, APPROVER_FIELDS) if ids else []
+        if prefetched is not None:
+            if prefetched.error is not None:
+                raise prefetched.error
+            rows = prefetched.rows or []
+        elif ids:
+            rows = self.client.list("sysapproval_approver", approvers_query(ids), APPROVER_FIELDS)
+        else:
+            rows = []
         by_doc: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
         for row in rows:
             by_doc[value(row, "sysapproval")].append(row)

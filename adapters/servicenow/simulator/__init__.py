@@ -7,7 +7,8 @@ What it keeps faithful, because the connector depends on it: every value is a st
 columns in bodies and queries are silently ignored; journal fields read back empty (entries live
 in sys_journal_field); sys_updated_on has one-second resolution; paging follows the Link header;
 change_request state jumps are refused by a business rule (403); field changes are written to
-sys_audit; approver rows roll up to the record; POST is not idempotent.
+sys_audit; approver rows roll up to the record; POST is not idempotent; the Batch API runs each
+item as the caller under its own ACLs (``batch``).
 
     sim = seeded_demo("https://sim.service-now.test")
     with responses.RequestsMock() as rsps:

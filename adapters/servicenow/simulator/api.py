@@ -9,7 +9,7 @@ from typing import Any
 
 from connector.testing.simulator import SimRequest, SimResponse
 
-from . import change_api, routes
+from . import batch, change_api, routes
 from .state import ServiceNowState
 
 
@@ -19,7 +19,8 @@ class ServiceNowSimulator(ServiceNowState):
     def __init__(self, base_url: str = "https://sim.service-now.test") -> None:
         super().__init__(base_url)
         self._lost: list[list[Any]] = []
-        for method, pattern, route in [*change_api.ROUTES, *routes.ROUTES]:
+        self.batch_items: list[tuple[str, str, int]] = []  # (method, path, status) run inside batches
+        for method, pattern, route in [*batch.ROUTES, *change_api.ROUTES, *routes.ROUTES]:
             self.add_route(method, pattern, lambda request, match, route=route: route(self, request, match))
 
     def add_standard_template(self, name: str, template_value: str) -> str:
@@ -47,6 +48,13 @@ class ServiceNowSimulator(ServiceNowState):
     def lose_answer(self, method: str, path: str, times: int = 1, status: int = 504) -> None:
         """Process the next matching request, then answer ``status`` instead (a lost answer)."""
         self._lost.append([method.upper(), path, times, status])
+
+    def handle_item(self, request: SimRequest) -> SimResponse:
+        """One item of a Batch API call (under the lock, as the batch's caller): injected faults
+        that match it answer for it, like they would for the same call sent on its own."""
+        response = self._take_fault(request) or self._dispatch(request)
+        self.batch_items.append((request.method, request.path, response.status))
+        return response
 
     def handle(self, request: SimRequest) -> SimResponse:
         response = super().handle(request)

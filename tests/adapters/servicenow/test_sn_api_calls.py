@@ -1,10 +1,11 @@
 """ServiceNow API calls per approval, counted from the simulator's request log, through a real
 Connector built from the shipped config/servicenow-change-triage.yaml (only its URLs and database
-path changed). On the poll path an approval costs 5 calls including its creation: POST the
-record, the sys_audit read that says who approved, and one PATCH per state of the close path
-(Implement, Review, Closed; the change model refuses jumps), the work note riding with the first.
-The webhook path re-reads the record once more (a hint is never trusted): 6. The poll's list page
-and the approver's sys_user and group rows (once per person, cached) are shared."""
+path changed). An approval costs 5 calls including its creation: POST the record, one read that
+says who approved, and one PATCH per state of the close path (Implement, Review, Closed; the
+change model refuses jumps), the work note riding with the first. On the poll path that read is
+the sys_audit query (the poll's list page is shared); on the webhook path the hint is never
+trusted, so the record is read again — with its sys_audit rows, in one Batch API call. The
+approver's sys_user and group rows (once per person, cached) are shared."""
 
 from __future__ import annotations
 
@@ -77,13 +78,33 @@ async def test_poll_path_costs_five_calls_per_approval_including_creation(conn, 
     assert len(changes(workdir)) == 2
 
 
-async def test_webhook_path_adds_only_the_re_read(conn, sim, workdir):
-    for _ in range(2):
+async def test_webhook_path_costs_five_calls_per_approval_including_creation(conn, sim, workdir):
+    for n in range(2):
+        items = len(sim.batch_items)
+        own, shared = await one_approval(conn, sim, "webhook")
+        assert own == ["POST /api/now/table/change_request", "POST /api/now/v1/batch", *CLOSE]
+        # the one batch re-read the record by its sys_id and its sys_audit rows (who approved)
+        read = [f"{m} {RECORD.sub('/change_request/{id}', p)} {s}" for m, p, s in sim.batch_items[items:]]
+        assert read == [
+            "GET /api/now/table/change_request/{id} 200",
+            "GET /api/now/table/sys_audit 200",
+        ]
+        if n == 1:  # the approver's user and groups were looked up with the first approval
+            assert shared == [] and len(own) + len(shared) <= 5
+    assert sim.call_count("GET", "/table/sys_user$") == 1 and len(changes(workdir)) == 2
+
+
+async def test_webhook_path_without_the_batch_api_reads_one_call_at_a_time(conn, sim, workdir):
+    sim.inject_fault(
+        400, body={"error": {"message": "Requested URI does not represent any resource"}}, path="/v1/batch$"
+    )
+    for n in range(2):
         own, _shared = await one_approval(conn, sim, "webhook")
         assert own == [
             "POST /api/now/table/change_request",
+            *(["POST /api/now/v1/batch"] if n == 0 else []),  # refused once, then not asked again
             "GET /api/now/table/change_request/{id}",
             "GET /api/now/table/sys_audit",
             *CLOSE,
         ]
-    assert sim.call_count("GET", "/table/sys_user$") == 1 and len(changes(workdir)) == 2
+    assert len(changes(workdir)) == 2

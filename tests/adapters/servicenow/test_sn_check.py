@@ -45,7 +45,18 @@ def test_live_check_passes_on_a_good_config(adapter: ServiceNowAdapter) -> None:
         "choices change_request.risk",
         "read sys_audit",
         "read sys_journal_field",
+        "Batch API",
     } <= items
+    [batch] = [r for r in results if r.item == "Batch API"]
+    assert batch.ok and not batch.warning
+
+
+def test_live_check_warns_when_the_batch_api_is_refused(
+    adapter: ServiceNowAdapter, sim: ServiceNowSimulator
+) -> None:
+    sim.inject_fault(403, path="/v1/batch$", body={"error": {"message": "Access to API denied"}})
+    [batch] = [r for r in adapter.check(live=True) if r.item == "Batch API"]
+    assert batch.ok and batch.warning and "one more call" in batch.detail
 
 
 def test_live_check_finds_missing_field_and_choice(

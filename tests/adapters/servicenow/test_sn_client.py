@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from pathlib import Path
@@ -324,3 +325,75 @@ def test_sleeps_of_a_storm_stay_within_the_budget(status: int, retry_after: str 
     with pytest.raises((RateLimitedError, UnavailableError)):
         client.list("change_request", "", ["sys_id"])
     assert len(sleeps) == 3 and sum(sleeps) <= client.retry.longest_sleeps()
+
+
+# --- Batch API ------------------------------------------------------------------------------------
+BATCH = f"{BASE}/api/now/v1/batch"
+
+
+def served(item_id: str, status: int, body: Any) -> dict[str, Any]:
+    encoded = base64.b64encode(json.dumps(body).encode()).decode()
+    return {"id": item_id, "status_code": status, "body": encoded, "headers": []}
+
+
+def batch_answer(*items: dict[str, Any]) -> dict[str, Any]:
+    return {"batch_request_id": "x", "serviced_requests": list(items), "unserviced_requests": []}
+
+
+ITEMS = {
+    "record": ("/api/now/table/change_request/abc", {"sysparm_fields": "sys_id,state"}),
+    "rows": ("/api/now/table/sys_audit", {"sysparm_query": "documentkey=abc^fieldnameINstate"}),
+}
+
+
+@responses.activate
+def test_batch_get_sends_the_reads_in_one_post_and_types_each_answer() -> None:
+    client, calls, _ = make()
+    error = {
+        "error": {"message": "Insufficient rights to query records", "detail": None},
+        "status": "failure",
+    }
+    responses.post(
+        BATCH,
+        json=batch_answer(served("record", 200, {"result": {"sys_id": "abc"}}), served("rows", 403, error)),
+    )
+    found = client.batch_get(ITEMS)
+    assert found is not None and client.record_of(found["record"]) == {"sys_id": "abc"}  # type: ignore[arg-type]
+    assert isinstance(found["rows"], PermissionDenied) and "Insufficient rights" in str(found["rows"])
+    sent = json.loads(responses.calls[0].request.body)
+    assert [(r["id"], r["method"]) for r in sent["rest_requests"]] == [("record", "GET"), ("rows", "GET")]
+    assert sent["rest_requests"][1]["url"] == (
+        "/api/now/table/sys_audit?sysparm_query=documentkey%3Dabc%5EfieldnameINstate"
+    )
+    assert calls == {("sn", "200"): 1}
+
+
+@responses.activate
+def test_batch_get_retries_the_whole_batch_when_an_item_failed_transiently() -> None:
+    client, _, sleeps = make()
+    ok = served("record", 200, {"result": {"sys_id": "abc"}})
+    responses.post(BATCH, json=batch_answer(ok, served("rows", 503, {"error": {"message": "busy"}})))
+    responses.post(BATCH, json={**batch_answer(ok), "unserviced_requests": ["rows"]})
+    responses.post(BATCH, json=batch_answer(ok, served("rows", 200, {"result": []})))
+    found = client.batch_get(ITEMS)
+    assert found is not None and found["rows"].body == {"result": []}  # type: ignore[union-attr]
+    assert len(responses.calls) == 3 and len(sleeps) == 2
+
+
+@responses.activate
+def test_batch_api_refused_by_the_instance_is_not_asked_again() -> None:
+    client, _, _ = make()
+    responses.post(
+        BATCH, json={"error": {"message": "Requested URI does not represent any resource"}}, status=400
+    )
+    assert client.batch_get(ITEMS) is None and client.batch_get(ITEMS) is None
+    assert len(responses.calls) == 1 and "does not represent" in (client.batch_refused or "")
+
+
+@responses.activate
+def test_batch_get_does_not_swallow_a_credentials_failure() -> None:
+    client, _, _ = make()
+    responses.post(BATCH, json=fixture("error_401_not_authenticated.json"), status=401)
+    with pytest.raises(AuthError):
+        client.batch_get(ITEMS)
+    assert client.batch_refused is None

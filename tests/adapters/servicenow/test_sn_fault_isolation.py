@@ -75,3 +75,24 @@ async def test_through_the_core_nothing_runs_and_the_record_says_why(
         assert conn.store.get(request.id).state is RequestState.SUCCEEDED and len(changes(workdir)) == 1
     finally:
         conn.close()
+
+
+def test_the_hint_re_read_reads_record_and_actor_rows_in_one_call_with_each_acl(
+    make_adapter, rsps, sim, caplog
+):
+    adapter = two_routes(make_adapter)
+    by_record, by_approvers, waiting = open_both(adapter, sim)
+    sim.read_roles["sys_audit"] = {"admin"}
+    before = len(sim.calls)
+    unexplained = adapter.read_decision(waiting[0].ticket, by_record)
+    decided = adapter.read_decision(waiting[1].ticket, by_approvers)
+    reads = [p for _, p, _ in sim.calls[before:] if not p.endswith("/sys_user")]  # the approver, once
+    assert reads == ["/api/now/v1/batch"] * 2  # one call per re-read
+    assert [(p.rsplit("/", 1)[-1], s) for _, p, s in sim.batch_items][1::2] == [
+        ("sys_audit", 403),
+        ("sysapproval_approver", 200),
+    ]
+    assert unexplained.verdict is Verdict.APPROVED and unexplained.actor is None
+    assert "no access to sys_audit" in unexplained.status and "cannot read sys_audit" in caplog.text
+    assert decided.verdict is Verdict.APPROVED
+    assert decided.actor is not None and decided.actor.id == sim.user_row("change.manager")["sys_id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Iterator
@@ -108,6 +109,59 @@ def test_state_model_refuses_jumps_with_a_business_rule(served: tuple[ServiceNow
     assert (
         api(url, "PATCH", f"/api/now/table/change_request/{sys_id}", json={"state": "-4"}).status_code == 200
     )
+
+
+def _batch(url: str, *items: tuple[str, str], path: str = "/api/now/v1/batch") -> requests.Response:
+    rest = [
+        {"id": str(i), "method": m, "url": u, "exclude_response_headers": True}
+        for i, (m, u) in enumerate(items)
+    ]
+    return api(url, "POST", path, json={"batch_request_id": "b1", "rest_requests": rest})
+
+
+def test_batch_api_runs_each_item_as_the_caller_with_its_own_acl(
+    served: tuple[ServiceNowSimulator, str],
+) -> None:
+    sim, url = served
+    sys_id = api(url, "POST", json={"short_description": "x"}).json()["result"]["sys_id"]
+    sim.read_roles["sys_audit"] = {"admin"}  # the connector's account may not read sys_audit
+    before = len(sim.calls)
+    answer = _batch(
+        url,
+        ("GET", f"/api/now/table/change_request/{sys_id}?sysparm_fields=sys_id,state"),
+        ("GET", f"/api/now/table/sys_audit?sysparm_query=documentkey={sys_id}"),
+    )
+    assert answer.status_code == 200 and len(sim.calls) - before == 1  # one call on the wire
+    body = answer.json()
+    assert body["batch_request_id"] == "b1" and body["unserviced_requests"] == []
+    record, audit = body["serviced_requests"]
+    assert record["status_code"] == 200 and record["headers"] == []
+    assert json.loads(base64.b64decode(record["body"])) == {"result": {"sys_id": sys_id, "state": "-5"}}
+    assert audit["status_code"] == 403  # the item's own ACL, not the batch's
+    assert [s for _, _, s in sim.batch_items] == [200, 403]
+
+
+def test_batch_api_items_meet_faults_and_business_rules_and_only_v1_exists(
+    served: tuple[ServiceNowSimulator, str],
+) -> None:
+    sim, url = served
+    sys_id = api(url, "POST", json={"short_description": "x"}).json()["result"]["sys_id"]
+    sim.inject_fault(503, method="GET", path="/table/sys_audit$")
+    limited = _batch(url, ("GET", "/api/now/table/sys_audit"), ("GET", "/api/now/table/change_request"))
+    assert [r["status_code"] for r in limited.json()["serviced_requests"]] == [503, 200]
+    patch = {
+        "id": "p",
+        "method": "PATCH",
+        "url": f"/api/now/table/change_request/{sys_id}",
+        "headers": [{"name": "Content-Type", "value": "application/json"}],
+        "body": base64.b64encode(json.dumps({"state": "3"}).encode()).decode(),
+    }
+    jumped = api(url, "POST", "/api/now/v1/batch", json={"rest_requests": [patch]}).json()
+    assert jumped["serviced_requests"][0]["status_code"] == 403  # the change model still refuses jumps
+    assert sim.rows["change_request"][sys_id]["state"] == "-5"
+    assert _batch(url, ("GET", "/api/now/table/incident"), path="/api/now/batch").status_code == 404
+    nested = _batch(url, ("POST", "/api/now/v1/batch"))
+    assert nested.status_code == 400
 
 
 def test_one_second_timestamps_and_mod_count(sim: ServiceNowSimulator) -> None:
