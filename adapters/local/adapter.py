@@ -43,7 +43,7 @@ from connector.core.models import (
     utcnow,
 )
 from connector.core.store import aware
-from connector.core.store.engine import WRITE
+from connector.core.store.engine import writing
 from connector.core.templates import argument_rows, render, template_problem, ticket_context
 
 SERVICE_ACCOUNT = "approval-connector"
@@ -147,8 +147,6 @@ class LocalDeskAdapter(TicketAdapter):
         if context.engine is None:
             raise UserError("the local desk needs the connector's database")
         self.engine = context.engine
-        # writes take SQLite's write lock at BEGIN (a read-then-write would fail at once, "locked")
-        self.writer = context.engine.execution_options(**{WRITE: True})
         self.prefix = settings.key_prefix
         _meta.create_all(self.engine)
 
@@ -193,7 +191,7 @@ class LocalDeskAdapter(TicketAdapter):
         summary, description = self._text(request)
         now = utcnow()
         try:
-            with self.writer.begin() as conn:
+            with writing(self.engine) as conn:
                 conn.execute(
                     insert(tickets).values(
                         system=self.name,
@@ -314,7 +312,7 @@ class LocalDeskAdapter(TicketAdapter):
     def report(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
         seq = self._seq_of(ticket.key)
         now = utcnow()
-        with self.writer.begin() as conn:
+        with writing(self.engine) as conn:
             self._note(conn, seq, report)
             if report.kind in (ReportKind.UNAUTHORIZED, ReportKind.INVALID_EDIT):
                 # the decision did not count: open the ticket again for an allowed approver
@@ -332,7 +330,7 @@ class LocalDeskAdapter(TicketAdapter):
         if escalation is None:
             raise ConfigError(f"{self.name}: route {report.route!r} has no escalation.assignee")
         seq, note = self._seq_of(ticket.key), f"{report.text}\nAssigned to {escalation.assignee}."
-        with self.writer.begin() as conn:
+        with writing(self.engine) as conn:
             assigned = {"assignee": escalation.assignee, "updated_at": utcnow()}
             conn.execute(update(tickets).where(tickets.c.seq == seq).values(**assigned))
             self._note(conn, seq, report.model_copy(update={"text": note}))
@@ -340,7 +338,7 @@ class LocalDeskAdapter(TicketAdapter):
 
     def reopen(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
         """The decision no longer counts: the ticket is open again for a fresh one."""
-        with self.writer.begin() as conn:
+        with writing(self.engine) as conn:
             self._note(conn, self._seq_of(ticket.key), report)
             self._open_again(conn, self._seq_of(ticket.key), [APPROVED])
 
@@ -402,7 +400,7 @@ class LocalDeskAdapter(TicketAdapter):
         seq = self._seq_of(key)
         status = APPROVED if verdict is Verdict.APPROVED else REJECTED
         now = utcnow()
-        with self.writer.begin() as conn:
+        with writing(self.engine) as conn:
             result = conn.execute(
                 update(tickets)
                 .where(tickets.c.seq == seq, tickets.c.system == self.name, tickets.c.status == OPEN)
@@ -431,7 +429,7 @@ class LocalDeskAdapter(TicketAdapter):
         if not text.strip():
             raise UserError("the comment is empty")
         seq = self._seq_of(key)
-        with self.writer.begin() as conn:
+        with writing(self.engine) as conn:
             row = conn.execute(select(tickets.c.system).where(tickets.c.seq == seq)).first()
             if row is None or row[0] != self.name:
                 raise NotFoundError(f"no ticket {key} on the local desk {self.name}", system=self.name)

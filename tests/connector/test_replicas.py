@@ -87,7 +87,7 @@ def test_the_race_catches_a_check_then_set_claim(pg_store_url, workdir, monkeypa
 
             def check_then_set(request_id, worker, lease, store=store):
                 if store.get(request_id).state is not RequestState.APPROVED:
-                    return False
+                    return None
                 time.sleep(0.02)  # the gap between the check and the set
                 with store.transaction() as conn:
                     store.set_fields(
@@ -97,7 +97,7 @@ def test_the_race_catches_a_check_then_set_claim(pg_store_url, workdir, monkeypa
                         claimed_by=worker,
                         lease_until=utcnow() + timedelta(seconds=30),
                     )
-                return True
+                return store.get(request_id)  # the claimed request, as the store's claim returns it
 
             monkeypatch.setattr(store, "claim", check_then_set)
         race(replicas)
