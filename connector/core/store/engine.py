@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, OperationalError
 
 from connector.core.errors import ConfigError
 
@@ -85,6 +86,35 @@ def _on_sqlite_begin(conn: Any) -> None:
         raise DBAPIError.instance(statement, (), exc, sqlite3.Error) from exc
 
 
+PING_AFTER_IDLE = 2.0  # seconds a pooled PostgreSQL connection may rest before it is pinged
+
+
+def _note_idle(_dbapi_connection: Any, record: Any, *_: Any) -> None:
+    record.info["acr_idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Pessimistic disconnect handling for connections that rested: one that was in use a moment
+    ago is not pinged (every gated call checks a connection out twice; a ping each time was two
+    extra round trips), one that rested longer than PING_AFTER_IDLE is (a restart, a failover or
+    an idle timeout closes connections while they rest). A dead one is replaced before use."""
+    since = record.info.get("acr_idle_since")
+    if since is not None and time.monotonic() - since <= PING_AFTER_IDLE:
+        return
+    try:
+        _ping(dbapi_connection)
+    except Exception as exc:  # noqa: BLE001 - any failure: the pool reconnects (or raises if down)
+        raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
+
+
+def _ping(dbapi_connection: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT 1")
+    finally:
+        cursor.close()
+
+
 def make_engine(url: str, where: str = "store.url") -> Engine:
     """``where`` says where the URL came from (``store.url (c.yaml:3)``) in the one-line error."""
     try:
@@ -95,7 +125,10 @@ def make_engine(url: str, where: str = "store.url") -> Engine:
         else:
             if url.startswith("postgresql://"):
                 url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+            engine = create_engine(url, pool_size=10, max_overflow=10)
+            event.listen(engine, "connect", _note_idle)
+            event.listen(engine, "checkin", _note_idle)
+            event.listen(engine, "checkout", _ping_if_idle)
     except ImportError as exc:
         shown = masked(url)
         if (exc.name or "").startswith("psycopg") or "psycopg" in str(exc):
