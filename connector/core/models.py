@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from connector.core.clock import utcnow  # the one "now" (tests fast-forward it); re-exported here
 
@@ -326,6 +326,10 @@ class ApprovalRequest(BaseModel):
     # the arguments' digest, to be written where the connector alone writes and read back as
     # TicketDecision.shown_seal
     ticket_seal: str = Field(default="", exclude=True)
+    # The head of the request's audit chain (rseq, hash) as this process last wrote it; never
+    # stored. The next transition of a request this worker holds writes its new head in the same
+    # UPDATE, on the condition that the head is still this one (else it reads it, as usual).
+    _audit_head: tuple[int, str] | None = PrivateAttr(default=None)
 
     @property
     def arguments_to_run(self) -> dict[str, Any]:

@@ -240,6 +240,7 @@ class Transitions(TimingTransitions, VoteTransitions):
                 error=error,
                 lease_until=None,
                 audit=[(state.value.lower(), me, details)],
+                head=request._audit_head,
             )
             if not moved:
                 stored = self.store.get(request.id, conn)

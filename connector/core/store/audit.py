@@ -164,12 +164,13 @@ class AuditLog:
     @staticmethod
     def write_rows(
         conn: Connection, request_id: str, last: int, prev: str | None, events: Sequence[AuditEvent]
-    ) -> None:
+    ) -> str:
         """Insert the rows of a head already moved to ``last`` (from ``prev``), and record the new
-        head hash: the state change that bumped the head did it in the same statement."""
+        head hash (returned): the state change that bumped the head did it in the same statement."""
         rows, digest = chain_rows(request_id, last - len(events) + 1, prev or GENESIS, events)
         conn.execute(_INSERT_ROWS, rows)
         conn.execute(_SET_HEAD_HASH, {"b_id": request_id, "b_hash": digest})
+        return digest
 
     # --- reading ---------------------------------------------------------------------------------
     def rows(self, engine: Engine, request_id: str | None = None) -> Iterator[dict[str, Any]]:

@@ -3,12 +3,11 @@ made of; only ``connector.core.service.transitions`` calls the methods that chan
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from connector.core.errors import NotFoundInStore, UserError
@@ -20,18 +19,17 @@ from connector.core.models import (
     utcnow,
 )
 
-from .audit import GENESIS, AuditEvent, audit_table, chain_rows
-from .base import StoreBase
-from .rows import _INSERT_REQUEST, _from_row, _to_row, _transition_statement
+from .audit import GENESIS, AuditEvent, chain_rows
+from .moves import _INSERT_AUDIT, TransitionQueries
+from .rows import _INSERT_REQUEST, _from_row, _to_row
 from .schema import meta_table, requests_table
 
-_INSERT_AUDIT = insert(audit_table)
 _GET_REQUEST = select(requests_table).where(requests_table.c.id == bindparam("b_id"))  # built once
 
 PREFIX_MIN = 6  # characters of a request id that may stand for it (a prefix range scan)
 
 
-class RequestQueries(StoreBase):
+class RequestQueries(TransitionQueries):
     def insert_request(
         self, conn: Connection, request: ApprovalRequest, audit: Sequence[AuditEvent] = ()
     ) -> None:
@@ -41,6 +39,7 @@ class RequestQueries(StoreBase):
         if audit:
             rows, head = chain_rows(request.id, 1, GENESIS, audit)
             row.update(audit_rseq=len(rows), audit_hash=head, audit_dirty=True)
+            request._audit_head = (len(rows), head)  # what this process wrote (models.py)
         conn.execute(_INSERT_REQUEST, row)
         if rows:
             conn.execute(_INSERT_AUDIT, rows)
@@ -186,98 +185,6 @@ class RequestQueries(StoreBase):
         cols = [requests_table.c[name] for name in columns]
         query = select(*cols, func.count()).group_by(*cols)
         return [tuple(row) for row in self._read(query).all()]
-
-    def transition(
-        self,
-        conn: Connection,
-        request_id: str,
-        from_states: Sequence[RequestState],
-        to_state: RequestState,
-        *,
-        only_if: Sequence[Any] = (),
-        held_by: str | None = None,
-        audit: Sequence[AuditEvent] = (),
-        within_window: datetime | None = None,
-        **values: Any,
-    ) -> bool:
-        """Atomically move a request, with its audit rows; False if it was not in ``from_states``,
-        no longer claimed by ``held_by`` (when given) or an ``only_if`` condition no longer
-        holds: the caller lost a race, and nothing was written."""
-        moved = self._move(
-            conn, request_id, from_states, to_state, only_if, held_by, audit, within_window, False, values
-        )
-        return moved is not None
-
-    def moved(
-        self,
-        conn: Connection,
-        request_id: str,
-        from_states: Sequence[RequestState],
-        to_state: RequestState,
-        *,
-        held_by: str | None = None,
-        audit: Sequence[AuditEvent] = (),
-        within_window: datetime | None = None,
-        **values: Any,
-    ) -> ApprovalRequest | None:
-        """``transition`` that returns the request as moved (from the UPDATE itself: no read
-        back), or None when the caller lost the race."""
-        row = self._move(
-            conn, request_id, from_states, to_state, (), held_by, audit, within_window, True, values
-        )
-        return _from_row(row) if row is not None else None
-
-    def _move(
-        self,
-        conn: Connection,
-        request_id: str,
-        from_states: Sequence[RequestState],
-        to_state: RequestState,
-        only_if: Sequence[Any],
-        held_by: str | None,
-        audit: Sequence[AuditEvent],
-        within_window: datetime | None,
-        full: bool,
-        values: dict[str, Any],
-    ) -> Any:
-        """The conditional UPDATE and its audit rows: the updated row's mapping when ``full``,
-        else a truthy marker; None when nothing moved."""
-        values = {
-            k: (json.dumps(v) if k == "approved_arguments" and v is not None else v)
-            for k, v in values.items()
-        }
-        values.update(state=to_state.value, updated_at=utcnow(), problem_kind=None, problem=None)
-        states = tuple(s.value for s in from_states)
-        c = requests_table.c
-        if only_if:  # rare paths (recovery): built for the occasion
-            where = [c.id == request_id, c.state.in_(states), *only_if]
-            if held_by is not None:
-                where.append(c.claimed_by == held_by)
-            statement: Any = update(requests_table).where(*where).values(**values)
-            if audit:
-                statement = statement.values(
-                    audit_rseq=c.audit_rseq + len(audit), audit_dirty=True
-                ).returning(c.audit_rseq, c.audit_hash)
-            result = conn.execute(statement)
-        else:
-            windowed = within_window is not None
-            statement = _transition_statement(
-                states, tuple(sorted(values)), held_by is not None, bool(audit), windowed, full
-            )
-            params = {f"v_{k}": v for k, v in values.items()}
-            params.update(b_id=request_id, b_held_by=held_by, b_n=len(audit))
-            if windowed:
-                params["b_now"] = within_window
-            result = conn.execute(statement, params)
-        if not audit and not full:
-            return True if result.rowcount == 1 else None
-        head = result.mappings().first()
-        if head is None:
-            return None
-        if audit:
-            last, prev = int(head["audit_rseq"]), head["audit_hash"]
-            self.audit.write_rows(conn, request_id, last, prev, audit)  # type: ignore[attr-defined]
-        return head if full else True
 
     def mark_problem(self, request_id: str, kind: str, detail: str) -> bool:
         """Note why a request is skipped (it stays where it is; the rest of the cycle goes on).

@@ -23,12 +23,15 @@ def _transition_statement(
     audited: bool,
     windowed: bool = False,
     full: bool = False,
+    headed: bool = False,
 ) -> Any:
     """The conditional UPDATE of one kind of transition, built once and cached: the values come
     as parameters, so each call only binds them. ``windowed``: only inside the request's change
     window (if it has one) at ``b_now``. ``full``: it returns the whole row as updated (the caller
-    need not read it back)."""
-    key = (from_states, keys, claimed, audited, windowed, full)
+    need not read it back). ``headed``: the caller knows the audit head (``b_old_rseq``,
+    ``b_prev``) and sets the new one (``b_rseq``, ``b_hash``) in this UPDATE, which only moves the
+    request while its head is still the known one."""
+    key = (from_states, keys, claimed, audited, windowed, full, headed)
     statement = _transition_statements.get(key)
     if statement is None:
         c = requests_table.c
@@ -42,12 +45,15 @@ def _transition_statement(
                 or_(c.not_after.is_(None), c.not_after > now),
             ]
         values: dict[str, Any] = {k: bindparam(f"v_{k}") for k in keys}
-        if audited:
+        if headed:
+            where += [c.audit_rseq == bindparam("b_old_rseq"), c.audit_hash == bindparam("b_prev")]
+            values.update(audit_rseq=bindparam("b_rseq"), audit_hash=bindparam("b_hash"), audit_dirty=True)
+        elif audited:
             values.update(audit_rseq=c.audit_rseq + bindparam("b_n"), audit_dirty=True)
         statement = update(requests_table).where(*where).values(**values)
         if full:
             statement = statement.returning(*requests_table.c)
-        elif audited:
+        elif audited and not headed:
             statement = statement.returning(c.audit_rseq, c.audit_hash)
         _transition_statements[key] = statement
     return statement
