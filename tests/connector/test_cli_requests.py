@@ -233,3 +233,21 @@ def test_db_upgrade_builds_an_empty_store_then_says_it_is_current(config_path, w
     again = cli("db", "upgrade", "--config", str(config_path), cwd=workdir)
     assert again.returncode == 0 and "already at" in again.stdout
     assert cli("-c", str(config_path), "requests", "list", cwd=workdir).stdout.strip() == "No requests."
+
+
+def test_a_store_migrated_by_a_newer_version_is_refused_in_one_line(config_path, workdir):
+    """Running an older version against a database a newer one migrated: one clear line and a
+    non-zero exit, never Alembic's traceback, and the database left as it was."""
+    assert cli("-c", str(config_path), "db", "upgrade", cwd=workdir).returncode == 0
+    db = sqlite3.connect(workdir / "connector.db")
+    db.execute("UPDATE alembic_version SET version_num = '9999'")
+    db.commit()
+    db.close()
+    done = cli("-c", str(config_path), "requests", "list", cwd=workdir)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "revision 9999" in lines[0] and "newer version" in lines[0], done.stderr
+    db = sqlite3.connect(workdir / "connector.db")
+    assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("9999",)]
+    db.close()

@@ -87,5 +87,7 @@ class Store(
             migrations.upgrade(self.engine, metadata)
         except OperationalError as exc:
             raise StoreUnavailable(f"{where}: database unreachable: {exc.orig}") from None
+        except migrations.NewerSchema as exc:
+            raise ConfigError(f"{where}: {exc}") from None
         except RuntimeError as exc:  # a migration refused (e.g. an audit trail that does not verify)
             raise ConfigError(f"store: the schema upgrade stopped: {exc}") from None

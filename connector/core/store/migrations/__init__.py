@@ -25,6 +25,10 @@ HERE = Path(__file__).parent
 LOCK_ID = 0x61637231  # "acr1": the advisory lock every replica takes while migrating
 
 
+class NewerSchema(RuntimeError):
+    """The database was migrated by a newer version: this one must not touch it."""
+
+
 def script() -> ScriptDirectory:
     config = Config()
     config.set_main_option("script_location", str(HERE))
@@ -49,6 +53,12 @@ def upgrade(
     scripts = script()
     with _migration_lock(engine), engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
         before = MigrationContext.configure(conn).get_current_revision()
+        if before is not None and before not in {r.revision for r in scripts.walk_revisions()}:
+            raise NewerSchema(
+                f"the database's schema is at revision {before}, which this version of "
+                f"approval-connector does not know (it knows up to {scripts.get_current_head()}): "
+                "a newer version made it; upgrade approval-connector, or use another database"
+            )
         tables = set(inspect(conn).get_table_names())
         if before is None and "approval_requests" not in tables and target == "head" and build_empty:
             metadata.create_all(conn)
