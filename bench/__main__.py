@@ -61,6 +61,7 @@ def main(argv: list[str]) -> int:
         "machine": machine.info(),
         "load": {"before": loadavg()},
         "quick": args.quick,
+        "only": args.only or [],
         "sections": {},
     }
     rendered: list[tuple[str, str]] = []
