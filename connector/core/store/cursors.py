@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from connector.core.models import utcnow
 
 from .base import StoreBase
+from .engine import driver_writing
 from .schema import aware, cursors_table, deliveries_table, insert_if_absent
 
 
@@ -73,27 +74,19 @@ class CursorQueries(StoreBase):
         )
         stamp = utcnow()
         params = [value for system, delivery in keys for value in (system, delivery, stamp)]
-        with self.transaction() as conn:
-            cursor = conn.connection.cursor()  # the driver's own cursor, inside this transaction
-            try:
-                cursor.execute(sql, params)
-                return {(row[0], row[1]) for row in cursor.fetchall()}
-            finally:
-                cursor.close()
+        with driver_writing(self.engine) as cursor:
+            cursor.execute(sql, params)
+            return {(row[0], row[1]) for row in cursor.fetchall()}
 
     def _insert_or_ignore(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
         sql = "INSERT OR IGNORE INTO webhook_deliveries (system, delivery_id, received_at) VALUES (?, ?, ?)"
         stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")  # how SQLAlchemy stores DateTime in SQLite
         inserted: set[tuple[str, str]] = set()
-        with self.transaction() as conn:
-            cursor = conn.connection.cursor()  # the driver's own cursor, inside this transaction
-            try:
-                for key in keys:
-                    cursor.execute(sql, (*key, stamp))
-                    if cursor.rowcount == 1:
-                        inserted.add(key)
-            finally:
-                cursor.close()
+        with driver_writing(self.engine) as cursor:
+            for key in keys:
+                cursor.execute(sql, (*key, stamp))
+                if cursor.rowcount == 1:
+                    inserted.add(key)
         return inserted
 
     def prune_deliveries(self, older_than: datetime) -> int:
