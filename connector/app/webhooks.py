@@ -141,9 +141,14 @@ class WebhookIntake:
         self.connector = connector
         self.ledger = DeliveryLedger(connector)
         self.hints = HintWorkers(connector)
+        self._counters: dict[tuple[str, str], Any] = {}  # the labelled children, looked up once
 
     def _count(self, system: str, status: str) -> None:
-        self.connector.metrics.webhooks.labels(system=system, status=status).inc()
+        counter = self._counters.get((system, status))
+        if counter is None:
+            counter = self.connector.metrics.webhooks.labels(system=system, status=status)
+            self._counters[(system, status)] = counter
+        counter.inc()
 
     async def receive(self, request: Request) -> Response:
         system = request.path_params["system"]
@@ -155,7 +160,8 @@ class WebhookIntake:
         if len(body) > MAX_BODY:
             self._count(system, "too_large")
             return JSONResponse({"error": "body too large"}, status_code=413)
-        headers = dict(request.headers)
+        # names are lower-case in ASGI; the first of repeated headers wins, as in request.headers
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(request.scope["headers"])}
         try:
             adapter.verify_webhook(headers, body)
         except WebhookRejected as exc:
@@ -186,16 +192,26 @@ class WebhookIntake:
             self._count(system, "ignored")
             return JSONResponse({"status": "ignored"}, status_code=200)
         for event in events:
-            self.hints.submit(
-                event.model_copy(
+            if not _is_hint(event, system, delivery):  # whatever the adapter said: only a hint
+                event = event.model_copy(
                     update={"system": system, "decision": None, "source": "webhook", "delivery_id": delivery}
                 )
-            )
+            self.hints.submit(event)
         self._count(system, "accepted")
         return Response(_ACCEPTED, status_code=202, media_type="application/json")
 
     async def drain(self, timeout: float) -> None:
         await self.hints.drain(timeout)
+
+
+def _is_hint(event: DecisionEvent, system: str, delivery: str | None) -> bool:
+    """Already what the intake hands on (the usual case): no copy needed."""
+    return (
+        event.decision is None
+        and event.system == system
+        and event.source == "webhook"
+        and event.delivery_id == delivery
+    )
 
 
 def create_app(connector: Connector, lifespan: Any = None) -> Starlette:
