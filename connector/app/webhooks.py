@@ -30,6 +30,9 @@ MAX_BODY = 1_000_000
 _ACCEPTED = b'{"status": "accepted"}'  # the hot path's answer, encoded once
 
 
+Waiting = tuple[str, str, "asyncio.Future[bool]"]  # system, delivery id, the reply waiting for it
+
+
 class DeliveryLedger:
     """Durable record of webhook delivery ids, written by group commit in a writer thread of its
     own: ids that arrive while a batch commits share the next transaction, and each reply waits
@@ -43,38 +46,47 @@ class DeliveryLedger:
     def __init__(self, connector: Connector, max_batch: int = 256) -> None:
         self.store = connector.store
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[tuple[str, str, asyncio.Future[bool]]] = queue.SimpleQueue()
+        self._pending: list[Waiting] = []  # arrived during this turn of the event loop
+        self._queue: queue.SimpleQueue[list[Waiting]] = queue.SimpleQueue()
         self._lock = threading.Lock()  # who starts a writer, and a writer's decision to end
         self._writer: threading.Thread | None = None
 
     async def first(self, system: str, delivery_id: str) -> bool:
         """True the first time this delivery id is seen for this system."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.put((system, delivery_id, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._pending.append((system, delivery_id, future))
+        if len(self._pending) == 1:  # handed over once per turn of the loop, not once per delivery
+            loop.call_soon(self._hand_over)
+        return await future
+
+    def _hand_over(self) -> None:
+        waiting, self._pending = self._pending, []
+        self._queue.put(waiting)
         with self._lock:
             if self._writer is None:
                 self._writer = threading.Thread(target=self._write, name="acr-deliveries", daemon=True)
                 self._writer.start()
-        return await future
 
     def _write(self) -> None:
         while True:
             try:
-                batch = [self._queue.get(timeout=self.IDLE)]
+                batch = self._queue.get(timeout=self.IDLE)
             except queue.Empty:
-                with self._lock:  # a delivery queued after the timeout finds this writer gone
+                with self._lock:  # a delivery handed over after the timeout finds this writer gone
                     if self._queue.empty():
                         self._writer = None
                         return
                 continue
-            while len(batch) < self.max_batch:
+            while True:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch += self._queue.get_nowait()
                 except queue.Empty:
                     break
-            self._commit(batch)
+            for start in range(0, len(batch), self.max_batch):
+                self._commit(batch[start : start + self.max_batch])
 
-    def _commit(self, batch: list[tuple[str, str, asyncio.Future[bool]]]) -> None:
+    def _commit(self, batch: list[Waiting]) -> None:
         """One transaction for the batch, then every waiting reply is told (never left hanging)."""
         fresh: list[bool] | BaseException
         try:
@@ -87,7 +99,7 @@ class DeliveryLedger:
 
 
 def _by_loop(
-    batch: list[tuple[str, str, asyncio.Future[bool]]],
+    batch: list[Waiting],
 ) -> dict[asyncio.AbstractEventLoop, list[tuple[int, asyncio.Future[bool]]]]:
     """The batch's futures with their places in it, per event loop (one, except in tests)."""
     out: dict[asyncio.AbstractEventLoop, list[tuple[int, asyncio.Future[bool]]]] = {}
