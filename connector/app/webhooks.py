@@ -125,7 +125,7 @@ class HintWorkers:
 
     WORKERS = 2
     BATCH = 200
-    WINDOW = 0.01  # seconds; small next to the API re-read that follows for a real decision
+    WINDOW = 0.05  # seconds; still small next to the API re-read that follows for a real decision
 
     def __init__(self, connector: Connector) -> None:
         self.connector = connector
