@@ -184,3 +184,22 @@ def test_conditional_transition_refuses_the_wrong_state(store_url):
     with store.transaction() as conn:
         assert not store.transition(conn, request.id, [RequestState.TICKETED], RequestState.APPROVED)
     assert store.get(request.id).state is RequestState.REJECTED
+
+
+def test_delivery_commits_checkpoint_the_wal_at_their_own_bound(tmp_path, monkeypatch):
+    """The webhook ledger's commits copy the WAL into the database only past LEDGER_AUTOCHECKPOINT
+    pages (the replies waiting on a commit wait for its checkpoint too), so the WAL stays bounded
+    by it; the pooled connection goes back with SQLite's usual 1000."""
+    from connector.core.store import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "LEDGER_AUTOCHECKPOINT", 20)
+    store = Store.from_url(f"sqlite:///{tmp_path / 'store.db'}")
+    for batch in range(400):
+        assert store.record_deliveries([("jira", f"{batch}-{i}-{'x' * 200}") for i in range(5)]) == [True] * 5
+    page = 4096
+    assert (tmp_path / "store.db-wal").stat().st_size < 200 * page  # the default would allow 1000 pages
+    pooled = store.engine.raw_connection()
+    try:
+        assert pooled.cursor().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    finally:
+        pooled.close()
