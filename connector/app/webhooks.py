@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -213,8 +213,8 @@ class WebhookIntake:
         if adapter is None:
             self._count("unknown", "unknown_system")
             return JSONResponse({"error": f"no system named {system!r}"}, status_code=404)
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        body = await _read_body(request, MAX_BODY)
+        if body is None:
             self._count(system, "too_large")
             return JSONResponse({"error": "body too large"}, status_code=413)
         # names are lower-case in ASGI; the first of repeated headers wins, as in request.headers
@@ -259,6 +259,24 @@ class WebhookIntake:
 
     async def drain(self, timeout: float) -> None:
         await self.hints.drain(timeout)
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The raw body, or None as soon as it passes ``limit`` bytes (the rest is never buffered);
+    one chunk, the usual case, is returned as it came."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _is_hint(event: DecisionEvent, system: str, delivery: str | None) -> bool:

@@ -91,3 +91,24 @@ def test_the_writer_ends_when_idle_and_the_next_delivery_starts_another(sim, wor
 def post(client: TestClient, payload: dict, delivery: str):
     body, headers = signed(payload, delivery=delivery)
     return client.post("/webhooks/jira", content=body, headers=headers)
+
+
+def test_a_body_past_the_limit_is_refused_and_its_id_not_recorded(sim, workdir):
+    """413 once the body passes MAX_BODY (the view stops reading there); nothing is recorded."""
+    from connector.app import webhooks
+
+    conn = make_connector(sim, workdir)
+    app = create_app(conn)
+    pieces = 2 * webhooks.MAX_BODY // 65536 + 1
+
+    def chunks():  # a body sent in 64 KiB pieces, twice the limit in all
+        for _ in range(pieces):
+            yield b"x" * 65536
+
+    with TestClient(app) as client:
+        _, headers = signed(IGNORED, delivery="big-1")
+        answer = client.post("/webhooks/jira", content=chunks(), headers=headers)
+        small = post(client, IGNORED, "big-1")
+    assert (answer.status_code, answer.json()) == (413, {"error": "body too large"})
+    assert (small.status_code, small.json()) == (200, {"status": "ignored"})  # big-1 was not recorded
+    conn.close()
