@@ -53,15 +53,16 @@ def _load(body: bytes) -> dict[str, Any]:
     return data
 
 
-def _status_changed(data: Mapping[str, Any]) -> bool:
+def _status_changed(data: dict[str, Any]) -> bool:
+    # parsed JSON: objects are plain dicts (isinstance(_, dict) is exact, and cheaper than Mapping)
     changelog = data.get("changelog")
-    if not isinstance(changelog, Mapping):
+    if not isinstance(changelog, dict):
         return False
     items = changelog.get("items")
     if not isinstance(items, list):
         return False
     return any(
-        isinstance(i, Mapping) and (i.get("field") == "status" or i.get("fieldId") == "status") for i in items
+        isinstance(i, dict) and (i.get("field") == "status" or i.get("fieldId") == "status") for i in items
     )
 
 
@@ -71,9 +72,9 @@ def parse_payload(system: str, headers: Mapping[str, str], body: bytes, label: s
     if data["webhookEvent"] not in ISSUE_EVENTS or not _status_changed(data):
         return []
     issue = data.get("issue")
-    if not isinstance(issue, Mapping) or not isinstance(issue.get("key"), str) or not issue["key"]:
+    if not isinstance(issue, dict) or not isinstance(issue.get("key"), str) or not issue["key"]:
         raise WebhookRejected("issue event without an issue key", status=400)
-    fields = issue.get("fields") if isinstance(issue.get("fields"), Mapping) else {}
+    fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
     labels = fields.get("labels")
     if isinstance(labels, list) and label not in labels:
         return []  # not one of ours (the webhook's JQL filter should already exclude it)

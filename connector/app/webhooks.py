@@ -8,11 +8,14 @@ anything is decided. A bad delivery gets 401/400/404, never a 500."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import queue
+import threading
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -27,39 +30,93 @@ MAX_BODY = 1_000_000
 _ACCEPTED = b'{"status": "accepted"}'  # the hot path's answer, encoded once
 
 
+Waiting = tuple[str, str, "asyncio.Future[bool]"]  # system, delivery id, the reply waiting for it
+
+
 class DeliveryLedger:
-    """Durable record of webhook delivery ids, written by group commit: deliveries that arrive
-    together share one transaction, and each reply waits until its own id is committed."""
+    """Durable record of webhook delivery ids, written by group commit in a writer thread of its
+    own: ids that arrive while a batch commits share the next transaction, and each reply waits
+    until its own id is committed. Under load the writer goes straight from one batch to the next,
+    so the event loop neither waits on the database nor wakes a pool thread per batch (that
+    hand-off cost more than the batch's own INSERTs). Idle for IDLE seconds, the writer ends; the
+    next delivery starts another."""
+
+    IDLE = 5.0  # seconds
 
     def __init__(self, connector: Connector, max_batch: int = 256) -> None:
         self.store = connector.store
-        self.db = connector.service.ctx.db  # the database pool: the loop never waits on a commit
         self.max_batch = max_batch
-        self._waiting: list[tuple[str, str, asyncio.Future[bool]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._pending: list[Waiting] = []  # arrived during this turn of the event loop
+        self._queue: queue.SimpleQueue[list[Waiting]] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # who starts a writer, and a writer's decision to end
+        self._writer: threading.Thread | None = None
 
     async def first(self, system: str, delivery_id: str) -> bool:
         """True the first time this delivery id is seen for this system."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((system, delivery_id, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._pending.append((system, delivery_id, future))
+        if len(self._pending) == 1:  # handed over once per turn of the loop, not once per delivery
+            loop.call_soon(self._hand_over)
         return await future
 
-    async def _write(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
-            pairs = [(s, d) for s, d, _ in batch]
+    def _hand_over(self) -> None:
+        waiting, self._pending = self._pending, []
+        self._queue.put(waiting)
+        with self._lock:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write, name="acr-deliveries", daemon=True)
+                self._writer.start()
+
+    def _write(self) -> None:
+        while True:
             try:
-                fresh = await self.db(self.store.record_deliveries, pairs)
-            except Exception as exc:  # the store is down: every waiting delivery gets a 503
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                batch = self._queue.get(timeout=self.IDLE)
+            except queue.Empty:
+                with self._lock:  # a delivery handed over after the timeout finds this writer gone
+                    if self._queue.empty():
+                        self._writer = None
+                        return
                 continue
-            for (_, _, future), is_new in zip(batch, fresh, strict=True):
-                if not future.done():
-                    future.set_result(is_new)
+            while True:
+                try:
+                    batch += self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            for start in range(0, len(batch), self.max_batch):
+                self._commit(batch[start : start + self.max_batch])
+
+    def _commit(self, batch: list[Waiting]) -> None:
+        """One transaction for the batch, then every waiting reply is told (never left hanging)."""
+        fresh: list[bool] | BaseException
+        try:
+            fresh = self.store.record_deliveries([(system, delivery) for system, delivery, _ in batch])
+        except Exception as exc:  # the store is down: every delivery in the batch gets a 503
+            fresh = exc
+        for loop, items in _by_loop(batch).items():
+            with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits any more
+                loop.call_soon_threadsafe(_settle, items, fresh)
+
+
+def _by_loop(
+    batch: list[Waiting],
+) -> dict[asyncio.AbstractEventLoop, list[tuple[int, asyncio.Future[bool]]]]:
+    """The batch's futures with their places in it, per event loop (one, except in tests)."""
+    out: dict[asyncio.AbstractEventLoop, list[tuple[int, asyncio.Future[bool]]]] = {}
+    for index, (_, _, future) in enumerate(batch):
+        out.setdefault(future.get_loop(), []).append((index, future))
+    return out
+
+
+def _settle(items: list[tuple[int, asyncio.Future[bool]]], fresh: list[bool] | BaseException) -> None:
+    """On the loop: each waiting reply learns whether its id was new, or why it was not recorded."""
+    for index, future in items:
+        if future.done():  # the client went away; its id is recorded all the same
+            continue
+        if isinstance(fresh, BaseException):
+            future.set_exception(fresh)
+        else:
+            future.set_result(fresh[index])
 
 
 class HintWorkers:
@@ -68,7 +125,7 @@ class HintWorkers:
 
     WORKERS = 2
     BATCH = 200
-    WINDOW = 0.01  # seconds; small next to the API re-read that follows for a real decision
+    WINDOW = 0.05  # seconds; still small next to the API re-read that follows for a real decision
 
     def __init__(self, connector: Connector) -> None:
         self.connector = connector
@@ -141,9 +198,14 @@ class WebhookIntake:
         self.connector = connector
         self.ledger = DeliveryLedger(connector)
         self.hints = HintWorkers(connector)
+        self._counters: dict[tuple[str, str], Any] = {}  # the labelled children, looked up once
 
     def _count(self, system: str, status: str) -> None:
-        self.connector.metrics.webhooks.labels(system=system, status=status).inc()
+        counter = self._counters.get((system, status))
+        if counter is None:
+            counter = self.connector.metrics.webhooks.labels(system=system, status=status)
+            self._counters[(system, status)] = counter
+        counter.inc()
 
     async def receive(self, request: Request) -> Response:
         system = request.path_params["system"]
@@ -151,11 +213,12 @@ class WebhookIntake:
         if adapter is None:
             self._count("unknown", "unknown_system")
             return JSONResponse({"error": f"no system named {system!r}"}, status_code=404)
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        body = await _read_body(request, MAX_BODY)
+        if body is None:
             self._count(system, "too_large")
             return JSONResponse({"error": "body too large"}, status_code=413)
-        headers = dict(request.headers)
+        # names are lower-case in ASGI; the first of repeated headers wins, as in request.headers
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(request.scope["headers"])}
         try:
             adapter.verify_webhook(headers, body)
         except WebhookRejected as exc:
@@ -186,16 +249,44 @@ class WebhookIntake:
             self._count(system, "ignored")
             return JSONResponse({"status": "ignored"}, status_code=200)
         for event in events:
-            self.hints.submit(
-                event.model_copy(
+            if not _is_hint(event, system, delivery):  # whatever the adapter said: only a hint
+                event = event.model_copy(
                     update={"system": system, "decision": None, "source": "webhook", "delivery_id": delivery}
                 )
-            )
+            self.hints.submit(event)
         self._count(system, "accepted")
         return Response(_ACCEPTED, status_code=202, media_type="application/json")
 
     async def drain(self, timeout: float) -> None:
         await self.hints.drain(timeout)
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The raw body, or None as soon as it passes ``limit`` bytes (the rest is never buffered);
+    one chunk, the usual case, is returned as it came."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _is_hint(event: DecisionEvent, system: str, delivery: str | None) -> bool:
+    """Already what the intake hands on (the usual case): no copy needed."""
+    return (
+        event.decision is None
+        and event.system == system
+        and event.source == "webhook"
+        and event.delivery_id == delivery
+    )
 
 
 def create_app(connector: Connector, lifespan: Any = None) -> Starlette:

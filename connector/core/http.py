@@ -44,8 +44,13 @@ _SCAN_LIMIT = 65536  # characters of an answer scanned for that text
 
 def header(headers: Mapping[str, str] | None, name: str) -> str | None:
     """Case-insensitive header look-up (HTTP header names are case-insensitive)."""
+    if not headers:
+        return None
     wanted = name.lower()
-    for key, value in (headers or {}).items():
+    found = headers.get(wanted)  # the usual case: names already lower-case (ASGI, the intake)
+    if found is not None:
+        return found
+    for key, value in headers.items():
         if key.lower() == wanted:
             return value
     return None

@@ -63,15 +63,21 @@ class Redactor:
         self._lock = threading.Lock()
         self._forms: set[str] = set()
         self._known: re.Pattern[str] | None = None
+        self._seen: set[str] = set()  # values whose forms are all in _forms already
 
     def remember(self, *values: str | None) -> None:
-        """Values that must never be shown (each in every encoded form)."""
-        self._add(form for value in values if value for form in encoded_forms(value))
+        """Values that must never be shown (each in every encoded form). A value seen before
+        costs one set look-up: secrets are read again on every webhook and API call."""
+        fresh = [value for value in values if value and value not in self._seen]
+        if not fresh:
+            return
+        self._add(form for value in fresh for form in encoded_forms(value))
+        with self._lock:
+            self._seen.update(fresh)
 
     def remember_basic(self, user: str, password: str) -> None:
         """The credentials pair of basic auth: its Base64 is not made of the parts' Base64."""
-        self.remember(user, password)
-        self._add(encoded_forms(f"{user}:{password}"))
+        self.remember(user, password, f"{user}:{password}")
 
     def _add(self, forms: Iterable[str]) -> None:
         with self._lock:
@@ -122,6 +128,8 @@ def install_log_redaction() -> None:
     """Redact every log record when it is created (any logger, any handler, pytest's caplog too):
     python-jira and urllib3 log answers and URLs, and a handler added later must not miss it."""
     global _installed
+    if _installed:  # every secret read calls this; only the first one installs
+        return
     with _install_lock:
         if _installed:
             return

@@ -96,3 +96,23 @@ def test_remembered_secret_is_masked_in_every_log_record(caplog: pytest.LogCaptu
             log.exception("failed")
     assert secret not in caplog.text and "***" in caplog.text
     assert "RuntimeError: boom with ***" in caplog.text
+
+
+def test_a_secret_read_again_is_not_encoded_again(monkeypatch: pytest.MonkeyPatch):
+    """Secrets are read on every webhook and API call: only the first read builds their forms."""
+    import connector.core.redact as redact_module
+
+    r = Redactor()
+    calls: list[str] = []
+    real = redact_module.encoded_forms
+    monkeypatch.setattr(redact_module, "encoded_forms", lambda v: calls.append(v) or real(v))
+    r.remember("webhook-secret-1")
+    r.remember_basic(USER, SECRET)
+    first = len(calls)
+    for _ in range(3):
+        r.remember("webhook-secret-1")
+        r.remember_basic(USER, SECRET)
+    assert len(calls) == first == 4  # the secret, the user, the password, the pair: once each
+    assert r.redact(f"x webhook-secret-1 {pair}") == "x *** ***"
+    r.remember("webhook-secret-2")  # a new value is still added
+    assert r.redact("webhook-secret-2") == "***"

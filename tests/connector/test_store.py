@@ -157,6 +157,26 @@ def test_webhook_delivery_ids_are_remembered(store_url):
     assert store.first_delivery("servicenow", "abc")
 
 
+def test_a_batch_of_delivery_ids_says_new_or_redelivered_for_each(store_url):
+    store = Store.from_url(store_url)
+    assert store.record_deliveries([("jira", "a")]) == [True]
+    batch = [("jira", "b"), ("jira", "a"), ("jira", "b"), ("servicenow", "b"), ("jira", "c" * 400)]
+    assert store.record_deliveries(batch) == [True, False, False, True, True]
+    assert store.record_deliveries([("jira", "c" * 300 + "x")]) == [False]  # ids are kept to 300
+    assert store.record_deliveries([]) == []
+
+
+def test_a_failed_delivery_batch_records_none_of_its_ids(store_url):
+    """A 202 means recorded: a batch that fails part-way leaves nothing behind, and the next
+    batch goes through (the connection went back to the pool clean)."""
+    store = Store.from_url(store_url)
+    with pytest.raises(Exception):  # noqa: B017 - the driver's own error for a value it cannot bind
+        store.record_deliveries([("jira", "first"), (object(), "second")])  # type: ignore[list-item]
+    for _ in range(3):  # more batches than one pooled connection
+        assert store.record_deliveries([("jira", "first"), ("jira", uuid.uuid4().hex)]) == [True, True]
+        store.prune_deliveries(utcnow() + timedelta(seconds=1))
+
+
 def test_conditional_transition_refuses_the_wrong_state(store_url):
     store = Store.from_url(store_url)
     request = make_request(RequestState.REJECTED)
@@ -164,3 +184,22 @@ def test_conditional_transition_refuses_the_wrong_state(store_url):
     with store.transaction() as conn:
         assert not store.transition(conn, request.id, [RequestState.TICKETED], RequestState.APPROVED)
     assert store.get(request.id).state is RequestState.REJECTED
+
+
+def test_delivery_commits_checkpoint_the_wal_at_their_own_bound(tmp_path, monkeypatch):
+    """The webhook ledger's commits copy the WAL into the database only past LEDGER_AUTOCHECKPOINT
+    pages (the replies waiting on a commit wait for its checkpoint too), so the WAL stays bounded
+    by it; the pooled connection goes back with SQLite's usual 1000."""
+    from connector.core.store import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "LEDGER_AUTOCHECKPOINT", 20)
+    store = Store.from_url(f"sqlite:///{tmp_path / 'store.db'}")
+    for batch in range(400):
+        assert store.record_deliveries([("jira", f"{batch}-{i}-{'x' * 200}") for i in range(5)]) == [True] * 5
+    page = 4096
+    assert (tmp_path / "store.db-wal").stat().st_size < 200 * page  # the default would allow 1000 pages
+    pooled = store.engine.raw_connection()
+    try:
+        assert pooled.cursor().execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    finally:
+        pooled.close()

@@ -208,3 +208,42 @@ def test_healthz_and_metrics(sim, workdir):
     assert 'approval_api_calls_total{outcome="201",system="jira"}' in metrics
     assert "approval_poll_duration_seconds_count" in metrics
     conn.close()
+
+
+@pytest.mark.parametrize("claims_decision", [True, False])
+def test_whatever_an_adapter_parses_the_intake_hands_on_only_a_hint(
+    sim, workdir, monkeypatch, claims_decision
+):
+    """The intake copies an event only when the adapter set something a hint may not carry; either
+    way what reaches the service has no decision, this system, source webhook, this delivery id."""
+    from starlette.testclient import TestClient
+
+    from connector.app.webhooks import create_app
+    from connector.core.models import DecisionEvent, TicketDecision, Verdict
+
+    conn = make_connector(sim, workdir)
+    body, headers = signed({"webhookEvent": "jira:issue_updated"}, delivery="d-1")
+    if claims_decision:
+        parsed = DecisionEvent(
+            system="servicenow",
+            ticket_key="OPS-1",
+            decision=TicketDecision(verdict=Verdict.APPROVED),
+            source="poll",
+        )
+    else:
+        parsed = DecisionEvent(system="jira", ticket_key="OPS-1", source="webhook", delivery_id="d-1")
+    monkeypatch.setattr(conn.adapters["jira"], "parse_webhook", lambda h, b: [parsed])
+    app = create_app(conn)
+    handed: list[DecisionEvent] = []
+    app.state.intake.hints.submit = handed.append
+    with TestClient(app) as client:
+        assert client.post("/webhooks/jira", content=body, headers=headers).status_code == 202
+    [hint] = handed
+    assert (hint.system, hint.ticket_key, hint.decision, hint.source, hint.delivery_id) == (
+        "jira",
+        "OPS-1",
+        None,
+        "webhook",
+        "d-1",
+    )
+    conn.close()

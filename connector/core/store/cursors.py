@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from connector.core.models import utcnow
 
 from .base import StoreBase
+from .engine import driver_writing
 from .schema import aware, cursors_table, deliveries_table, insert_if_absent
 
 
@@ -48,28 +49,45 @@ class CursorQueries(StoreBase):
     def record_deliveries(self, deliveries: Sequence[tuple[str, str]]) -> list[bool]:
         """Record many webhook delivery ids in one transaction (group commit); for each, True when
         it is new, False for a redelivery (also within the batch). This is the webhook hot path, so
-        it runs one plain statement per id at the driver level (no ORM-level compilation)."""
+        it runs at the driver level: on PostgreSQL one multi-row INSERT ... RETURNING (one round
+        trip for the batch), on SQLite one cached INSERT OR IGNORE per id (cheaper there than
+        preparing a statement per batch size)."""
+        keys = [(system, delivery[:300]) for system, delivery in deliveries]
+        unique = list(dict.fromkeys(keys))  # a redelivery within the batch is inserted once
+        if not unique:
+            return []
         if self.engine.dialect.name == "postgresql":
-            sql = (
-                "INSERT INTO webhook_deliveries (system, delivery_id, received_at) "
-                "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
-            )
-            stamp: Any = utcnow()
+            inserted = self._insert_returning(unique)
         else:
-            sql = (
-                "INSERT OR IGNORE INTO webhook_deliveries (system, delivery_id, received_at) VALUES (?, ?, ?)"
-            )
-            stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")  # how SQLAlchemy stores DateTime in SQLite
+            inserted = self._insert_or_ignore(unique)
         fresh: list[bool] = []
-        with self.transaction() as conn:
-            cursor = conn.connection.cursor()  # the driver's own cursor, inside this transaction
-            try:
-                for system, delivery in deliveries:
-                    cursor.execute(sql, (system, delivery[:300], stamp))
-                    fresh.append(cursor.rowcount == 1)
-            finally:
-                cursor.close()
+        for key in keys:
+            fresh.append(key in inserted)
+            inserted.discard(key)  # the same id again in this batch is a redelivery
         return fresh
+
+    def _insert_returning(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        sql = (
+            "INSERT INTO webhook_deliveries (system, delivery_id, received_at) VALUES "
+            + ", ".join(["(%s, %s, %s)"] * len(keys))
+            + " ON CONFLICT DO NOTHING RETURNING system, delivery_id"
+        )
+        stamp = utcnow()
+        params = [value for system, delivery in keys for value in (system, delivery, stamp)]
+        with driver_writing(self.engine) as cursor:
+            cursor.execute(sql, params)
+            return {(row[0], row[1]) for row in cursor.fetchall()}
+
+    def _insert_or_ignore(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        sql = "INSERT OR IGNORE INTO webhook_deliveries (system, delivery_id, received_at) VALUES (?, ?, ?)"
+        stamp = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")  # how SQLAlchemy stores DateTime in SQLite
+        inserted: set[tuple[str, str]] = set()
+        with driver_writing(self.engine) as cursor:
+            for key in keys:
+                cursor.execute(sql, (*key, stamp))
+                if cursor.rowcount == 1:
+                    inserted.add(key)
+        return inserted
 
     def prune_deliveries(self, older_than: datetime) -> int:
         """Forget webhook delivery ids older than any redelivery the systems would attempt."""

@@ -61,6 +61,52 @@ def _writer_lock(engine: Engine) -> threading.RLock | None:
     return lock
 
 
+# WAL pages after which a driver_writing commit copies the WAL into the database (SQLite's own
+# default, kept by every other connection, is 1000): each such checkpoint holds up the replies
+# waiting on that commit for milliseconds, so the webhook ledger pays it 10 times less often,
+# for a WAL of up to ~40 MB while webhooks pour in.
+LEDGER_AUTOCHECKPOINT = 10000
+
+
+@contextmanager
+def driver_writing(engine: Engine) -> Iterator[Any]:
+    """The same writing transaction at the driver level, for the webhook hot path: a DB-API
+    cursor on a pooled connection, without SQLAlchemy's per-transaction machinery (about 40 µs
+    of Python, and the event loop's GIL, per delivery batch). Committed when the block ends,
+    rolled back if it raises; on SQLite with LEDGER_AUTOCHECKPOINT in force meanwhile."""
+    sqlite = engine.dialect.name == "sqlite"
+    pooled = engine.raw_connection()
+    try:
+        cursor = pooled.cursor()
+        try:
+            if sqlite:  # the driver autocommits (_on_sqlite_connect)
+                cursor.execute(f"PRAGMA wal_autocheckpoint={int(LEDGER_AUTOCHECKPOINT)}")
+                cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+                if sqlite:
+                    cursor.execute("COMMIT")
+                else:
+                    pooled.commit()
+            except BaseException:
+                pooled.rollback()  # the driver rolls back only a transaction still open
+                raise
+        finally:
+            if sqlite:
+                _restore_autocheckpoint(pooled, cursor)
+            cursor.close()
+    finally:
+        pooled.close()  # back to the pool
+
+
+def _restore_autocheckpoint(pooled: Any, cursor: Any) -> None:
+    """Back to the pool as it came: every other writer checkpoints at SQLite's default."""
+    try:
+        cursor.execute("PRAGMA wal_autocheckpoint=1000")
+    except Exception:  # noqa: BLE001 - a broken connection: the pool drops it instead
+        pooled.invalidate()
+
+
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # The driver's own transaction handling begins lazily and leaves DDL outside transactions;
     # SQLAlchemy's recipe: let the driver autocommit and emit BEGIN ourselves (_on_sqlite_begin).
