@@ -33,19 +33,27 @@ def writing(engine: Engine) -> Iterator[Connection]:
     writer that finds the lock taken sleep and retry (1, 2, 5, 10 ms…), so threads of one
     process contending for it lost milliseconds each time. Other processes still meet SQLite's
     own lock and busy timeout. The wait is bounded like SQLite's, with the same error."""
+    with _queued(engine), engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def _queued(engine: Engine) -> Iterator[None]:
+    """Hold this process's writer lock of the engine's SQLite file (nothing on PostgreSQL)."""
     lock = _writer_lock(engine)
-    if lock is not None and not lock.acquire(timeout=BUSY_SECONDS):
+    if lock is None:
+        yield
+        return
+    if not lock.acquire(timeout=BUSY_SECONDS):
         raise OperationalError(
             "BEGIN IMMEDIATE",
             {},
             sqlite3.OperationalError(f"database is locked (waited {BUSY_SECONDS} s for this process)"),
         )
     try:
-        with engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
-            yield conn
+        yield
     finally:
-        if lock is not None:
-            lock.release()
+        lock.release()
 
 
 def _writer_lock(engine: Engine) -> threading.RLock | None:
@@ -73,8 +81,14 @@ def driver_writing(engine: Engine) -> Iterator[Any]:
     """The same writing transaction at the driver level, for the webhook hot path: a DB-API
     cursor on a pooled connection, without SQLAlchemy's per-transaction machinery (about 40 µs
     of Python, and the event loop's GIL, per delivery batch). Committed when the block ends,
-    rolled back if it raises; on SQLite with LEDGER_AUTOCHECKPOINT in force meanwhile."""
+    rolled back if it raises; on SQLite with LEDGER_AUTOCHECKPOINT in force meanwhile, queued
+    behind this process's other writers like ``writing``."""
     sqlite = engine.dialect.name == "sqlite"
+    with _queued(engine):
+        yield from _driver_transaction(engine, sqlite)
+
+
+def _driver_transaction(engine: Engine, sqlite: bool) -> Iterator[Any]:
     pooled = engine.raw_connection()
     try:
         cursor = pooled.cursor()
