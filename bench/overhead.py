@@ -23,7 +23,10 @@ INTERNAL = {"to": "ops@ourcompany.example", "subject": "Nightly report", "body":
 TARGET_MS = {"sqlite": 1.0, "postgres": 3.0}
 
 
-async def _measure(config_path: Path, calls: int, rounds: int) -> dict[str, Any]:
+async def _measure(config_path: Path, calls: int, rounds: int, inline: bool = False) -> dict[str, Any]:
+    """``inline``: a diagnostic, not how the connector runs: its store calls are made on the event
+    loop itself instead of in the database threads, to measure what the two hand-offs of each
+    call (to a thread and back) cost on this machine."""
     from autogen_core import CancellationToken
 
     from connector.app.config import load_config
@@ -31,6 +34,12 @@ async def _measure(config_path: Path, calls: int, rounds: int) -> dict[str, Any]
     from connector.demo.tools import send_email
 
     conn = Connector.from_config(load_config(config_path))
+    if inline:
+
+        async def on_the_loop(fn: Any, *args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
+
+        conn.service.ctx.db = on_the_loop  # type: ignore[method-assign]
     try:
         gated = conn.gate(send_email)
         token = CancellationToken()
@@ -71,7 +80,7 @@ async def _measure(config_path: Path, calls: int, rounds: int) -> dict[str, Any]
     }
 
 
-def _one(store_url: str, calls: int, rounds: int) -> dict[str, Any]:
+def _one(store_url: str, calls: int, rounds: int, inline: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         config = Path(tmp) / SHIPPED.name
         shutil.copyfile(SHIPPED, config)  # byte for byte; the seal key is generated beside it
@@ -81,7 +90,7 @@ def _one(store_url: str, calls: int, rounds: int) -> dict[str, Any]:
         os.environ["APPROVAL_CONNECTOR_DB_URL"] = store_url or f"sqlite:///{tmp}/overhead.db"
         os.environ["APPROVAL_CONNECTOR_DEMO_MAILBOX"] = str(Path(tmp) / "mailbox.jsonl")
         try:
-            return asyncio.run(_measure(config, calls, rounds))
+            return asyncio.run(_measure(config, calls, rounds, inline))
         finally:
             for key, value in saved.items():
                 if value is None:
@@ -93,12 +102,15 @@ def _one(store_url: str, calls: int, rounds: int) -> dict[str, Any]:
 def run(quick: bool) -> dict[str, Any]:
     calls, rounds = (200, 2) if quick else (1000, 3)
     out: dict[str, Any] = {"sqlite": _one("", calls, rounds)}
+    out["sqlite"]["inline_overhead_ms"] = _one("", calls, rounds, inline=True)["overhead_ms"]
     missing = pg_available()
     if missing:
         out["postgres"] = {"skipped": missing}
     else:
         with pg_schema("bench_ovh") as url:
             out["postgres"] = _one(url, calls, rounds)
+        with pg_schema("bench_ovh") as url:
+            out["postgres"]["inline_overhead_ms"] = _one(url, calls, rounds, inline=True)["overhead_ms"]
     return out
 
 
@@ -107,21 +119,24 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     for store in ("sqlite", "postgres"):
         s = r.get(store, {})
         if "skipped" in s:
-            rows.append(f"| {store} | skipped: {s['skipped']} | | | | |")
+            rows.append(f"| {store} | skipped: {s['skipped']} | | | | | |")
             verdicts.append(_verdict(store, None, s["skipped"]))
             continue
         o = s["overhead_ms"]
+        i = s.get("inline_overhead_ms")
+        shown = f"{i['median']} ({i['min']}–{i['max']})" if i else "not measured"
         rows.append(
             f"| {store} | {s['bare_median_ms']} / {s['bare_p99_ms']} | {s['gated_median_ms']} / "
-            f"{s['gated_p99_ms']} | **{o['median']}** ({o['min']}–{o['max']}) | ≤ {TARGET_MS[store]} | "
-            f"{s['states']} |"
+            f"{s['gated_p99_ms']} | **{o['median']}** ({o['min']}–{o['max']}) | {shown} | "
+            f"≤ {TARGET_MS[store]} | {s['states']} |"
         )
-        verdicts.append(_verdict(store, o, ""))
+        verdicts.append(_verdict(store, o, "", s.get("inline_overhead_ms")))
     text = "\n".join(
         [
             "| store | bare tool median / p99 ms | gated (auto route) median / p99 ms | overhead ms, "
-            "median of rounds (min–max) | target ms | states stored |",
-            "|---|---|---|---|---|---|",
+            "median of rounds (min–max) | diagnostic: overhead with the store calls on the event loop, ms "
+            "| target ms | states stored |",
+            "|---|---|---|---|---|---|---|",
             *rows,
             "",
             f"- {r['sqlite']['calls_per_round']} calls of each per round, {r['sqlite']['rounds']} rounds, "
@@ -134,7 +149,9 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     return text, verdicts
 
 
-def _verdict(store: str, o: dict[str, Any] | None, why: str) -> dict[str, Any]:
+def _verdict(
+    store: str, o: dict[str, Any] | None, why: str, inline: dict[str, Any] | None = None
+) -> dict[str, Any]:
     target = TARGET_MS[store]
     if o is None:
         return {
@@ -150,8 +167,21 @@ def _verdict(store: str, o: dict[str, Any] | None, why: str) -> dict[str, Any]:
         "measured": f"{o['median']} ms ({o['min']}–{o['max']})",
         "target": f"≤ {target} ms",
         "met": met,
-        "why": ""
-        if met
-        else "per-call cost of storing, claiming, finishing and auditing the request "
-        "(two transactions) exceeds the budget on this machine",
+        "why": "" if met else _why_missed(o, inline),
     }
+
+
+def _why_missed(o: dict[str, Any], inline: dict[str, Any] | None) -> str:
+    text = (
+        "each call is two transactions (stored and claimed with its 3 audit rows; finished with 1), "
+        "the fewest that keep a claimed call durable before it runs"
+    )
+    if inline is None:
+        return text
+    handoffs = round(o["median"] - inline["median"], 3)
+    return (
+        f"{text}; with the store calls made on the event loop instead (diagnostic only: the connector "
+        f"never does that) the overhead is {inline['median']} ms ({inline['min']}–{inline['max']}), so "
+        f"the two hand-offs to a database thread and back cost {handoffs} ms here (thread wake-ups on "
+        "this VM); the rest is SQLAlchemy, SQLite and the audit chain"
+    )

@@ -30,7 +30,15 @@ FORBIDDEN_IN_CORE = (
 )
 # store methods that change a request's state; outside the store, only the transitions module
 # (transitions.py and its timing part) calls them
-STATE_WRITERS = {"transition", "moved", "insert_request", "set_ticket", "claim", "mark_refused", "seal_legacy"}
+STATE_WRITERS = {
+    "transition",
+    "moved",
+    "insert_request",
+    "set_ticket",
+    "claim",
+    "mark_refused",
+    "seal_legacy",
+}
 WRITERS = {CORE / "service" / "transitions.py", CORE / "service" / "transitions_timing.py"}
 MAX_LINES = 450
 ROUTE_TABLES = {"routes.py"}  # simulators' route tables may be longer
