@@ -5,9 +5,12 @@ ago are not pinged (two round trips fewer per gated call)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import text
 
+from connector.core.models import ApprovalRequest
 from connector.core.store import Store
 from connector.core.store import engine as engine_module
 from tests.connector.test_store import insert, make_request, pg_store_url  # noqa: F401 - fixture
@@ -34,25 +37,29 @@ def _end_pooled_sessions(store: Store) -> int:
     return int(ended or 0)
 
 
-def test_a_rested_connection_ended_by_the_server_is_replaced_before_use(pg_store_url, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE", 0.2)
-    store = Store.from_url(pg_store_url)
+@contextmanager
+def _store_with_a_request(url: str, ping_after: float) -> Iterator[tuple[Store, ApprovalRequest]]:
+    engine_module.PING_AFTER_IDLE = ping_after  # the caller's monkeypatch restores it
+    store = Store.from_url(url)
     try:
         request = make_request()
         insert(store, request)
-        assert _end_pooled_sessions(store) == 1
-        time.sleep(0.4)  # it rested longer than PING_AFTER_IDLE
-        assert store.get(request.id).id == request.id  # no error: the dead one was replaced
+        yield store, request
     finally:
         store.engine.dispose()
 
 
+def test_a_rested_connection_ended_by_the_server_is_replaced_before_use(pg_store_url, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE", engine_module.PING_AFTER_IDLE)
+    with _store_with_a_request(pg_store_url, 0.2) as (store, request):
+        assert _end_pooled_sessions(store) == 1
+        time.sleep(0.4)  # it rested longer than PING_AFTER_IDLE
+        assert store.get(request.id).id == request.id  # no error: the dead one was replaced
+
+
 def test_a_connection_used_a_moment_ago_is_not_pinged(pg_store_url, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE", 60.0)
-    store = Store.from_url(pg_store_url)
-    try:
-        request = make_request()
-        insert(store, request)
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE", engine_module.PING_AFTER_IDLE)
+    with _store_with_a_request(pg_store_url, 60.0) as (store, request):
         pings: list[object] = []
         real = engine_module._ping
         monkeypatch.setattr(engine_module, "_ping", lambda c: (pings.append(c), real(c)))
@@ -63,5 +70,3 @@ def test_a_connection_used_a_moment_ago_is_not_pinged(pg_store_url, monkeypatch)
         time.sleep(0.01)
         store.get(request.id)
         assert len(pings) == 1  # a rested one is pinged
-    finally:
-        store.engine.dispose()

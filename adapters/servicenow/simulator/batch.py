@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from connector.testing.simulator import SimRequest, SimResponse
 
-from .routes import error
+from .routes import error, json_body
 
 if TYPE_CHECKING:
     from .api import ServiceNowSimulator
@@ -46,13 +46,10 @@ def _item_request(outer: SimRequest, item: dict[str, Any]) -> SimRequest | str:
 
 
 def batch(sim: ServiceNowSimulator, request: SimRequest, match: Any) -> SimResponse:
-    if "json" not in (request.header("Content-Type") or ""):
-        return error(415, "Unsupported Media Type", "send Content-Type: application/json")
-    try:
-        body = request.json()
-    except ValueError:
-        return error(400, "Exception while reading request", "Request body is not valid JSON")
-    items = body.get("rest_requests") if isinstance(body, dict) else None
+    body = json_body(request)
+    if isinstance(body, SimResponse):
+        return body
+    items = body.get("rest_requests")
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         return error(400, "Exception while reading request", "rest_requests must be a list of objects")
     serviced = []

@@ -140,7 +140,8 @@ def read_row(sim: ServiceNowState, request: SimRequest, match: Any) -> SimRespon
     return SimResponse(200, {"result": views.render(sim, table, row, request)})
 
 
-def _body(request: SimRequest) -> dict[str, Any] | SimResponse:
+def json_body(request: SimRequest) -> dict[str, Any] | SimResponse:
+    """The request's JSON object, or the platform's 415 / 400 answer."""
     if "json" not in (request.header("Content-Type") or ""):
         return error(415, "Unsupported Media Type", "send Content-Type: application/json")
     try:
@@ -156,7 +157,7 @@ def create_row(sim: ServiceNowState, request: SimRequest, match: Any) -> SimResp
     table = _table(sim, request, match)
     if isinstance(table, SimResponse):
         return table
-    body = _body(request)
+    body = json_body(request)
     if isinstance(body, SimResponse):
         return body
     try:
@@ -175,7 +176,7 @@ def update_row(sim: ServiceNowState, request: SimRequest, match: Any) -> SimResp
     sys_id = match.group("sys_id")
     if sys_id not in sim.rows[table]:
         return error(404, "No Record found", "Record doesn't exist or ACL restricts the record retrieval")
-    body = _body(request)
+    body = json_body(request)
     if isinstance(body, SimResponse):
         return body
     try:
