@@ -65,10 +65,34 @@ class DeliveryLedger:
         self._queue.put(waiting)
         with self._lock:
             if self._writer is None:
-                self._writer = threading.Thread(target=self._write, name="acr-deliveries", daemon=True)
-                self._writer.start()
+                writer = threading.Thread(target=self._write, name="acr-deliveries", daemon=True)
+                try:
+                    writer.start()
+                except RuntimeError as exc:  # no thread to be had: 503 now, rather than no answer ever
+                    self._fail_queued(exc)
+                    return
+                self._writer = writer
 
     def _write(self) -> None:
+        """The writer thread. If it ever dies of something unforeseen, the next delivery starts a
+        new one, and the deliveries queued meanwhile are answered 503 instead of left waiting."""
+        try:
+            self._drain()
+        except BaseException as exc:
+            with self._lock:
+                self._writer = None
+                self._fail_queued(exc)
+            raise
+
+    def _fail_queued(self, exc: BaseException) -> None:
+        while True:
+            try:
+                batch = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            self._tell(batch, exc)
+
+    def _drain(self) -> None:
         while True:
             try:
                 batch = self._queue.get(timeout=self.IDLE)
@@ -84,7 +108,11 @@ class DeliveryLedger:
                 except queue.Empty:
                     break
             for start in range(0, len(batch), self.max_batch):
-                self._commit(batch[start : start + self.max_batch])
+                try:
+                    self._commit(batch[start : start + self.max_batch])
+                except BaseException as exc:  # the rest of this batch is answered too, then _write
+                    self._tell(batch[start:], exc)
+                    raise
 
     def _commit(self, batch: list[Waiting]) -> None:
         """One transaction for the batch, then every waiting reply is told (never left hanging)."""
@@ -93,6 +121,10 @@ class DeliveryLedger:
             fresh = self.store.record_deliveries([(system, delivery) for system, delivery, _ in batch])
         except Exception as exc:  # the store is down: every delivery in the batch gets a 503
             fresh = exc
+        self._tell(batch, fresh)
+
+    @staticmethod
+    def _tell(batch: list[Waiting], fresh: list[bool] | BaseException) -> None:
         for loop, items in _by_loop(batch).items():
             with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits any more
                 loop.call_soon_threadsafe(_settle, items, fresh)

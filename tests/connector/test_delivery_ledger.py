@@ -112,3 +112,32 @@ def test_a_body_past_the_limit_is_refused_and_its_id_not_recorded(sim, workdir):
     assert (answer.status_code, answer.json()) == (413, {"error": "body too large"})
     assert (small.status_code, small.json()) == (200, {"status": "ignored"})  # big-1 was not recorded
     conn.close()
+
+
+def test_a_writer_that_dies_answers_its_queued_deliveries_and_is_replaced(sim, workdir, monkeypatch):
+    """Something unforeseen kills the writer thread: the deliveries it had are answered (an
+    error, hence 503), never left waiting, and the next delivery starts a new writer."""
+    conn = make_connector(sim, workdir)
+    ledger = DeliveryLedger(conn)
+    real = ledger._commit
+    deaths = iter([SystemError("writer crashed")])
+
+    def dying(batch):
+        for exc in deaths:
+            raise exc
+        real(batch)
+
+    monkeypatch.setattr(ledger, "_commit", dying)
+
+    async def deliver(delivery: str) -> bool | str:
+        try:
+            return await asyncio.wait_for(ledger.first("jira", delivery), 10)
+        except asyncio.TimeoutError:
+            return "no answer"
+        except SystemError:
+            return "error"
+
+    assert asyncio.run(deliver("first")) == "error"
+    assert asyncio.run(deliver("second")) is True  # a new writer took over
+    assert stored(workdir, "second") and not stored(workdir, "first")
+    conn.close()
