@@ -10,6 +10,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from connector.core.errors import ConfigError, OutcomeUnknown, UserError
 from connector.core.integrity import call_problem
 from connector.core.models import ApprovalRequest, RequestState, utcnow
@@ -154,7 +156,16 @@ class Execution:
         result: str | None = None,
         error: str | None = None,
     ) -> ApprovalRequest:
-        stored = await self.ctx.db(self.transitions.finished, request, state, result, error)
+        try:
+            stored = await self.ctx.db(self.transitions.finished, request, state, result, error)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # the connection was gone (a database restart or failover): the pool renewed itself, and
+            # the finish is conditional on this worker's claim, so once more is safe; an earlier
+            # attempt that landed after all is recognised there, not recorded twice
+            log.warning("request %s: finishing met a lost database connection; trying once more", request.id)
+            stored = await self.ctx.db(self.transitions.finished, request, state, result, error)
         if self.ctx.wants_ticket(stored):
             # say it on the ticket now, not at the next cycle (a copy without its ticket is read anew)
             self.outbox.kick(request.id, stored if stored.ticket is not None else None)

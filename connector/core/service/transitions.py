@@ -244,6 +244,9 @@ class Transitions(TimingTransitions, VoteTransitions):
             )
             if not moved:
                 stored = self.store.get(request.id, conn)
+                landed = (stored.state, stored.claimed_by, stored.result, stored.error)
+                if landed == (state, me, result, error):
+                    return stored  # this very finish landed before (its answer was lost): once only
                 log.error("request %s: finished after losing its claim; recording the result", request.id)
                 self.store.audit.append(
                     conn,
