@@ -35,9 +35,11 @@ def _no_busy_wait(engine):
     return engine
 
 
-def test_concurrent_writers_of_one_process_never_meet_sqlites_lock(tmp_path):
+def test_concurrent_writers_of_one_process_never_meet_sqlites_lock(tmp_path, monkeypatch):
     engine = _no_busy_wait(_counter(tmp_path))
-    other = _no_busy_wait(make_engine(f"sqlite:///{tmp_path}/w.db"))  # same file: the same queue
+    # the same file, spelt another way (relative to the working directory): the same queue
+    monkeypatch.chdir(tmp_path)
+    other = _no_busy_wait(make_engine("sqlite:///./w.db"))
     start = threading.Barrier(8)
     errors: list[BaseException] = []
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -61,7 +62,8 @@ def _writer_lock(engine: Engine) -> threading.RLock | None:
     thread meets SQLite's busy timeout, as before); None for other databases."""
     if engine.dialect.name != "sqlite":
         return None
-    key = str(engine.url.database or ":memory:")
+    database = engine.url.database or ""
+    key = os.path.realpath(database) if database and database != ":memory:" else ":memory:"
     lock = _sqlite_writers.get(key)
     if lock is None:
         with _sqlite_writers_guard:
