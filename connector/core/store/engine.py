@@ -58,16 +58,18 @@ def _queued(engine: Engine) -> Iterator[None]:
 
 
 def _writer_lock(engine: Engine) -> threading.RLock | None:
-    """The lock of the engine's SQLite database file (re-entrant: a nested writer of the same
-    thread meets SQLite's busy timeout, as before); None for other databases."""
+    """The lock of the engine's SQLite database file, however the URL spells its path
+    (re-entrant: a nested writer of the same thread meets SQLite's busy timeout, as before);
+    None for other databases. Looked up by the URL's spelling (every transaction asks)."""
     if engine.dialect.name != "sqlite":
         return None
-    database = engine.url.database or ""
-    key = os.path.realpath(database) if database and database != ":memory:" else ":memory:"
-    lock = _sqlite_writers.get(key)
+    spelling = engine.url.database or ""
+    lock = _sqlite_writers.get(spelling)
     if lock is None:
+        real = os.path.realpath(spelling) if spelling and spelling != ":memory:" else ":memory:"
         with _sqlite_writers_guard:
-            lock = _sqlite_writers.setdefault(key, threading.RLock())
+            lock = _sqlite_writers.setdefault(real, threading.RLock())
+            _sqlite_writers[spelling] = lock
     return lock
 
 
