@@ -9,13 +9,11 @@ import signal
 import statistics
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from .setup import REPO
 
@@ -66,20 +64,10 @@ def pg_available() -> str:
 @contextmanager
 def pg_schema(prefix: str = "bench") -> Iterator[str]:
     """A fresh schema (dropped afterwards); yields a store URL whose search_path is that schema."""
-    from sqlalchemy import create_engine, text
+    from connector.testing.postgres import temporary_schema
 
-    url = pg_url()
-    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with temporary_schema(pg_url(), prefix) as url:
+        yield url
 
 
 @dataclass

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from .setup import REPO
+from .common import git
 
 
 def _cpu_model() -> str:
@@ -32,15 +31,6 @@ def _memory_mb() -> int:
     return 0
 
 
-def _git(*args: str) -> str:
-    try:
-        return subprocess.run(
-            ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
 def info() -> dict[str, Any]:
     packages = {}
     for name in ("uvicorn", "starlette", "sqlalchemy", "h11", "httpx", "responses"):
@@ -55,6 +45,6 @@ def info() -> dict[str, Any]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "packages": packages,
-        "git_commit": _git("rev-parse", "--short", "HEAD"),
-        "git_dirty_outside_bench": bool(_git("status", "--porcelain", "--", "connector", "adapters")),
+        "git_commit": git("rev-parse", "--short", "HEAD"),
+        "git_dirty_outside_bench": bool(git("status", "--porcelain", "--", "connector", "adapters")),
     }

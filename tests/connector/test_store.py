@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 
 from connector.core.models import ApprovalRequest, RequestState, TicketRef, digest_of, utcnow
 from connector.core.store import Store
+from connector.testing.postgres import temporary_schema
 from tests.conftest import pg_url
 
 
@@ -25,26 +22,8 @@ def _postgres_schema_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("APPROVAL_CONNECTOR_TEST_PG_URL must be set in CI (.ci/run sets it)")
         pytest.skip("set APPROVAL_CONNECTOR_TEST_PG_URL to run the PostgreSQL store tests")
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        # a worker thread of the test's connector may still be finishing a write (a delivery the
-        # last run kicked): DROP can deadlock with it; it ends within moments, so try again
-        for attempt in range(10):
-            try:
-                with admin.begin() as conn:
-                    conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-                break
-            except OperationalError:
-                if attempt == 9:
-                    raise
-                time.sleep(0.5)
-        admin.dispose()
+    with temporary_schema(url) as schema_url:
+        yield schema_url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
