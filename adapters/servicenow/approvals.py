@@ -14,7 +14,7 @@ from typing import Any
 from connector.core.arguments_text import parse_edit, proposal_text
 from connector.core.models import Actor, ApprovalRequest, TicketDecision, Verdict, Vote
 
-from .parse import parse_time, safe, value
+from .parse import latest_audit, parse_time, safe, value
 from .settings import ServiceNowRouteSettings
 
 ActorOf = Callable[[str], Actor]
@@ -68,10 +68,12 @@ def attach_edits(
     if not column:
         return
     edits: dict[str, tuple[dict[str, Any] | None, str | None]] = {}
+    held: dict[str, str] = {}  # what the column holds now, per record
     for record in records:
         sys_id = value(record, "sys_id")
         if sys_id in out:
-            edits[sys_id] = parse_edit(value(record, column), f"{route.ticket.table}.{column}")
+            held[sys_id] = value(record, column)
+            edits[sys_id] = parse_edit(held[sys_id], f"{route.ticket.table}.{column}")
     wanted = [sid for sid, (args, problem) in edits.items() if args is not None]
     authors: dict[str, Mapping[str, Any]] = {}
     ids = [i for i in wanted if safe(i)]
@@ -80,7 +82,7 @@ def attach_edits(
             "sys_audit",
             f"tablename={route.ticket.table}^documentkeyIN{','.join(ids)}^fieldname={column}"
             "^ORDERBYsys_created_on",
-            ["documentkey", "fieldname", "newvalue", "user", "sys_created_on"],
+            ["documentkey", "fieldname", "newvalue", "user", "sys_created_on", "record_checkpoint"],
         )
         if ids
         else []
@@ -89,9 +91,12 @@ def attach_edits(
     for row in rows or []:
         by_doc[value(row, "documentkey")].append(row)
     for sys_id in ids:
-        newest = sorted(by_doc.get(sys_id, []), key=lambda r: value(r, "sys_created_on"))
-        if newest:
-            authors[sys_id] = newest[-1]
+        # the newest row that wrote exactly what the column holds now: a later write the audit
+        # does not show (or one in the same second) names nobody, and an unattributed edit is
+        # refused, rather than credited to whoever wrote the column before
+        author = latest_audit(by_doc.get(sys_id, []), column, held[sys_id])
+        if author is not None:
+            authors[sys_id] = author
     people = actor_of(authors)
     for sys_id, (args, problem) in edits.items():
         audit = authors.get(sys_id)

@@ -5,6 +5,8 @@ approval, and the ticket and the audit say what changed."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from connector.core.models import RequestState, digest_of
@@ -101,3 +103,18 @@ async def test_arguments_too_long_for_the_place_leave_it_empty_and_still_decide(
     await conn.poll_once()
     assert conn.store.get(request.id).state is RequestState.SUCCEEDED
     assert len(sent_mail(workdir)) == 1
+
+
+async def test_an_edit_rewritten_without_a_trace_is_credited_to_nobody_and_never_runs(system, conn, workdir):
+    """The approver edits and approves; then the arguments are rewritten by a path that leaves no
+    audit row (a script, an import). The approver's audited edit is not what the ticket holds, so
+    the text now there has no author: refused, never run as the approver's."""
+    if system.kind != "servicenow":
+        pytest.skip(f"{system.kind}: every change of the field is in its history")
+    request = await ticketed(conn)
+    mine = {**request.arguments, "subject": "Your refund (corrected)"}
+    system.edit_arguments(request.ticket, system.approver, mine)
+    system.driver_for(conn).approve(request.ticket, system.approver)
+    _, row = system.sim.find(request.ticket.key)
+    row["u_approved_arguments"] = json.dumps({**request.arguments, "to": "attacker@example.com"})
+    await refused_with(conn, request, workdir, "who edited the arguments")
