@@ -59,7 +59,7 @@ def sqlite_relative_to(url: str, folder: Path) -> str:
 
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number, say
         return url  # the store reports the bad URL, with where it came from
     database = parsed.database or ""
     if not parsed.drivername.startswith("sqlite") or database in ("", ":memory:"):

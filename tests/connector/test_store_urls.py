@@ -103,7 +103,14 @@ def test_postgres_url_from_the_variable_names_the_variable(workdir):
     )
 
 
-@pytest.mark.parametrize("url", ["postgres+psycopg://app:s3cret@db.example/acr", "app:s3cret db.example"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres+psycopg://app:s3cret@db.example/acr",
+        "app:s3cret db.example",
+        "postgresql://app:s3cret@db.example:abc/acr",  # a port that is not a number: was a traceback
+    ],
+)
 def test_a_bad_store_url_never_shows_its_password(workdir, capsys, url):
     (workdir / "c.yaml").write_text(f"store:\n  url: '{url}'\n")
     with pytest.raises(SystemExit) as exited:

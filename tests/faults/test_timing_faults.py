@@ -132,6 +132,25 @@ def test_an_edit_approved_just_before_the_deadline_is_not_replaced_by_the_propos
             conn.close()
 
 
+def test_an_arguments_field_showing_the_proposal_unchanged_is_no_edit_at_the_deadline(workdir):
+    """Jira and ServiceNow fill the arguments field with the proposal itself: that is not an
+    edit, so a low-risk call still approved by policy at its deadline runs (it was expired)."""
+    with timing_system("local", workdir, TIER) as system:
+        conn = system.connector()
+        try:
+            request = asyncio.run(submit(conn, {**EMAIL, "subject": "FYI: your refund"}))
+            same = dict(request.arguments)
+            conn.adapters["desk"].decide(request.ticket.key, Verdict.APPROVED, "alice", edited_arguments=same)
+            with conn.store.transaction() as tx:  # the deadline passes before any poll saw it
+                conn.store.set_fields(tx, request.id, deadline=utcnow() - timedelta(seconds=1))
+            asyncio.run(conn.service.expiry.expire_due())
+            asyncio.run(cycle(conn))
+            assert conn.store.get(request.id).state is RequestState.SUCCEEDED
+            assert len(sent_mail(workdir)) == 1
+        finally:
+            conn.close()
+
+
 def test_a_calendar_window_missed_during_an_outage_closes_the_call_not_moves_it(workdir):
     now = utcnow().replace(second=0, microsecond=0)
     if now.hour == 0 and now.minute < 5 or now.hour == 23 and now.minute > 55:

@@ -100,7 +100,7 @@ class Expiry:
             return 0
         # a rejection made in time wins; so does a person's approval of an edit nobody applied
         # yet: running the proposal instead would run what nobody approved
-        edited = shown.verdict is Verdict.APPROVED and shown.edited_arguments is not None
+        edited = shown.verdict is Verdict.APPROVED and shown.edited_arguments not in (None, request.arguments)
         if shown.verdict in (Verdict.REJECTED, Verdict.UNKNOWN) or edited:
             return (await self.expire(request.id)).state is RequestState.EXPIRED
         tier, period = self._tier(request)

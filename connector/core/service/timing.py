@@ -91,8 +91,8 @@ class RunTiming:
     async def _interrupted(self, request: ApprovalRequest) -> bool:
         """Whether a run of this approval was started and cut short (an idempotent tool put back
         to run again): it was inside its window, with a fresh approval, when it started."""
-        rows = await self.ctx.db(self.ctx.store.audit.rows, self.ctx.store.engine, request.id)
-        return any(row["event"] == "reclaimed" for row in rows)
+        store = self.ctx.store
+        return await self.ctx.db(store.audit.has_event, store.engine, request.id, "reclaimed")
 
     @staticmethod
     def _stale(request: ApprovalRequest, route: RouteConfig, now: datetime) -> bool:

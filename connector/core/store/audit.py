@@ -183,6 +183,14 @@ class AuditLog:
                 item["details"] = json.loads(item["details"])
                 yield item
 
+    def has_event(self, engine: Engine, request_id: str, event: str) -> bool:
+        """Whether the request's trail holds a row of ``event`` (one indexed look-up, nothing
+        decoded)."""
+        c = self.table.c
+        query = select(c.seq).where(c.request_id == request_id, c.event == event).limit(1)
+        with engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
     def export(self, engine: Engine, out: TextIO, request_id: str | None = None) -> int:
         count = 0
         for row in self.rows(engine, request_id):

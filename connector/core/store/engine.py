@@ -200,7 +200,7 @@ def make_engine(url: str, where: str = "store.url") -> Engine:
                 f"{where}: {shown} needs the [postgres] extra: pip install 'approval-connector[postgres]'"
             ) from None
         raise ConfigError(f"{where}: {shown} needs a database driver that is not installed: {exc}") from None
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number, say
         raise ConfigError(f"{where}: cannot use {masked(url)}: {exc}") from None
     return engine
 
@@ -209,5 +209,5 @@ def masked(url: str) -> str:
     """The URL with scheme, user, host and database, its password shown as ***."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:  # not a URL: never echo it, it may hold credentials
+    except (ArgumentError, ValueError):  # not a URL: never echo it, it may hold credentials
         return "a value that is not a database URL (e.g. postgresql+psycopg://user@host/db)"
