@@ -251,3 +251,25 @@ def test_a_store_migrated_by_a_newer_version_is_refused_in_one_line(config_path,
     db = sqlite3.connect(workdir / "connector.db")
     assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("9999",)]
     db.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--older-than", "nan"], "is not a duration"),
+        (["--newer-than", "inf"], "is not a duration"),
+        (["--newer-than", "99999999999w"], "longer than 100 years"),
+        (["--limit", "99999999999999999999"], "--limit"),
+        (["--offset", "99999999999999999999"], "--offset"),
+    ],
+)
+def test_out_of_range_list_options_are_refused_without_a_traceback(config_path, workdir, args, said):
+    done = cli("-c", str(config_path), "requests", "list", *args, cwd=workdir)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and said in done.stderr, done.stderr
+
+
+def test_a_store_in_a_missing_folder_is_one_line(workdir):
+    (workdir / "m.yaml").write_text("store:\n  url: 'sqlite:////nonexistent-acr/x/y.db'\n")
+    done = cli("-c", "m.yaml", "requests", "list", cwd=workdir)
+    assert done.returncode == 3 and "Traceback" not in done.stderr
+    assert done.stderr.strip().startswith("error: store.url (m.yaml:2): database unreachable:"), done.stderr

@@ -59,7 +59,7 @@ def _label(request: ApprovalRequest) -> str:
 
 
 @command("list")
-@click.option("--limit", default=50, type=click.IntRange(min=1), help="At most this many (newest).")
+@click.option("--limit", default=50, type=click.IntRange(1, 2**62), help="At most this many (newest).")
 def list_conversations(limit: int) -> None:
     """Registered conversations, most recently active first."""
     cli = _cli()

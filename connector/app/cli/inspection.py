@@ -3,6 +3,7 @@ in SQL (newest first, filtered there), so it costs the same at a million rows as
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import click
@@ -16,6 +17,10 @@ from connector.core.models import RequestState
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+MAX_ROWS = 2**62  # what the database's integer takes
+MAX_AGE_SECONDS = 100 * 365 * 86400  # older than any store; larger would overflow the clock
+
+
 def duration(option: str, text: str | None) -> timedelta | None:
     """``30m``, ``2h``, ``7d``, ``1w`` (or plain seconds) as a timedelta; one line if it is not."""
     if text is None:
@@ -27,9 +32,14 @@ def duration(option: str, text: str | None) -> timedelta | None:
         amount = float(number)
     except ValueError:
         raise UserError(f"{option}: {text!r} is not a duration (e.g. 30m, 2h, 7d)") from None
+    if not math.isfinite(amount):
+        raise UserError(f"{option}: {text!r} is not a duration (e.g. 30m, 2h, 7d)")
     if amount < 0:
         raise UserError(f"{option}: {text!r} must not be negative")
-    return timedelta(seconds=amount * UNITS[unit])
+    seconds = amount * UNITS[unit]
+    if seconds > MAX_AGE_SECONDS:
+        raise UserError(f"{option}: {text!r} is longer than 100 years")
+    return timedelta(seconds=seconds)
 
 
 def parse_state(text: str) -> RequestState:
@@ -46,8 +56,10 @@ def parse_state(text: str) -> RequestState:
 @click.option("--system", help="Only this ticketing system (its name under systems:).")
 @click.option("--older-than", metavar="AGE", help="Only requests created at least AGE ago (30m, 2h, 7d).")
 @click.option("--newer-than", metavar="AGE", help="Only requests created less than AGE ago.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="At most this many.")
-@click.option("--offset", default=0, type=click.IntRange(min=0), help="Skip this many (the next page).")
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(1, MAX_ROWS), help="At most this many."
+)
+@click.option("--offset", default=0, type=click.IntRange(0, MAX_ROWS), help="Skip this many (the next page).")
 def list_requests(
     states: tuple[str, ...],
     route: str | None,

@@ -87,6 +87,9 @@ class Store(
             migrations.upgrade(self.engine, metadata)
         except OperationalError as exc:
             raise StoreUnavailable(f"{where}: database unreachable: {exc.orig}") from None
+        except OSError as exc:  # e.g. the lock file beside an SQLite file in a folder that is missing
+            reason = f"{exc.strerror or exc}: {exc.filename}"
+            raise StoreUnavailable(f"{where}: database unreachable: {reason}") from None
         except migrations.NewerSchema as exc:
             raise ConfigError(f"{where}: {exc}") from None
         except RuntimeError as exc:  # a migration refused (e.g. an audit trail that does not verify)
