@@ -98,14 +98,15 @@ def jsm_votes(approvals: Mapping[str, Any]) -> list[Vote]:
     votes = []
     values = sorted(approvals.get("values") or [], key=lambda a: str(a.get("id")))
     for approval in values:
-        at = p._dto_time(approval.get("completedDate"))
-        for entry in approval.get("approvers") or []:
+        entries = approval.get("approvers") or []
+        at = p._dto_time(approval.get("completedDate"))  # the whole approval's, not each approver's
+        for entry in entries:
             verdict = _JSM.get(str(entry.get("approverDecision") or "").lower())
             actor = p.actor_from_user(entry.get("approver"))
             if verdict is None or actor is None:
                 continue
             vote_id = f"jsm:{approval.get('id')}:{actor.id}:{verdict.value}"
-            votes.append(Vote(id=vote_id, actor=actor, verdict=verdict, at=at))
+            votes.append(Vote(id=vote_id, actor=actor, verdict=verdict, at=at, at_is_own=len(entries) == 1))
     return votes
 
 

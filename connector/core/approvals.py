@@ -72,6 +72,7 @@ class Tally:
     rejecters: list[str] = field(default_factory=list)
     decisive: Ballot | None = None  # the vote that decided (the newest that counted)
     first_approval: datetime | None = None  # edits must come before this
+    approval_times_known: bool = True  # False when a counted approval carries no time of its own
     missing_groups: list[str] = field(default_factory=list)
 
     def summary(self, quorum: int) -> str:
@@ -122,6 +123,7 @@ def tally(ballots: Iterable[Ballot], rules: Approvals, possible_voters: int | No
         approvers=[b.voter for b in approving],
         rejecters=[b.voter for b in rejecting],
         first_approval=min((b.at for b in approving if b.at), default=None),
+        approval_times_known=all(b.at is not None for b in approving),
     )
     if rejecting and (
         rules.any_reject or (possible_voters is not None and possible_voters - len(rejecting) < rules.quorum)

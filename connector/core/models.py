@@ -119,6 +119,9 @@ class Vote(BaseModel):
     verdict: Verdict  # APPROVED or REJECTED
     at: datetime | None = None
     group: str = ""  # the group the system asked (a ServiceNow group approval row), if any
+    # False when ``at`` is not this voter's own moment (a JSM approval's one completion time for all
+    # its approvers): good enough to tell a vote from before a re-open, not to order it against an edit
+    at_is_own: bool = True
 
 
 class TicketDecision(BaseModel):

@@ -100,12 +100,23 @@ class VoteCounter:
             rows = [self._row(request, route, key, vote, judged[key], result) for key, vote in new]
             if await self.ctx.db(self.transitions.voted, request.id, rows):
                 self.ctx.recorder.decision("vote")
-        return self._decision(decision, result, route, current), result.first_approval or decision.decided_at
+        shown = self._decision(decision, result, route, current)
+        edited = shown.edited_arguments not in (None, request.arguments)
+        if edited and not result.approval_times_known and shown.edit_problem is None:
+            # an edit counts only if made before the approvals it is judged with; here the system
+            # gives no time for each approver (JSM: one time for the whole approval)
+            why = (
+                "the approvals carry no time of their own, so the edit cannot be shown to come before "
+                "them; edit first, then ask for the approvals"
+            )
+            shown = shown.model_copy(update={"edit_problem": why})
+        return shown, result.first_approval or decision.decided_at
 
     @staticmethod
     def _ballot(vote: Vote, order: int) -> Ballot:
         groups = {g.strip().casefold() for g in vote.actor.groups} | ({vote.group.casefold()} - {""})
-        return Ballot(vote.actor.id, vote.verdict, vote.at, frozenset(groups), order)
+        at = vote.at if vote.at_is_own else None  # an edit is judged against each approver's own time
+        return Ballot(vote.actor.id, vote.verdict, at, frozenset(groups), order)
 
     def _row(
         self,

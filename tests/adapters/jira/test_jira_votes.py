@@ -71,6 +71,25 @@ async def test_a_jsm_approval_completed_by_the_requester_runs_nothing(jira, conn
     assert counted == {"Alice Approver": True, "Bob Requester": False}
 
 
+async def test_an_edit_between_two_jsm_approvers_never_runs(jira, conn, workdir):
+    """JSM gives one time for the whole approval, not one per approver: an edit made after the
+    first approver answered cannot be shown to come before that answer, so it is refused (the
+    first approver never saw it), and nothing runs."""
+    request = await submit(conn)
+    jira.sim.add_approval(request.ticket.key, ["alice", "carol"], required=2)
+    jira.sim.answer_approval(request.ticket.key, "alice", "approve")
+    await settle(conn)
+    forged = {**request.arguments, "to": "attacker@example.com"}
+    jira.driver.edit_arguments(request.ticket, "carol", forged)  # carol may approve, and edits
+    jira.sim.answer_approval(request.ticket.key, "carol", "approve")  # JSM completes
+    await settle(conn)
+    await settle(conn)
+    assert conn.store.get(request.id).state is RequestState.TICKETED
+    assert sent_mail(workdir) == []
+    [refused] = events(conn, request.id, "decision_refused")
+    assert "no time of their own" in refused["details"]["reason"]
+
+
 async def test_a_vote_comment_rewritten_by_someone_else_is_no_vote(workdir):
     system = JiraContract(workdir)
     system.start()
