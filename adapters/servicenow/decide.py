@@ -129,8 +129,7 @@ class ServiceNowDecisions:
         found = []
         for row in rows:
             name = value(row, "sys_created_by")
-            user = users.get(name)
-            actor = actor_from_user(name, user, groups.get(value(user, "sys_id"), ()) if user else ())
+            actor = _person(name, users, groups)
             when = value(row, "sys_created_on")
             found.append(
                 Question(
@@ -166,17 +165,13 @@ class ServiceNowDecisions:
         out: dict[str, TicketDecision] = {}
 
         def person(name: str) -> Actor:
-            user = users.get(name)
-            return actor_from_user(name, user, groups.get(value(user, "sys_id"), ()) if user else ())
+            return _person(name, users, groups)
 
         for sys_id, vote in votes.items():
             verdict, reason = vote.verdict, reasons.get(sys_id, "")
             actor = None
             if vote.user:
-                user = users.get(vote.user)
-                actor = actor_from_user(
-                    vote.user, user, groups.get(value(user, "sys_id"), ()) if user else ()
-                )
+                actor = person(vote.user)
             elif verdict is Verdict.APPROVED and not vote.unreadable:
                 # Nothing says who approved: fail closed rather than guess from sys_updated_by.
                 verdict, reason = Verdict.UNKNOWN, "approved, but ServiceNow shows no record of who approved"
@@ -202,9 +197,7 @@ class ServiceNowDecisions:
         groups = self._groups({value(u, "sys_id") for u in users.values()}) if needs_groups else {}
         out = {}
         for key, row in rows.items():
-            name = value(row, "user")
-            user = users.get(name)
-            out[key] = actor_from_user(name, user, groups.get(value(user, "sys_id"), ()) if user else ())
+            out[key] = _person(value(row, "user"), users, groups)
         return out
 
     def _list(self, table: str, query: str, fields: list[str], **options: Any) -> list[dict[str, Any]] | None:
@@ -386,3 +379,10 @@ class ServiceNowDecisions:
                 newest = max(mine, key=lambda r: value(r, "sys_created_on"))
                 out[sys_id] = value(newest, "value").strip()[:1000]
         return out
+
+
+def _person(name: str, users: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]]) -> Actor:
+    """The actor a user name stands for, with the groups read for them (one rule for questions,
+    decisions, votes and edits)."""
+    user = users.get(name)
+    return actor_from_user(name, user, groups.get(value(user, "sys_id"), ()) if user else ())

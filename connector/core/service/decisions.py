@@ -255,7 +255,8 @@ class Decisions:
                     edit["edited_by"] = decision.edited_by.id
                     edit["edited_at"] = decision.edited_at.isoformat() if decision.edited_at else None
                 events.append(("edited", actor.id, edit))
-                text = diff_text(request, approved, edit["approved_digest"], who)
+                runs = request.mode is not Mode.SHADOW
+                text = diff_text(request, approved, edit["approved_digest"], who, runs)
                 notes.append(outcome_report(request, ReportKind.EDITED, text))
         if decision.verdict is Verdict.APPROVED and "approved_arguments" in updates:
             # the edit becomes the call: seal it as such

@@ -53,10 +53,14 @@ def _shown(value: Any) -> str:
     return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + " …"
 
 
-def diff_text(request: ApprovalRequest, approved: dict[str, Any], approved_digest: str, who: str) -> str:
+def diff_text(
+    request: ApprovalRequest, approved: dict[str, Any], approved_digest: str, who: str, runs: bool = True
+) -> str:
     """The note on the ticket: each changed argument, proposed -> approved (values as JSON, so a
-    model-written value reads as data, clipped), and both digests."""
-    lines = [f"Approved with edits by {who}: {request.tool_name} runs with the approved arguments."]
+    model-written value reads as data, clipped), and both digests. ``runs``: False on a shadow
+    route, where nothing runs."""
+    then = "runs with the approved arguments" if runs else "would run with them (shadow route: nothing runs)"
+    lines = [f"Approved with edits by {who}: {request.tool_name} {then}."]
     for key in sorted({*approved, *request.arguments}):
         before, after = request.arguments.get(key), approved.get(key)
         if before == after:

@@ -10,8 +10,6 @@ from typing import Any
 
 from connector.core.models import OutcomeReport
 
-VOTE_KIND = "report"  # delivered like any note on the ticket
-
 
 class VoteTransitions:
     """Needs ``store``, ``enqueue_report`` of ``Transitions``."""
@@ -35,5 +33,5 @@ class VoteTransitions:
                     "voted_at": row["voted_at"].isoformat() if row["voted_at"] else None,
                 }
                 self.store.audit.append(conn, request_id, "vote", row["voter"], details)  # type: ignore[attr-defined]
-                self.enqueue_report(conn, report, VOTE_KIND)  # type: ignore[attr-defined]
+                self.enqueue_report(conn, report)  # type: ignore[attr-defined]  # like any note
         return new
