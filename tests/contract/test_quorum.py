@@ -140,6 +140,34 @@ async def test_one_approver_per_group(voting, workdir):
         conn.close()
 
 
+async def test_answering_another_members_group_row_is_no_membership(voting, workdir):
+    """ServiceNow: a person who answers the approver row a group asked of one of its members (a
+    delegate, an admin) votes as themself, with their own groups, not as a member of that group."""
+    if voting.kind != "servicenow":
+        pytest.skip(f"{voting.kind}: votes carry no group of their own")
+    third = voting.add_person("dave", "security")
+    rules = "    quorum: 2\n    from_groups: [security, CAB Approval]\n"
+    conn = voting.quorum_connector([voting.approver, voting.second, third], rules)  # type: ignore[attr-defined]
+    conn.register_tool(send_email)
+    try:
+        request = await ticketed(conn)
+        voting.vote(request.ticket, voting.second)  # type: ignore[attr-defined]  # security
+        sim = voting.sim
+        cab_member = sim.require_user(voting.approver)["sys_id"]
+        [row] = [
+            r
+            for r in sim.rows["sysapproval_approver"].values()
+            if r["sysapproval"] == request.ticket.id and r["approver"] == cab_member
+        ]
+        sim.write("sysapproval_approver", row["sys_id"], {"state": "approved"}, third)  # dave answers it
+        await settle(conn)
+        await settle(conn)
+        assert conn.store.get(request.id).state is RequestState.TICKETED  # CAB Approval still needed
+        assert sent_mail(workdir) == []
+    finally:
+        conn.close()
+
+
 def test_replicas_polling_at_once_list_each_vote_once(voting, workdir):
     first, second = quorum_conn(voting, worker="replica-a"), quorum_conn(voting, worker="replica-b")
     try:

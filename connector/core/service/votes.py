@@ -114,7 +114,9 @@ class VoteCounter:
 
     @staticmethod
     def _ballot(vote: Vote, order: int) -> Ballot:
-        groups = {g.strip().casefold() for g in vote.actor.groups} | ({vote.group.casefold()} - {""})
+        # the voter's own groups only: the group a ServiceNow row asked is not membership (a
+        # delegate or an admin can answer a group's row), and from_groups wants a member
+        groups = {g.strip().casefold() for g in vote.actor.groups}
         at = vote.at if vote.at_is_own else None  # an edit is judged against each approver's own time
         return Ballot(vote.actor.id, vote.verdict, at, frozenset(groups), order)
 
