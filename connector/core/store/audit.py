@@ -37,6 +37,7 @@ from sqlalchemy.engine import Connection, Engine
 from connector.core.models import canonical_json, utcnow
 
 from .engine import writing
+from .prepared import run
 from .schema import metadata, requests_table
 
 GENESIS = "0" * 64
@@ -155,11 +156,11 @@ class AuditLog:
         lock orders writers of the same request; others are not touched). Returns the last rseq."""
         if not events:
             return 0
-        head = conn.execute(_BUMP_HEAD, {"b_id": request_id, "b_n": len(events)}).first()
+        head = run(conn, _BUMP_HEAD, {"b_id": request_id, "b_n": len(events)}).first()
         if head is None:
             raise LookupError(f"no request {request_id!r} to audit")
-        self.write_rows(conn, request_id, int(head[0]), head[1], events)
-        return int(head[0])
+        self.write_rows(conn, request_id, int(head["audit_rseq"]), head["audit_hash"], events)
+        return int(head["audit_rseq"])
 
     @staticmethod
     def write_rows(
@@ -168,8 +169,8 @@ class AuditLog:
         """Insert the rows of a head already moved to ``last`` (from ``prev``), and record the new
         head hash (returned): the state change that bumped the head did it in the same statement."""
         rows, digest = chain_rows(request_id, last - len(events) + 1, prev or GENESIS, events)
-        conn.execute(_INSERT_ROWS, rows)
-        conn.execute(_SET_HEAD_HASH, {"b_id": request_id, "b_hash": digest})
+        run(conn, _INSERT_ROWS, rows)
+        run(conn, _SET_HEAD_HASH, {"b_id": request_id, "b_hash": digest})
         return digest
 
     # --- reading ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from connector.core.models import ApprovalRequest, RequestState, utcnow
 
 from .audit import AuditEvent, audit_table, chain_rows
 from .base import StoreBase
+from .prepared import run
 from .rows import _from_row, _transition_statement
 from .schema import requests_table
 
@@ -125,10 +126,10 @@ class TransitionQueries(StoreBase):
             params.update(b_id=request_id, b_held_by=held_by, b_n=len(audit))
             if windowed:
                 params["b_now"] = within_window
-            result = conn.execute(statement, params)
+            result = run(conn, statement, params)
         if not audit and not full:
             return (True if result.rowcount == 1 else None), None
-        row = result.mappings().first()
+        row = result.mappings().first() if only_if else result.first()
         if row is None:
             return None, None
         new_head = None
@@ -165,7 +166,7 @@ class TransitionQueries(StoreBase):
         params.update(b_rseq=old_rseq + len(rows), b_hash=digest)
         if windowed:
             params["b_now"] = within_window
-        if conn.execute(statement, params).rowcount != 1:
+        if run(conn, statement, params).rowcount != 1:
             return False
-        conn.execute(_INSERT_AUDIT, rows)
+        run(conn, _INSERT_AUDIT, rows)
         return True

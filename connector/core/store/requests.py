@@ -21,6 +21,7 @@ from connector.core.models import (
 
 from .audit import GENESIS, AuditEvent, chain_rows
 from .moves import _INSERT_AUDIT, TransitionQueries
+from .prepared import run
 from .rows import _INSERT_REQUEST, _from_row, _to_row
 from .schema import meta_table, requests_table
 
@@ -40,9 +41,9 @@ class RequestQueries(TransitionQueries):
             rows, head = chain_rows(request.id, 1, GENESIS, audit)
             row.update(audit_rseq=len(rows), audit_hash=head, audit_dirty=True)
             request._audit_head = (len(rows), head)  # what this process wrote (models.py)
-        conn.execute(_INSERT_REQUEST, row)
+        run(conn, _INSERT_REQUEST, row)
         if rows:
-            conn.execute(_INSERT_AUDIT, rows)
+            run(conn, _INSERT_AUDIT, rows)
 
     def get(self, request_id: str, conn: Connection | None = None) -> ApprovalRequest:
         params = {"b_id": request_id}

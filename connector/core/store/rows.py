@@ -35,7 +35,9 @@ def _transition_statement(
     statement = _transition_statements.get(key)
     if statement is None:
         c = requests_table.c
-        where = [c.id == bindparam("b_id"), c.state.in_(from_states)]
+        # the states as constants of the statement, not an expanding IN: prepared.py runs it
+        states = [bindparam(f"s_{i}", state) for i, state in enumerate(from_states)]
+        where = [c.id == bindparam("b_id"), c.state.in_(states)]
         if claimed:
             where.append(c.claimed_by == bindparam("b_held_by"))
         if windowed:
