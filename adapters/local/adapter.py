@@ -138,8 +138,8 @@ class LocalDeskAdapter(TicketAdapter):
             raise NotFoundError(f"{key!r} is not a ticket of the local desk {self.name}", system=self.name)
         return int(number)
 
-    def _ref(self, row: Any) -> TicketRef:
-        return TicketRef(system=self.name, key=self.key_of(row["seq"]), id=str(row["seq"]))
+    def _ref(self, seq: int) -> TicketRef:
+        return TicketRef(system=self.name, key=self.key_of(seq), id=str(seq))
 
     # --- tickets ------------------------------------------------------------------------------------
     def _text(self, request: ApprovalRequest) -> tuple[str, str]:
@@ -185,7 +185,7 @@ class LocalDeskAdapter(TicketAdapter):
         except IntegrityError:
             pass  # already created for this request (a retried create): return the existing one
         else:
-            return self._ref({"seq": seq})  # the new ticket's number, from the INSERT itself
+            return self._ref(seq)  # the new ticket's number, from the INSERT itself
         found = self.find_ticket(request)
         assert found is not None
         return found
@@ -193,7 +193,7 @@ class LocalDeskAdapter(TicketAdapter):
     def find_ticket(self, request: ApprovalRequest) -> TicketRef | None:
         with self.engine.connect() as conn:
             row = conn.execute(_TICKET_OF_REQUEST, {"b_request_id": request.id}).mappings().first()
-        return self._ref(row) if row else None
+        return self._ref(row["seq"]) if row else None
 
     def ticket(self, key: str) -> dict[str, Any]:
         """One ticket with its comments, for the CLI."""
