@@ -10,18 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import Field, field_validator
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from connector.core.adapter import AdapterContext, RouteSettings, SystemSettings, TicketAdapter
@@ -46,11 +35,31 @@ from connector.core.store import aware
 from connector.core.store.engine import writing
 from connector.core.templates import argument_rows, render, template_problem, ticket_context
 
+from .tables import (
+    _COMMENTS,
+    _DECIDE,
+    _INSERT_COMMENT,
+    _INSERT_TICKET,
+    _NOTED,
+    _OPEN_AGAIN,
+    _SET_STATUS,
+    _TICKET,
+    _TICKET_OF_REQUEST,
+    APPROVED,
+    CLOSED,
+    DONE,
+    FAILED,
+    OPEN,
+    PRE_APPROVED,
+    REJECTED,
+    _insert_note,
+    _meta,
+    comments,
+    tickets,
+)
+
 SERVICE_ACCOUNT = "approval-connector"
 
-OPEN, APPROVED, REJECTED = "open", "approved", "rejected"
-PRE_APPROVED = "pre-approved"  # a standard change's record: nobody decides it
-DONE, FAILED, CLOSED = "done", "failed", "closed"
 _FINAL_STATUS = {
     ReportKind.SUCCEEDED: DONE,
     ReportKind.FAILED: FAILED,
@@ -60,37 +69,6 @@ _FINAL_STATUS = {
     ReportKind.SHADOW: CLOSED,
     ReportKind.WINDOW_CLOSED: CLOSED,
 }
-
-_meta = MetaData()
-tickets = Table(
-    "local_tickets",
-    _meta,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("system", String(200), nullable=False),
-    Column("request_id", String(64), nullable=False, unique=True),
-    Column("route", String(200), nullable=False),
-    Column("summary", Text, nullable=False),
-    Column("description", Text, nullable=False),
-    Column("status", String(20), nullable=False, index=True),
-    Column("decided_by", String(200)),
-    Column("decided_at", DateTime(timezone=True)),
-    Column("reason", Text),
-    Column("edited_arguments", Text),
-    Column("seal", String(200), nullable=False, default=""),  # written by the connector alone
-    Column("assignee", String(200)),  # whom an escalation handed the ticket to
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-comments = Table(
-    "local_comments",
-    _meta,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("ticket_seq", Integer, nullable=False, index=True),
-    Column("author", String(200), nullable=False),
-    Column("marker", String(200), unique=True),
-    Column("body", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-)
 
 
 class LocalSystemSettings(SystemSettings):
@@ -160,8 +138,8 @@ class LocalDeskAdapter(TicketAdapter):
             raise NotFoundError(f"{key!r} is not a ticket of the local desk {self.name}", system=self.name)
         return int(number)
 
-    def _ref(self, row: Any) -> TicketRef:
-        return TicketRef(system=self.name, key=self.key_of(row["seq"]), id=str(row["seq"]))
+    def _ref(self, seq: int) -> TicketRef:
+        return TicketRef(system=self.name, key=self.key_of(seq), id=str(seq))
 
     # --- tickets ------------------------------------------------------------------------------------
     def _text(self, request: ApprovalRequest) -> tuple[str, str]:
@@ -190,42 +168,41 @@ class LocalDeskAdapter(TicketAdapter):
     def create_ticket(self, request: ApprovalRequest) -> TicketRef:
         summary, description = self._text(request)
         now = utcnow()
+        row = {
+            "system": self.name,
+            "request_id": request.id,
+            "route": request.route,
+            "summary": summary,
+            "description": description,
+            "status": PRE_APPROVED if request.mode is Mode.STANDARD else OPEN,
+            "seal": request.ticket_seal,
+            "created_at": now,
+            "updated_at": now,
+        }
         try:
             with writing(self.engine) as conn:
-                conn.execute(
-                    insert(tickets).values(
-                        system=self.name,
-                        request_id=request.id,
-                        route=request.route,
-                        summary=summary,
-                        description=description,
-                        status=PRE_APPROVED if request.mode is Mode.STANDARD else OPEN,
-                        seal=request.ticket_seal,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
+                seq = conn.execute(_INSERT_TICKET, row).inserted_primary_key[0]
         except IntegrityError:
             pass  # already created for this request (a retried create): return the existing one
+        else:
+            return self._ref(seq)  # the new ticket's number, from the INSERT itself
         found = self.find_ticket(request)
         assert found is not None
         return found
 
     def find_ticket(self, request: ApprovalRequest) -> TicketRef | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(tickets).where(tickets.c.request_id == request.id)).mappings().first()
-        return self._ref(row) if row else None
+            row = conn.execute(_TICKET_OF_REQUEST, {"b_request_id": request.id}).mappings().first()
+        return self._ref(row["seq"]) if row else None
 
     def ticket(self, key: str) -> dict[str, Any]:
         """One ticket with its comments, for the CLI."""
         seq = self._seq_of(key)
         with self.engine.connect() as conn:
-            row = conn.execute(select(tickets).where(tickets.c.seq == seq)).mappings().first()
+            row = conn.execute(_TICKET, {"b_seq": seq}).mappings().first()
             if row is None or row["system"] != self.name:
                 raise NotFoundError(f"no ticket {key} on the local desk {self.name}", system=self.name)
-            notes = conn.execute(
-                select(comments).where(comments.c.ticket_seq == seq).order_by(comments.c.id)
-            ).mappings()
+            notes = conn.execute(_COMMENTS, {"b_seq": seq}).mappings()
             data = dict(row)
             data["comments"] = [dict(n) for n in notes]
         data["key"] = key
@@ -292,22 +269,26 @@ class LocalDeskAdapter(TicketAdapter):
 
     def read_decision(self, ticket: TicketRef, request: ApprovalRequest) -> TicketDecision:
         with self.engine.connect() as conn:
-            row = (
-                conn.execute(select(tickets).where(tickets.c.seq == self._seq_of(ticket.key)))
-                .mappings()
-                .first()
-            )
+            row = conn.execute(_TICKET, {"b_seq": self._seq_of(ticket.key)}).mappings().first()
         if row is None:
             raise NotFoundError(f"ticket {ticket.key} not found on the local desk", system=self.name)
         return self._decision_of(row)
 
     def _note(self, conn: Any, seq: int, report: OutcomeReport) -> None:
         """The connector's comment carrying ``report`` (once: its id is the comment's marker)."""
-        seen = conn.execute(select(comments.c.id).where(comments.c.marker == report.report_id)).first()
-        if seen is None:
-            body = report.text + (f"\nFor: {', '.join(report.mentions)}" if report.mentions else "")
-            note = {"author": SERVICE_ACCOUNT, "marker": report.report_id, "body": body}
-            conn.execute(insert(comments).values(ticket_seq=seq, created_at=utcnow(), **note))
+        body = report.text + (f"\nFor: {', '.join(report.mentions)}" if report.mentions else "")
+        note = {
+            "ticket_seq": seq,
+            "author": SERVICE_ACCOUNT,
+            "marker": report.report_id,
+            "body": body,
+            "created_at": utcnow(),
+        }
+        once = _insert_note(conn)
+        if once is not None:
+            conn.execute(once, note)  # a second one with this marker is a no-op
+        elif conn.execute(_NOTED, {"b_marker": report.report_id}).first() is None:
+            conn.execute(_INSERT_COMMENT, note)
 
     def report(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
         seq = self._seq_of(ticket.key)
@@ -318,11 +299,8 @@ class LocalDeskAdapter(TicketAdapter):
                 # the decision did not count: open the ticket again for an allowed approver
                 self._open_again(conn, seq, [APPROVED, REJECTED])
             if report.final and report.kind in _FINAL_STATUS:
-                conn.execute(
-                    update(tickets)
-                    .where(tickets.c.seq == seq)
-                    .values(status=_FINAL_STATUS[report.kind], updated_at=now)
-                )
+                final = {"b_seq": seq, "b_status": _FINAL_STATUS[report.kind], "b_now": now}
+                conn.execute(_SET_STATUS, final)
 
     def escalate(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> str:
         """Assign the ticket to the route's ``escalation.assignee`` and say why (once)."""
@@ -345,12 +323,7 @@ class LocalDeskAdapter(TicketAdapter):
     @staticmethod
     def _open_again(conn: Any, seq: int, decided: list[str]) -> None:
         """The ticket's decision is forgotten: it is open for a (fresh) one."""
-        forgotten = {"decided_by": None, "decided_at": None, "reason": None, "edited_arguments": None}
-        conn.execute(
-            update(tickets)
-            .where(tickets.c.seq == seq, tickets.c.status.in_(decided))
-            .values(status=OPEN, updated_at=utcnow(), **forgotten)
-        )
+        conn.execute(_OPEN_AGAIN, {"b_seq": seq, "b_decided": decided, "b_now": utcnow()})
 
     def timing_problem(self, feature: str, route: str) -> str | None:
         if feature == "escalate" and (route not in self.routes or self.routes[route].escalation is None):
@@ -401,18 +374,16 @@ class LocalDeskAdapter(TicketAdapter):
         status = APPROVED if verdict is Verdict.APPROVED else REJECTED
         now = utcnow()
         with writing(self.engine) as conn:
-            result = conn.execute(
-                update(tickets)
-                .where(tickets.c.seq == seq, tickets.c.system == self.name, tickets.c.status == OPEN)
-                .values(
-                    status=status,
-                    decided_by=actor.strip(),
-                    decided_at=now,
-                    reason=reason or None,
-                    edited_arguments=json.dumps(edited_arguments) if edited_arguments is not None else None,
-                    updated_at=now,
-                )
-            )
+            decision = {
+                "b_seq": seq,
+                "b_system": self.name,
+                "b_status": status,
+                "b_by": actor.strip(),
+                "b_now": now,
+                "b_reason": reason or None,
+                "b_edited": json.dumps(edited_arguments) if edited_arguments is not None else None,
+            }
+            result = conn.execute(_DECIDE, decision)
             if result.rowcount != 1:
                 row = conn.execute(select(tickets.c.status).where(tickets.c.seq == seq)).first()
                 if row is None:
@@ -433,9 +404,8 @@ class LocalDeskAdapter(TicketAdapter):
             row = conn.execute(select(tickets.c.system).where(tickets.c.seq == seq)).first()
             if row is None or row[0] != self.name:
                 raise NotFoundError(f"no ticket {key} on the local desk {self.name}", system=self.name)
-            conn.execute(
-                insert(comments).values(ticket_seq=seq, author=actor.strip(), body=text, created_at=utcnow())
-            )
+            note = {"ticket_seq": seq, "author": actor.strip(), "body": text, "created_at": utcnow()}
+            conn.execute(_INSERT_COMMENT, note)
 
     def check(self, live: bool) -> list[CheckResult]:
         with self.engine.connect() as conn:

@@ -26,6 +26,20 @@ _LEASE = (  # built once: every delivery takes one
     )
     .returning(*outbox_table.c)
 )
+# the rest of the delivery path, built once too: each call only binds its values
+_DELIVERED_VALUES = {"delivered_at": bindparam("b_at"), "last_error": None, "leased_by": None}
+_DELIVERED = update(outbox_table).where(_o.id == bindparam("b_id")).values(**_DELIVERED_VALUES)
+_DELIVERED_FENCED = (
+    update(outbox_table)
+    .where(_o.id == bindparam("b_id"), _o.lease_token == bindparam("b_token"), _o.delivered_at.is_(None))
+    .values(**_DELIVERED_VALUES)
+)
+_EXTEND = (
+    update(outbox_table)
+    .where(_o.id == bindparam("b_id"), _o.lease_token == bindparam("b_token"), _o.delivered_at.is_(None))
+    .values(next_attempt_at=bindparam("b_until"))
+)
+_OUTBOX_FOR = select(outbox_table).where(_o.request_id == bindparam("b_request_id")).order_by(_o.created_at)
 
 
 class OutboxQueries(StoreBase):
@@ -89,25 +103,18 @@ class OutboxQueries(StoreBase):
 
     def extend_outbox_lease(self, item_id: str, token: int, lease: timedelta) -> bool:
         """Heartbeat of a delivery in progress; False once its lease was taken over."""
-        c = outbox_table.c
         with self.transaction() as conn:
-            result = conn.execute(
-                update(outbox_table)
-                .where(c.id == item_id, c.lease_token == token, c.delivered_at.is_(None))
-                .values(next_attempt_at=utcnow() + lease)
-            )
+            result = conn.execute(_EXTEND, {"b_id": item_id, "b_token": token, "b_until": utcnow() + lease})
             return result.rowcount == 1
 
     def outbox_delivered(self, conn: Connection, item_id: str, token: int | None = None) -> bool:
         """Mark delivered; with the delivery's lease ``token``, only while that lease is still the
         current one and nobody marked it first (a holder that overran its lease is fenced: the
         replica that took over records it, once). False when refused."""
-        c = outbox_table.c
-        condition = [c.id == item_id]
-        if token is not None:
-            condition += [c.lease_token == token, c.delivered_at.is_(None)]
-        values = {"delivered_at": utcnow(), "last_error": None, "leased_by": None}
-        result = conn.execute(update(outbox_table).where(*condition).values(**values))
+        if token is None:
+            result = conn.execute(_DELIVERED, {"b_id": item_id, "b_at": utcnow()})
+        else:
+            result = conn.execute(_DELIVERED_FENCED, {"b_id": item_id, "b_token": token, "b_at": utcnow()})
         return result.rowcount == 1
 
     def outbox_failed(
@@ -140,9 +147,7 @@ class OutboxQueries(StoreBase):
         return aware(since) or utcnow()
 
     def outbox_for(self, request_id: str) -> list[dict[str, Any]]:
-        c = outbox_table.c
-        query = select(outbox_table).where(c.request_id == request_id).order_by(c.created_at)
-        return [dict(r) for r in self._read(query).mappings().all()]
+        return [dict(r) for r in self._read(_OUTBOX_FOR, {"b_request_id": request_id}).mappings().all()]
 
     def outbox_backlog(self) -> int:
         query = select(func.count()).select_from(outbox_table).where(outbox_table.c.delivered_at.is_(None))

@@ -177,16 +177,25 @@ deliveries_table = Table(
 )
 
 
+_insert_if_absent: dict[tuple[str, Table], Any] = {}
+
+
 def insert_if_absent(conn: Connection, table: Table, **values: Any) -> bool:
     """INSERT that does nothing when the primary key exists (no check-then-insert race between
-    replicas); True when the row was added."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    key = next(iter(table.primary_key.columns))
-    statement = dialect_insert(table).values(**values).on_conflict_do_nothing().returning(key)
-    return conn.execute(statement).first() is not None  # rowcount is -1 here on psycopg 3
+    replicas); True when the row was added. The statement is built once per dialect and table
+    (the values are bound at execution): building and cache-keying one per call cost more than
+    running it."""
+    key = (conn.dialect.name, table)
+    statement = _insert_if_absent.get(key)
+    if statement is None:
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        primary = next(iter(table.primary_key.columns))
+        statement = dialect_insert(table).on_conflict_do_nothing().returning(primary)
+        _insert_if_absent[key] = statement
+    return conn.execute(statement, values).first() is not None  # rowcount is -1 here on psycopg 3
 
 
 def aware(value: datetime | None) -> datetime | None:
