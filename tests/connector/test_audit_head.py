@@ -10,7 +10,7 @@ from sqlalchemy import event
 
 from connector.core.models import RequestState
 from connector.core.store import Store
-from tests.connector.test_store import make_request
+from tests.connector.test_store import make_request, store_url  # noqa: F401 - the fixture
 
 
 def _executing(store: Store):
@@ -75,4 +75,60 @@ def test_a_known_head_never_moves_a_request_that_moved(tmp_path):
         assert store.transition(conn, request.id, [RequestState.EXECUTING], RequestState.IN_DOUBT)
     assert not _finish(store, request, [])
     assert store.get(request.id).state is RequestState.IN_DOUBT
+    assert store.audit.verify(store.engine) == []
+
+
+# --- heads this process saw (store/heads.py): a guess, never a source of truth ------------------
+
+
+def _writes(store: Store, action) -> list[str]:
+    statements: list[str] = []
+    listener = lambda *a: statements.append(a[2])  # noqa: E731
+    event.listen(store.engine, "before_cursor_execute", listener)
+    try:
+        action()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listener)
+    return [s.split()[0] for s in statements if s.split()[0] in ("UPDATE", "INSERT")]
+
+
+def _append(store: Store, request_id: str, event_name: str) -> None:
+    with store.transaction() as conn:
+        store.audit.append(conn, request_id, event_name, "me", {})
+
+
+def test_an_append_to_a_head_this_process_saw_takes_one_update(store_url):  # noqa: F811
+    store = Store.from_url(store_url)
+    request = _executing(store)
+    assert _writes(store, lambda: _append(store, request.id, "reported")) == ["UPDATE", "INSERT"]
+    assert _events(store, request.id) == ["submitted", "claimed", "reported"]
+    assert store.audit.verify(store.engine) == []
+
+
+def test_a_replica_that_appended_meanwhile_makes_the_guess_fall_back(store_url):  # noqa: F811
+    here, replica = Store.from_url(store_url), Store.from_url(store_url)
+    request = _executing(here)
+    _append(replica, request.id, "refused")  # the other process moved the head on
+    writes = _writes(here, lambda: _append(here, request.id, "reported"))
+    assert writes == ["UPDATE", "UPDATE", "INSERT", "UPDATE"]  # the guess matched nothing: read it
+    with here.transaction() as conn:  # a transition from a stale guess falls back the same way
+        done = [("x", "me", {})]
+        moved = here.moved(conn, request.id, [RequestState.EXECUTING], RequestState.SUCCEEDED, audit=done)
+    assert moved is not None
+    _append(replica, request.id, "late")  # and the replica's own guess is stale now
+    assert _events(here, request.id) == ["submitted", "claimed", "refused", "reported", "x", "late"]
+    assert here.audit.verify(here.engine) == []
+
+
+def test_a_head_from_a_rolled_back_transaction_is_never_trusted(store_url):  # noqa: F811
+    store = Store.from_url(store_url)
+    request = _executing(store)
+    try:
+        with store.transaction() as conn:
+            store.audit.append(conn, request.id, "lost", "me", {})
+            raise RuntimeError("the caller failed after appending")
+    except RuntimeError:
+        pass
+    _append(store, request.id, "reported")
+    assert _events(store, request.id) == ["submitted", "claimed", "reported"]
     assert store.audit.verify(store.engine) == []

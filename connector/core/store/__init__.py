@@ -16,6 +16,7 @@ from .conversation_links import ConversationLinkQueries
 from .conversations import ConversationQueries
 from .cursors import CursorQueries
 from .engine import make_engine
+from .heads import KnownHeads
 from .leases import LeaseQueries
 from .outbox import OutboxQueries
 from .requests import RequestQueries
@@ -70,7 +71,8 @@ class Store(
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
-        self.audit = AuditLog()
+        self.heads = KnownHeads()
+        self.audit = AuditLog(self.heads)
 
     @classmethod
     def from_url(cls, url: str, where: str = "store.url") -> Store:

@@ -37,6 +37,7 @@ from sqlalchemy.engine import Connection, Engine
 from connector.core.models import canonical_json, utcnow
 
 from .engine import writing
+from .heads import KnownHeads
 from .prepared import run
 from .schema import metadata, requests_table
 
@@ -132,12 +133,22 @@ _BUMP_HEAD = (
 _SET_HEAD_HASH = (
     update(requests_table).where(_r.id == bindparam("b_id")).values(audit_hash=bindparam("b_hash"))
 )
+_MOVE_HEAD = (  # a head known to this process (heads.py) moved on, only while it is still the head
+    update(requests_table)
+    .where(
+        _r.id == bindparam("b_id"),
+        _r.audit_rseq == bindparam("b_old_rseq"),
+        _r.audit_hash == bindparam("b_prev"),
+    )
+    .values(audit_rseq=bindparam("b_rseq"), audit_hash=bindparam("b_hash"), audit_dirty=True)
+)
 _INSERT_ROWS = insert(audit_table)
 
 
 class AuditLog:
-    def __init__(self) -> None:
+    def __init__(self, heads: KnownHeads | None = None) -> None:
         self.table = audit_table
+        self.heads = heads or KnownHeads()
 
     # --- writing ---------------------------------------------------------------------------------
     def append(
@@ -156,21 +167,30 @@ class AuditLog:
         lock orders writers of the same request; others are not touched). Returns the last rseq."""
         if not events:
             return 0
+        known = self.heads.get(request_id)
+        if known is not None:  # one UPDATE fewer while the head this process saw is still it
+            rows, digest = chain_rows(request_id, known[0] + 1, known[1], events)
+            last = known[0] + len(rows)
+            params = {"b_id": request_id, "b_old_rseq": known[0], "b_prev": known[1]}
+            if run(conn, _MOVE_HEAD, {**params, "b_rseq": last, "b_hash": digest}).rowcount == 1:
+                run(conn, _INSERT_ROWS, rows)
+                self.heads.note(request_id, last, digest)
+                return last
         head = run(conn, _BUMP_HEAD, {"b_id": request_id, "b_n": len(events)}).first()
         if head is None:
             raise LookupError(f"no request {request_id!r} to audit")
         self.write_rows(conn, request_id, int(head["audit_rseq"]), head["audit_hash"], events)
         return int(head["audit_rseq"])
 
-    @staticmethod
     def write_rows(
-        conn: Connection, request_id: str, last: int, prev: str | None, events: Sequence[AuditEvent]
+        self, conn: Connection, request_id: str, last: int, prev: str | None, events: Sequence[AuditEvent]
     ) -> str:
         """Insert the rows of a head already moved to ``last`` (from ``prev``), and record the new
         head hash (returned): the state change that bumped the head did it in the same statement."""
         rows, digest = chain_rows(request_id, last - len(events) + 1, prev or GENESIS, events)
         run(conn, _INSERT_ROWS, rows)
         run(conn, _SET_HEAD_HASH, {"b_id": request_id, "b_hash": digest})
+        self.heads.note(request_id, last, digest)
         return digest
 
     # --- reading ---------------------------------------------------------------------------------

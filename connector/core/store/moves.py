@@ -50,19 +50,20 @@ class TransitionQueries(StoreBase):
         """Atomically move a request, with its audit rows; False if it was not in ``from_states``,
         no longer claimed by ``held_by`` (when given) or an ``only_if`` condition no longer
         holds: the caller lost a race, and nothing was written. ``head``: the audit head the
-        caller last saw it write (``ApprovalRequest._audit_head``): one statement fewer while it
-        is still the head."""
-        if (
-            head is not None
-            and audit
-            and not only_if
-            and self._move_headed(
-                conn, request_id, from_states, to_state, held_by, audit, within_window, head, values
-            )
-        ):
-            return True
+        caller last saw it write (``ApprovalRequest._audit_head``); without it, the one this
+        process last saw (heads.py): one statement fewer while it is still the head."""
         moved, _ = self._move(
-            conn, request_id, from_states, to_state, only_if, held_by, audit, within_window, False, values
+            conn,
+            request_id,
+            from_states,
+            to_state,
+            only_if,
+            held_by,
+            audit,
+            within_window,
+            False,
+            values,
+            head,
         )
         return moved is not None
 
@@ -101,9 +102,17 @@ class TransitionQueries(StoreBase):
         within_window: datetime | None,
         full: bool,
         values: dict[str, Any],
+        head: tuple[int, str] | None = None,
     ) -> tuple[Any, tuple[int, str] | None]:
         """The conditional UPDATE and its audit rows: (the updated row's mapping when ``full``,
         else a truthy marker; None when nothing moved) and the new audit head, if it wrote one."""
+        if audit and not only_if:
+            known = head or self.heads.get(request_id)  # type: ignore[attr-defined]
+            if known is not None:
+                moving = (from_states, to_state, held_by, audit, within_window)
+                done = self._move_headed(conn, request_id, *moving, known, values, full)
+                if done is not None:
+                    return done
         values = _stored_values(to_state, values)
         states = tuple(s.value for s in from_states)
         c = requests_table.c
@@ -137,6 +146,9 @@ class TransitionQueries(StoreBase):
             last, prev = int(row["audit_rseq"]), row["audit_hash"]
             digest = self.audit.write_rows(conn, request_id, last, prev, audit)  # type: ignore[attr-defined]
             new_head = (last, digest)
+            self.heads.note(request_id, last, digest)  # type: ignore[attr-defined]
+            if full:
+                row = {**row, "audit_hash": digest}
         return (row if full else True), new_head
 
     def _move_headed(
@@ -150,23 +162,27 @@ class TransitionQueries(StoreBase):
         within_window: datetime | None,
         head: tuple[int, str],
         values: dict[str, Any],
-    ) -> bool:
+        full: bool,
+    ) -> tuple[Any, tuple[int, str]] | None:
         """The transition with its new audit head written in the same UPDATE (the rows are
-        chained from ``head``), only while ``head`` is still the stored head; False (nothing
-        written) when it is not, or when the request did not move."""
+        chained from ``head``), only while ``head`` is still the stored head: as ``_move``
+        returns it, or None (nothing written) when the head moved on or the request did not."""
         old_rseq, prev = head
         rows, digest = chain_rows(request_id, old_rseq + 1, prev, audit)
         values = _stored_values(to_state, values)
         windowed = within_window is not None
         states = tuple(s.value for s in from_states)
         keys = tuple(sorted(values))
-        statement = _transition_statement(states, keys, held_by is not None, True, windowed, False, True)
+        statement = _transition_statement(states, keys, held_by is not None, True, windowed, full, True)
         params = {f"v_{k}": v for k, v in values.items()}
         params.update(b_id=request_id, b_held_by=held_by, b_old_rseq=old_rseq, b_prev=prev)
         params.update(b_rseq=old_rseq + len(rows), b_hash=digest)
         if windowed:
             params["b_now"] = within_window
-        if run(conn, statement, params).rowcount != 1:
-            return False
+        result = run(conn, statement, params)
+        if result.rowcount != 1:
+            return None
         run(conn, _INSERT_AUDIT, rows)
-        return True
+        new_head = (old_rseq + len(rows), digest)
+        self.heads.note(request_id, *new_head)  # type: ignore[attr-defined]
+        return (result.first() if full else True), new_head

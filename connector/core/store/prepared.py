@@ -38,10 +38,11 @@ class Prepared:
         self.sql = compiled.string
         self.positional = dialect.positional
         self.names: tuple[str, ...] = (
-            tuple(compiled.positiontup or ()) if self.positional else tuple(compiled.binds)
+            tuple(compiled.positiontup or ()) if self.positional else tuple(compiled.bind_names.values())
         )
+        binds = {name: bind for bind, name in compiled.bind_names.items()}  # as the SQL names them
         self.fixed: dict[str, Any] = {
-            name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
+            name: bind.effective_value for name, bind in binds.items() if not bind.required
         }
         for column in getattr(compiled, "insert_prefetch", ()):  # defaults SQLAlchemy would fill in
             default = column.default
@@ -50,7 +51,7 @@ class Prepared:
             self.fixed[column.key] = default.arg
         self.convert = {
             name: proc
-            for name, bind in compiled.binds.items()
+            for name, bind in binds.items()
             if (proc := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         }
         returns = bool(compiled.returning) or getattr(statement, "is_select", False)
@@ -143,5 +144,9 @@ def run(
     else:
         params = entry.parameters(values)  # type: ignore[arg-type]
     result = conn.exec_driver_sql(entry.sql, params)
-    rows = entry.rows(result.fetchall()) if entry.keys else []
-    return Outcome(result.rowcount, rows)
+    if not entry.keys:
+        return Outcome(result.rowcount, [])
+    # with RETURNING, the drivers' rowcount is not to be trusted (SQLite's counts only once the
+    # rows were read, psycopg's is gone once they were): each changed row returns one row
+    rows = entry.rows(result.fetchall())
+    return Outcome(len(rows), rows)

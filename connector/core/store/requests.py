@@ -41,16 +41,21 @@ class RequestQueries(TransitionQueries):
             rows, head = chain_rows(request.id, 1, GENESIS, audit)
             row.update(audit_rseq=len(rows), audit_hash=head, audit_dirty=True)
             request._audit_head = (len(rows), head)  # what this process wrote (models.py)
+            self.heads.note(request.id, len(rows), head)
         run(conn, _INSERT_REQUEST, row)
         if rows:
             run(conn, _INSERT_AUDIT, rows)
 
     def get(self, request_id: str, conn: Connection | None = None) -> ApprovalRequest:
         params = {"b_id": request_id}
-        result = conn.execute(_GET_REQUEST, params) if conn else self._read(_GET_REQUEST, params)
-        row = result.mappings().first()
+        if conn is not None:
+            row = run(conn, _GET_REQUEST, params).first()
+        else:
+            with self.engine.connect() as reading:
+                row = run(reading, _GET_REQUEST, params).first()
         if row is None:
             raise NotFoundInStore(f"no request with id {request_id!r}")
+        self.heads.note(request_id, row["audit_rseq"], row["audit_hash"])
         return _from_row(row)
 
     def resolve(self, ident: str) -> ApprovalRequest:
