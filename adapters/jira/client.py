@@ -365,7 +365,7 @@ class JiraClient(ApiClient):
                 raise UnavailableError(f"{self.system}: the answer is not JSON", system=self.system) from None
             except requests.RequestException as exc:
                 self.context.count_call(self.system, exception_outcome(exc))
-                raise error_from_exception(exc, self.system, self.base_url) from None
+                raise error_from_exception(exc, self.system, self.base_url, self.timeouts[1]) from None
             self.context.count_call(self.system, LIBRARY_OK)
             return result
 

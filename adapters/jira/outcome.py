@@ -215,9 +215,11 @@ class JiraOutcome:
                 key, str(transition["id"]), comment=body, comment_properties=marker, fields=fields
             )
         except BadRequestError:
-            # the screen refused the comment (or a field), or the issue moved since it was read:
-            # comment alone, then the transition as Jira offers it now
-            self.client.add_comment(key, body, properties=marker)
+            # the screen refused the comment (or a field), or the issue moved since it was read —
+            # on a retry, perhaps by this very report, an earlier POST whose answer never came
+            # landing late: look again, then comment alone and move the issue as Jira offers now
+            if not (attempt > 0 and self._delivered(key, report.report_id)):
+                self.client.add_comment(key, body, properties=marker)
             again = self.find_transition(key, spec, fresh=True)
             if again is not None:
                 self.client.transition(key, str(again["id"]), fields=fields)

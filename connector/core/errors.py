@@ -79,9 +79,13 @@ class RateLimitedError(AdapterError):
 
 
 class UnavailableError(AdapterError):
-    """5xx, timeout or connection failure: the system may come back; retry with backoff."""
+    """5xx, timeout or connection failure: the system may come back; retry with backoff.
+    ``settle``: the request was sent and its answer timed out, so it may still be under way and
+    land later; a retry that first looks for what it did waits at least this long, or it would
+    find nothing yet and do it a second time."""
 
     transient = True
+    settle: float = 0.0
 
 
 class AmbiguousCreate(UnavailableError):

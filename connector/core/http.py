@@ -394,7 +394,7 @@ class ApiClient:
         except requests.RequestException as exc:
             self.context.count_call(self.system, exception_outcome(exc))
             log.info("%s %s %s failed: %s", self.system, method, where, type(exc).__name__)
-            raise error_from_exception(exc, self.system, self.base_url) from None
+            raise error_from_exception(exc, self.system, self.base_url, self.timeouts[1]) from None
         self.context.count_call(self.system, str(resp.status_code))
         log.debug("%s %s %s -> %s", self.system, method, where, resp.status_code)
         answer = Answer(resp.status_code, _json(resp), resp.text, resp.headers, _next_link(resp))

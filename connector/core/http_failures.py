@@ -8,9 +8,13 @@ import requests
 from connector.core.errors import AdapterError, UnavailableError
 
 
-def error_from_exception(exc: requests.RequestException, system: str, url: str = "") -> AdapterError:
+def error_from_exception(
+    exc: requests.RequestException, system: str, url: str = "", read_timeout: float = 0.0
+) -> AdapterError:
     """Timeouts and connection failures are transient; the message names the host (``url``, the
-    instance's base URL) and why it could not be reached, never the request's headers (secrets)."""
+    instance's base URL) and why it could not be reached, never the request's headers (secrets).
+    A read timeout (``read_timeout`` seconds: the request was sent, no answer came in time) may
+    still land: the error's ``settle`` says to look for it no sooner than that much later."""
     if isinstance(exc, requests.ConnectTimeout) or (
         isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout)
     ):
@@ -23,7 +27,9 @@ def error_from_exception(exc: requests.RequestException, system: str, url: str =
         target = ("cannot reach " if before else "connection to ") + (url or "the instance")
         return UnavailableError(f"{system}: {target}{'' if before else ' failed'}: {why}", system=system)
     if isinstance(exc, requests.Timeout):
-        return UnavailableError(f"{system}: timed out: {type(exc).__name__}", system=system)
+        error = UnavailableError(f"{system}: timed out: {type(exc).__name__}", system=system)
+        error.settle = read_timeout  # a server that held it that long may take as long again
+        return error
     return UnavailableError(f"{system}: request failed: {type(exc).__name__}", system=system)
 
 

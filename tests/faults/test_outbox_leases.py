@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -215,3 +216,94 @@ def test_a_lease_expiring_while_its_holder_still_works_gives_one_comment_and_one
     finally:
         a.close()
         b.close()
+
+
+def test_a_comment_whose_answer_timed_out_is_looked_for_only_once_it_could_have_landed(
+    sim, workdir, monkeypatch
+):
+    """Jira holds the outcome comment's POST past the connector's read timeout, then applies it
+    (a busy instance): the connector saw a timeout, not a refusal. Its retry looks for the
+    comment before posting; looking before the held POST could land found nothing yet and
+    posted the comment a second time."""
+    text = jira_config(sim, workdir / "c.db").replace("read: 30", "read: 0.4")
+    text = text.replace("outbox_interval: 10s", "outbox_interval: 0.1s")  # retries come fast
+    text = text.replace("        transition: Mark executed\n        fields: {resolution: {name: Done}}\n", "")
+    config = parse_config(text, "jira-slow.yaml")
+    conn = Connector.from_config(config, env=sim.demo_env(), worker_id="replica-0")
+    conn.register_tool(send_email)
+    try:
+        key = asyncio.run(approved_and_run(conn, sim, monkeypatch))
+        held = [0]
+
+        def first_comment(request) -> bool:  # only the first POST is held; the retry is answered
+            if request.method == "POST" and request.path.endswith("/comment") and held[0] == 0:
+                held[0] += 1
+                return True
+            return False
+
+        sim.inject_chaos(1.0, statuses=(), lost=False, slow=0.7, applies=first_comment)
+
+        async def outbox_running_for(seconds: float) -> None:  # as the scheduler would run it
+            deadline = asyncio.get_running_loop().time() + seconds
+            while asyncio.get_running_loop().time() < deadline:
+                await conn.process_outbox()
+                await asyncio.sleep(0.05)
+
+        asyncio.run(outbox_running_for(2.5))
+        sim.clear_faults()
+        comments = sim.issue(key).comments
+        assert held[0] == 1 and report_item(conn)["delivered_at"] is not None
+        assert len(report_ids(comments)) == 1, [c["body"] for c in comments]
+    finally:
+        conn.close()
+
+
+def test_a_transition_refused_because_the_first_try_landed_meanwhile_is_not_commented_again(
+    sim, workdir, monkeypatch
+):
+    """The report's transition-with-comment POST is held past the read timeout. The retry finds
+    nothing yet, reads the transitions, and the held POST lands just then (it moves the issue,
+    with the comment): the retry's own POST is refused (400, the issue moved). Commenting alone
+    after that refusal, without looking again, posted the outcome a second time."""
+    text = jira_config(sim, workdir / "c.db").replace("read: 30", "read: 0.4")
+    text = text.replace("outbox_interval: 10s", "outbox_interval: 0.1s")
+    conn = Connector.from_config(parse_config(text, "jira-slow.yaml"), env=sim.demo_env(), worker_id="r0")
+    conn.register_tool(send_email)
+    try:
+        key = asyncio.run(approved_and_run(conn, sim, monkeypatch))
+        held = [0]
+
+        def first_transition(request) -> bool:
+            if request.method == "POST" and request.path.endswith("/transitions") and held[0] == 0:
+                held[0] += 1
+                return True
+            return False
+
+        sim.inject_chaos(1.0, statuses=(), lost=False, slow=1.5, applies=first_transition)
+        outcome = conn.service.ctx.adapters["jira"].adapter.outcome
+        real_find = outcome.find_transition
+
+        def find_then_the_held_post_lands(issue_key, spec, *, fresh=False):
+            found = real_find(issue_key, spec, fresh=fresh)
+            if held[0] == 1 and not fresh:  # the retry read the transitions: the held POST lands now
+                deadline = time.monotonic() + 5
+                while not report_ids(sim.issue(key).comments) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            return found
+
+        monkeypatch.setattr(outcome, "find_transition", find_then_the_held_post_lands)
+
+        async def outbox_running_for(seconds: float) -> None:
+            deadline = asyncio.get_running_loop().time() + seconds
+            while asyncio.get_running_loop().time() < deadline:
+                await conn.process_outbox()
+                await asyncio.sleep(0.05)
+
+        asyncio.run(outbox_running_for(3.5))
+        sim.clear_faults()
+        comments = sim.issue(key).comments
+        assert held[0] == 1 and report_item(conn)["delivered_at"] is not None
+        assert len(report_ids(comments)) == 1, [c["body"] for c in comments]
+        assert final_outcomes(comments) == ["succeeded"]
+    finally:
+        conn.close()

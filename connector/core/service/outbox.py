@@ -11,7 +11,13 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from connector.core.errors import AdapterError, AmbiguousCreate, ConfigError, RateLimitedError
+from connector.core.errors import (
+    AdapterError,
+    AmbiguousCreate,
+    ConfigError,
+    RateLimitedError,
+    UnavailableError,
+)
 from connector.core.models import (
     ApprovalRequest,
     OutcomeReport,
@@ -263,4 +269,7 @@ class Outbox:
             return exc.retry_after + random.uniform(0, 1)
         base = self.ctx.config.scheduler.outbox_interval.total_seconds()
         backoff = min(MAX_RETRY_DELAY, base * (2 ** min(attempt, 10)))
-        return random.uniform(backoff / 2, backoff)
+        # an answer that timed out: what was sent may still land; the retry looks for it first,
+        # so it must not look before it could have (it would find nothing and post it again)
+        settle = exc.settle if isinstance(exc, UnavailableError) else 0.0
+        return max(random.uniform(backoff / 2, backoff), settle)
