@@ -16,10 +16,30 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.engine import Connection
 
+from connector.core.models import RequestState
+
 metadata = MetaData()
+
+# the state the poll's waiting indexes hold (their queries in waiting.py say it as this literal)
+WAITING_STATE = RequestState.TICKETED.value
+WAITING = f"state = '{WAITING_STATE}'"
+# a head not sealed yet, as each dialect renders audit.py's `audit_dirty IS true`
+DIRTY = {"sqlite": "audit_dirty IS 1", "postgresql": "audit_dirty IS true"}
+
+
+def partial_index(name: str, *columns: str, where: str | dict[str, str], unique: bool = False) -> Index:
+    """An index over the rows ``where`` holds (one predicate, or one per dialect): a row outside it
+    costs no write there. Both planners use it for a query that states the predicate, or (for
+    ``col IS NOT NULL``) compares ``col`` with ``=``, ``<`` or ``IN``; tests/core/
+    test_request_indexes.py checks each read's plan, and that revision 0010 builds the same."""
+    by_dialect = where if isinstance(where, dict) else dict.fromkeys(("sqlite", "postgresql"), where)
+    options = {f"{dialect}_where": text(sql) for dialect, sql in by_dialect.items()}
+    return Index(name, *columns, unique=unique, **options)
+
 
 requests_table = Table(
     "approval_requests",
@@ -62,7 +82,7 @@ requests_table = Table(
     # and whether the head moved since the last seal
     Column("audit_rseq", Integer, nullable=False, default=0),
     Column("audit_hash", String(64), nullable=False, default="0" * 64),
-    Column("audit_dirty", Boolean, nullable=False, default=False, index=True),
+    Column("audit_dirty", Boolean, nullable=False, default=False),
     # why this request is being skipped (tool cannot be imported, template fails, ticket unreadable):
     # shown by `requests show` and /metrics; cleared when the request moves on
     Column("problem_kind", String(40)),
@@ -78,25 +98,28 @@ requests_table = Table(
     Column("on_deadline", String(20)),
     Column("waiting_since", DateTime(timezone=True)),
     Column("nudge_at", DateTime(timezone=True)),
-    # the hot queries: waiting per system (poll), due deadlines (expiry), stale claims (recovery),
-    # approved work (the pool), ticket look-ups (webhooks), pages of the list, metrics by route
-    Index("ix_requests_state_system", "state", "system", "created_at"),
-    Index("ix_requests_state_deadline", "state", "deadline"),
-    Index("ix_requests_state_lease", "state", "lease_until"),
-    Index("ix_requests_ticket", "ticket_system", "ticket_key"),
-    Index("ix_requests_ticket_key", "ticket_key"),  # `requests show KEY`: a key without its system
+    # the hot queries, each index chosen for what it costs every write (revision 0010): pages of the
+    # list (newest matches in index order), approved work, stale claims and counts by state (the
+    # state index), metrics by route, ticket look-ups (webhooks, `requests show KEY`), due
+    # deadlines and reminders, the poll's waiting rows. A key most rows leave NULL, or a state
+    # most rows are never in, is a partial index: rows outside it cost no write there.
     Index("ix_requests_created", "created_at", "id"),
-    # `requests list` filtered by one state, route or system: the newest matches in index order
     Index("ix_requests_state_created", "state", "created_at", "id"),
     Index("ix_requests_route_created", "route", "created_at", "id"),
     Index("ix_requests_system_created", "system", "created_at", "id"),
     Index("ix_requests_route_state", "route", "state"),
-    Index("ux_requests_dedupe_key", "dedupe_key", unique=True),
-    Index("ix_requests_state_nudge", "state", "nudge_at"),
-    # the poll's look-ups of waiting requests: summary per route, recorded since, a hit's ticket id
-    Index("ix_requests_waiting_route", "state", "system", "route", "created_at"),
-    Index("ix_requests_waiting_recorded", "state", "system", "updated_at"),
-    Index("ix_requests_ticket_id", "ticket_id"),
+    # a ticket by its key (`requests show KEY`), or by key and system (webhooks): one index
+    partial_index("ix_requests_ticket_key", "ticket_key", "ticket_system", where="ticket_key IS NOT NULL"),
+    partial_index("ix_requests_ticket_id", "ticket_id", where="ticket_id IS NOT NULL"),
+    partial_index("ux_requests_dedupe_key", "dedupe_key", where="dedupe_key IS NOT NULL", unique=True),
+    partial_index("ix_requests_state_deadline", "state", "deadline", where="deadline IS NOT NULL"),
+    partial_index("ix_requests_state_nudge", "state", "nudge_at", where="nudge_at IS NOT NULL"),
+    # the poll's look-ups of waiting requests (waiting.py names the state as this literal, which
+    # the planners need to match it): summary per route, recorded since
+    partial_index("ix_requests_waiting_route", "state", "system", "route", "created_at", where=WAITING),
+    partial_index("ix_requests_waiting_recorded", "state", "system", "updated_at", where=WAITING),
+    # the heads the next seal covers (audit.py asks `audit_dirty IS true`, rendered per dialect)
+    partial_index("ix_approval_requests_audit_dirty", "audit_dirty", where=DIRTY),
 )
 
 outbox_table = Table(

@@ -7,17 +7,20 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 
 from connector.core.models import PendingTicket, RequestState, TicketRef
 from connector.core.pending import RouteWaiting, WaitingTickets
 
 from .base import StoreBase
-from .schema import aware, requests_table
+from .schema import WAITING_STATE, aware, requests_table
 
 IN_CHUNK = 500  # ticket keys or ids per IN list (well under every backend's parameter limit)
 
 _c = requests_table.c
+# the state as a literal, not a parameter: the waiting indexes hold only these rows (schema.py),
+# and PostgreSQL's plan cached for a prepared statement cannot match a parameter to a predicate
+_IS_WAITING = _c.state == literal_column(f"'{WAITING_STATE}'")
 _COLUMNS = (_c.id, _c.route, _c.ticket_system, _c.ticket_key, _c.ticket_id, _c.ticket_url, _c.created_at)
 
 
@@ -37,7 +40,7 @@ def _waiting(system: str) -> Any:
     """Waiting rows of ``system``, in no order: each look-up narrows them by an index of its own
     (an ORDER BY here would make the planner walk every waiting row in created_at order)."""
     return select(*_COLUMNS, _c.updated_at).where(
-        _c.state == RequestState.TICKETED.value, _c.system == system, _c.ticket_key.is_not(None)
+        _IS_WAITING, _c.system == system, _c.ticket_key.is_not(None)
     )
 
 
@@ -77,7 +80,7 @@ class WaitingQueries(StoreBase):
         ticket's key, so the look-ups' ``ticket_key IS NOT NULL`` is not asked here)."""
         query = (
             select(_c.route, func.count(), func.min(_c.created_at))
-            .where(_c.state == RequestState.TICKETED.value, _c.system == system)
+            .where(_IS_WAITING, _c.system == system)
             .group_by(_c.route)
         )
         return {row[0]: RouteWaiting(int(row[1]), aware(row[2])) for row in self._read(query).all()}
