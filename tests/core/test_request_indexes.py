@@ -197,7 +197,10 @@ READS: dict[str, tuple[Callable[[Store], Any], str]] = {
         "ix_requests_waiting_recorded",
     ),
 }
-PG_EITHER = {"poll recorded": "ix_requests_waiting_"}  # by cost, either waiting index answers it
+PG_EITHER = {  # by cost, either waiting index answers these
+    "poll recorded": "ix_requests_waiting_",
+    "poll summary": "ix_requests_waiting_",
+}
 SQLITE_ONLY = {  # full indexes (on PostgreSQL the choice among them is by cost)
     "stale claims": (lambda s: s.stale_claims(NOW), "ix_requests_state_created"),
     "count by state": (lambda s: s.count_by("state"), "ix_requests_state_created"),

@@ -218,6 +218,14 @@ def test_a_lease_expiring_while_its_holder_still_works_gives_one_comment_and_one
         b.close()
 
 
+async def outbox_running_for(conn: Connector, seconds: float) -> None:
+    """The outbox cycling every 50 ms for ``seconds``, as the scheduler would run it."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        await conn.process_outbox()
+        await asyncio.sleep(0.05)
+
+
 def test_a_comment_whose_answer_timed_out_is_looked_for_only_once_it_could_have_landed(
     sim, workdir, monkeypatch
 ):
@@ -243,13 +251,7 @@ def test_a_comment_whose_answer_timed_out_is_looked_for_only_once_it_could_have_
 
         sim.inject_chaos(1.0, statuses=(), lost=False, slow=0.7, applies=first_comment)
 
-        async def outbox_running_for(seconds: float) -> None:  # as the scheduler would run it
-            deadline = asyncio.get_running_loop().time() + seconds
-            while asyncio.get_running_loop().time() < deadline:
-                await conn.process_outbox()
-                await asyncio.sleep(0.05)
-
-        asyncio.run(outbox_running_for(2.5))
+        asyncio.run(outbox_running_for(conn, 2.5))
         sim.clear_faults()
         comments = sim.issue(key).comments
         assert held[0] == 1 and report_item(conn)["delivered_at"] is not None
@@ -293,13 +295,7 @@ def test_a_transition_refused_because_the_first_try_landed_meanwhile_is_not_comm
 
         monkeypatch.setattr(outcome, "find_transition", find_then_the_held_post_lands)
 
-        async def outbox_running_for(seconds: float) -> None:
-            deadline = asyncio.get_running_loop().time() + seconds
-            while asyncio.get_running_loop().time() < deadline:
-                await conn.process_outbox()
-                await asyncio.sleep(0.05)
-
-        asyncio.run(outbox_running_for(3.5))
+        asyncio.run(outbox_running_for(conn, 3.5))
         sim.clear_faults()
         comments = sim.issue(key).comments
         assert held[0] == 1 and report_item(conn)["delivered_at"] is not None
