@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 
 import pytest
 from starlette.testclient import TestClient
@@ -138,6 +139,11 @@ def test_a_writer_that_dies_answers_its_queued_deliveries_and_is_replaced(sim, w
             return "error"
 
     assert asyncio.run(deliver("first")) == "error"
+    # a delivery handed over while the writer is still dying is answered by it, with its error (503:
+    # the sender retries); one that comes after it is gone starts a new writer
+    deadline = time.monotonic() + 10
+    while ledger._writer is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert asyncio.run(deliver("second")) is True  # a new writer took over
     assert stored(workdir, "second") and not stored(workdir, "first")
     conn.close()
