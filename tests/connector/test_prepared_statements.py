@@ -7,17 +7,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import create_engine, event, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from connector.core.models import RequestState, utcnow
 from connector.core.store import Store
 from connector.core.store.audit import GENESIS, chain_rows
 from connector.core.store.moves import _INSERT_AUDIT
 from connector.core.store.prepared import run
+from connector.core.store.requests import _GET_REQUEST
 from connector.core.store.rows import _INSERT_REQUEST, _to_row
 from connector.core.store.schema import requests_table
-from tests.connector.test_store import make_request, store_url  # noqa: F401 - the fixture
+from tests.connector.test_store import make_request, pg_store_url, store_url  # noqa: F401 - fixtures
 
 
 def _raw(store: Store, table: str, where: str, value: str) -> list[tuple]:
@@ -103,3 +104,22 @@ def test_a_statement_with_an_expanding_in_is_refused_not_run_wrongly(tmp_path):
         run(conn, statement, {})
     with store.engine.connect() as conn:  # the store itself still works
         assert conn.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_a_connection_lost_under_a_prepared_statement_is_flagged_and_replaced(pg_store_url):  # noqa: F811
+    """The server ends the session mid-transaction (a restart, a failover): the prepared path
+    raises SQLAlchemy's error marked ``connection_invalidated`` (what the finish's one retry
+    looks for), and the pool hands out a working connection afterwards."""
+    store = Store.from_url(pg_store_url)
+    request, _ = _pair(store)
+    admin = create_engine(pg_store_url.split("?")[0])
+    try:
+        with pytest.raises(DBAPIError) as caught, store.transaction() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            with admin.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            run(conn, _GET_REQUEST, {"b_id": request.id})
+        assert caught.value.connection_invalidated
+        assert store.get(request.id).id == request.id  # a fresh connection serves the next call
+    finally:
+        admin.dispose()

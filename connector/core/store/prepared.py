@@ -3,8 +3,8 @@ driver SQL. ``Connection.execute`` spends more Python per statement (compile-cac
 execution context, result metadata: ~60 µs on SQLite here) than SQLite spends running it, and
 a gated call makes four of them. Values still pass through the column types' own bind and
 result processors, so rows are written and read back exactly as ``Connection.execute`` would;
-statements still go through ``exec_driver_sql``, so errors are SQLAlchemy's (IntegrityError,
-a lost connection invalidated) and cursor events still fire (statement counters see them)."""
+errors still go through SQLAlchemy's handling, so they are SQLAlchemy's (IntegrityError, a lost
+connection invalidated), and cursor events still fire (statement counters see them)."""
 
 from __future__ import annotations
 
@@ -143,10 +143,34 @@ def run(
         params: Any = [entry.parameters(v) for v in values]  # type: ignore[union-attr]
     else:
         params = entry.parameters(values)  # type: ignore[arg-type]
-    result = conn.exec_driver_sql(entry.sql, params)
-    if not entry.keys:
-        return Outcome(result.rowcount, [])
-    # with RETURNING, the drivers' rowcount is not to be trusted (SQLite's counts only once the
-    # rows were read, psycopg's is gone once they were): each changed row returns one row
-    rows = entry.rows(result.fetchall())
-    return Outcome(len(rows), rows)
+    return _execute(conn, entry, params, many)
+
+
+def _execute(conn: Connection, entry: Prepared, params: Any, many: bool) -> Outcome:
+    """The statement on the connection's own DB-API cursor, inside its transaction. Cursor events
+    fire as for any statement (counters listen to them: no ExecutionContext here, which the
+    event's contract allows); a driver error goes through SQLAlchemy's own handling, so it is
+    raised as SQLAlchemy's (IntegrityError…) and a lost connection is invalidated and flagged,
+    exactly as from ``Connection.execute``. Going through ``exec_driver_sql`` instead cost
+    SQLAlchemy's result set-up per statement, which on a request row reads 45 column
+    descriptions (psycopg builds an object for each)."""
+    cursor = None
+    try:
+        cursor = conn.connection.cursor()
+        conn.dispatch.before_cursor_execute(conn, cursor, entry.sql, params, None, many)
+        if many:
+            cursor.executemany(entry.sql, params)
+        else:
+            cursor.execute(entry.sql, params)
+        # with RETURNING, the drivers' rowcount is not to be trusted (SQLite's counts only once
+        # the rows were read, psycopg's is gone once they were): each changed row returns one row
+        rows = entry.rows(cursor.fetchall()) if entry.keys else []
+        count = len(rows) if entry.keys else cursor.rowcount
+        conn.dispatch.after_cursor_execute(conn, cursor, entry.sql, params, None, many)
+    except BaseException as exc:  # noqa: BLE001 - SQLAlchemy's handler wraps or re-raises it
+        conn._handle_dbapi_exception(exc, entry.sql, params, cursor, None)  # noqa: SLF001
+        raise
+    finally:
+        if cursor is not None:
+            cursor.close()
+    return Outcome(count, rows)
