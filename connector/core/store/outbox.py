@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from connector.core.models import utcnow
 
 from .base import StoreBase
+from .prepared import run
 from .schema import aware, insert_if_absent, outbox_table
 
 _o = outbox_table.c
@@ -87,14 +88,8 @@ class OutboxQueries(StoreBase):
         before posting again."""
         now = utcnow()
         with self.transaction() as conn:
-            row = (
-                conn.execute(
-                    _LEASE,
-                    {"b_id": item_id, "b_now": now, "b_until": now + lease, "b_worker": worker or None},
-                )
-                .mappings()
-                .first()
-            )
+            params = {"b_id": item_id, "b_now": now, "b_until": now + lease, "b_worker": worker or None}
+            row = run(conn, _LEASE, params).first()
             if row is None:
                 return None
             leased = dict(row)
@@ -147,7 +142,8 @@ class OutboxQueries(StoreBase):
         return aware(since) or utcnow()
 
     def outbox_for(self, request_id: str) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._read(_OUTBOX_FOR, {"b_request_id": request_id}).mappings().all()]
+        with self.engine.connect() as conn:
+            return run(conn, _OUTBOX_FOR, {"b_request_id": request_id}).rows
 
     def outbox_backlog(self) -> int:
         query = select(func.count()).select_from(outbox_table).where(outbox_table.c.delivered_at.is_(None))

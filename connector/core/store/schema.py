@@ -218,7 +218,9 @@ def insert_if_absent(conn: Connection, table: Table, **values: Any) -> bool:
         primary = next(iter(table.primary_key.columns))
         statement = dialect_insert(table).on_conflict_do_nothing().returning(primary)
         _insert_if_absent[key] = statement
-    return conn.execute(statement, values).first() is not None  # rowcount is -1 here on psycopg 3
+    from .prepared import run  # prepared.py needs nothing of this module's
+
+    return run(conn, statement, values).first() is not None  # the key returned: it was added
 
 
 def aware(value: datetime | None) -> datetime | None:
