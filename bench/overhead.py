@@ -183,5 +183,6 @@ def _why_missed(o: dict[str, Any], inline: dict[str, Any] | None) -> str:
         f"{text}; with the store calls made on the event loop instead (diagnostic only: the connector "
         f"never does that) the overhead is {inline['median']} ms ({inline['min']}–{inline['max']}), so "
         f"the two hand-offs to a database thread and back cost {handoffs} ms here (thread wake-ups on "
-        "this VM); the rest is SQLAlchemy, SQLite and the audit chain"
+        "this VM); the rest is the connector's own Python (validation, the call's seal, the audit "
+        "chain's hashes, the prepared statements) and SQLite's page writes"
     )
