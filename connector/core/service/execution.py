@@ -133,7 +133,14 @@ class Execution:
     async def _run_tool(
         self, request: ApprovalRequest, tool: Tool, arguments: dict[str, Any]
     ) -> ApprovalRequest:
-        heartbeat = asyncio.ensure_future(self._heartbeat(request.id))
+        beats: list[asyncio.Task[None]] = []  # the heartbeat, once the run outlasts one beat
+
+        def start_beating() -> None:
+            beats.append(asyncio.ensure_future(self._heartbeat(request.id)))
+
+        # a timer, not a task per run: most runs end within a beat, and a task made, stepped and
+        # cancelled per run cost a measurable share of a quick call's overhead
+        first_beat = asyncio.get_running_loop().call_later(self._beat_interval(), start_beating)
         try:
             result = await tool.run(arguments, request.id)
         except asyncio.CancelledError:
@@ -146,7 +153,9 @@ class Execution:
                 request, RequestState.FAILED, error=redact(f"{type(exc).__name__}: {exc}")
             )
         finally:
-            heartbeat.cancel()
+            first_beat.cancel()
+            for beat in beats:
+                beat.cancel()
         return await self._finish(request, RequestState.SUCCEEDED, result=result)
 
     async def _finish(
@@ -174,22 +183,26 @@ class Execution:
             log.info("request %s %s", request.id, state.value.lower())
         return stored
 
+    def _beat_interval(self) -> float:
+        return max(0.05, self.ctx.lease.total_seconds() / 3)
+
     async def _heartbeat(self, request_id: str) -> None:
-        """Keep the claim alive while the tool runs; one failed extension (database busy or
-        failing over) must not end the heartbeat, or a long run would look abandoned."""
-        interval = max(0.05, self.ctx.lease.total_seconds() / 3)
+        """Keep the claim alive while the tool runs, from its first beat on (one interval after
+        the run started), then every interval; one failed extension (database busy or failing
+        over) must not end the heartbeat, or a long run would look abandoned."""
+        interval = self._beat_interval()
         while True:
-            await asyncio.sleep(interval)
             try:
                 kept = await self.ctx.db(
                     self.ctx.store.extend_lease, request_id, self.ctx.worker_id, self.ctx.lease
                 )
             except Exception as exc:  # noqa: BLE001 - retried at the next beat, well within the lease
                 log.warning("request %s: could not extend the lease (%s); retrying", request_id, exc)
-                continue
+                kept = True
             if not kept:
                 log.error("request %s: claim lost while running (declared in doubt elsewhere?)", request_id)
                 return
+            await asyncio.sleep(interval)
 
     # --- recovery --------------------------------------------------------------------------------
     async def recover_stale_claims(self) -> int:
