@@ -145,8 +145,7 @@ class TransitionQueries(StoreBase):
         if audit:
             last, prev = int(row["audit_rseq"]), row["audit_hash"]
             digest = self.audit.write_rows(conn, request_id, last, prev, audit)  # type: ignore[attr-defined]
-            new_head = (last, digest)
-            self.heads.note(request_id, last, digest)  # type: ignore[attr-defined]
+            new_head = (last, digest)  # write_rows noted it (heads.py)
             if full:
                 row = {**row, "audit_hash": digest}
         return (row if full else True), new_head

@@ -65,19 +65,12 @@ class Prepared:
         """The driver's parameters for one row of ``values`` (the caller's names)."""
         merged = {**self.fixed, **values} if self.fixed else values
         convert = self.convert
-        if self.positional:
-            out = []
-            for name in self.names:
-                value = merged[name]
-                proc = convert.get(name)
-                out.append(proc(value) if proc is not None and value is not None else value)
-            return tuple(out)
-        out_named = {}
+        out = []
         for name in self.names:
             value = merged[name]
             proc = convert.get(name)
-            out_named[name] = proc(value) if proc is not None and value is not None else value
-        return out_named
+            out.append(proc(value) if proc is not None and value is not None else value)
+        return tuple(out) if self.positional else dict(zip(self.names, out, strict=True))
 
     def rows(self, raw: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
         """Returned rows as mappings of column key to value, converted as SQLAlchemy would."""
