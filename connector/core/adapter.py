@@ -12,13 +12,12 @@ import asyncio
 import importlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from importlib.metadata import entry_points
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -277,6 +276,8 @@ def parse_settings(model: type[BaseModel], data: Any, where: str) -> Any:
         raise ConfigError(format_validation_error(exc, prefix=where)) from None
 
 
+T = TypeVar("T")
+
 # How many client calls one adapter method may chain at worst (see AdapterBridge.budget).
 CALLS_PER_METHOD = {
     "create_ticket": 4,
@@ -290,6 +291,10 @@ CALLS_PER_METHOD = {
     "reopen": 6,
     "read_window": 2,
 }
+# How long the bridge keeps an adapter's answer to service_identities: asked for every decision,
+# it names the connector's own account, which changes only with the config (a restart); adapters
+# cache what they learn from the system themselves, so this only spares a thread hand-off each.
+IDENTITIES_TTL = 60.0
 
 
 class AdapterBridge:
@@ -304,6 +309,7 @@ class AdapterBridge:
         self.name = adapter.name
         self.executor = executor
         self.recorder = recorder
+        self._identities: tuple[float, frozenset[str]] | None = None  # (asked at, answer)
 
     @property
     def decides_locally(self) -> bool:
@@ -315,27 +321,48 @@ class AdapterBridge:
         lists transitions and transitions)."""
         return max(1.0, float(self.adapter.call_budget())) * CALLS_PER_METHOD.get(method, 1)
 
-    async def _call(self, method: str, *args: Any) -> Any:
+    async def _call(self, method: str, *args: Any, then: Callable[[Any], Any] | None = None) -> Any:
+        """``then``: called in the same worker thread with the method's answer (to record it in
+        the store), and the call returns (answer, what ``then`` returned): one hand-off to a
+        thread and back instead of two. Its time counts against the budget, not the adapter's
+        latency; if the budget runs out first, the thread still records the answer when it comes
+        (conditional transitions, fenced by the delivery's lease, keep that to once)."""
         fn = getattr(self.adapter, method)
         loop = asyncio.get_running_loop()
         budget = self.budget(method)
         started = time.monotonic()
+        answered: list[float] = []
+
+        def job() -> Any:
+            answer = fn(*args)
+            answered.append(time.monotonic())
+            return answer if then is None else (answer, then(answer))
+
         outcome = "ok"
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self.executor, partial(fn, *args)), budget)
+            return await asyncio.wait_for(loop.run_in_executor(self.executor, job), budget)
         except asyncio.TimeoutError:
-            outcome = "timeout"
-            raise UnavailableError(
+            outcome = "ok" if answered else "timeout"
+            gave_up = UnavailableError(
                 f"{self.name}: {method} did not answer within {budget:.0f}s", system=self.name
-            ) from None
+            )
+            gave_up.settle = budget  # its thread goes on and may still land: no retry before then
+            raise gave_up from None
         except BaseException:
-            outcome = "error"
+            outcome = "ok" if answered else "error"  # recording the answer failed, not the call
             raise
         finally:
-            self.recorder.adapter_call(self.name, method, outcome, time.monotonic() - started)
+            took = (answered[0] if answered else time.monotonic()) - started
+            self.recorder.adapter_call(self.name, method, outcome, took)
 
     async def create_ticket(self, request: ApprovalRequest) -> TicketRef:
         return await self._call("create_ticket", request)
+
+    async def create_ticket_then(
+        self, request: ApprovalRequest, then: Callable[[TicketRef], T]
+    ) -> tuple[TicketRef, T]:
+        """Create the ticket and record it with ``then`` in the same worker thread."""
+        return await self._call("create_ticket", request, then=then)
 
     async def find_ticket(self, request: ApprovalRequest) -> TicketRef | None:
         return await self._call("find_ticket", request)
@@ -349,8 +376,21 @@ class AdapterBridge:
     async def report(self, ticket: TicketRef, report: OutcomeReport, attempt: int) -> None:
         await self._call("report", ticket, report, attempt)
 
+    async def report_then(
+        self, ticket: TicketRef, report: OutcomeReport, attempt: int, then: Callable[[None], T]
+    ) -> T:
+        """Report, then record it with ``then`` in the same worker thread; ``then``'s result."""
+        return (await self._call("report", ticket, report, attempt, then=then))[1]
+
     async def service_identities(self) -> frozenset[str]:
-        return await self._call("service_identities")
+        """The adapter's answer, kept for IDENTITIES_TTL seconds (a failure is never kept: the
+        next decision asks again, and fails closed meanwhile as the adapter does)."""
+        kept = self._identities
+        if kept is not None and time.monotonic() - kept[0] < IDENTITIES_TTL:
+            return kept[1]
+        answer = await self._call("service_identities")
+        self._identities = (time.monotonic(), answer)
+        return answer
 
     async def resolve_identity(self, name: str) -> Actor | None:
         return await self._call("resolve_identity", name)

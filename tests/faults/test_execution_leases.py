@@ -9,7 +9,7 @@ from pathlib import Path
 
 from connector.app.config import parse_config
 from connector.app.runtime import Connector
-from connector.core.models import RequestState, utcnow
+from connector.core.models import RequestState, Verdict, utcnow
 from tests.faults.replicas import run_together
 
 CONFIG = """
@@ -69,6 +69,39 @@ def test_a_claim_that_outlives_its_lease_is_in_doubt_and_never_run_twice(workdir
         comments = [c["body"] for c in b.adapters["desk"].ticket(stored.ticket.key)["comments"]]
         assert sum("lost track of the run" in c for c in comments) == 1, comments
         assert a.store.audit.verify(a.store.engine) == []
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_run_started_from_its_decided_copy_after_another_replica_ran_it_runs_nothing(workdir, monkeypatch):
+    """Replica A learns the approval and starts the run from the request as it just stored it
+    (not read back); before A's run begins, replica B's cycle has claimed and run it. A's copy
+    still says APPROVED: A's claim is refused by the store, and the call ran once."""
+    run_log = workdir / "runs.log"
+    monkeypatch.setenv("FAULT_RUN_LOG", str(run_log))
+    a, b = replica(workdir / "c.db", "replica-a"), replica(workdir / "c.db", "replica-b")
+    try:
+        request = asyncio.run(a.service.submit("record_run", {"ref": "job-2"}, {"agent": "x"}))
+        a.adapters["desk"].decide(request.ticket.key, Verdict.APPROVED, "alice")
+        started: list[tuple[str, object]] = []
+        execution = a.service.execution
+        execution.start = lambda rid, approved=None: started.append((rid, approved))  # type: ignore[method-assign]
+        asyncio.run(a.poll_once())  # A decides; its run is held back here
+        del execution.start
+        [(held_id, decided_copy)] = [(rid, copy) for rid, copy in started if copy is not None]
+        assert decided_copy.state is RequestState.APPROVED
+        asyncio.run(b.service.execution.run_approved())  # B's cycle runs it meanwhile
+        assert run_log.read_text().split() == ["job-2"]
+
+        async def a_resumes():
+            return await execution.start(held_id, decided_copy)
+
+        after = asyncio.run(a_resumes())
+        assert run_log.read_text().split() == ["job-2"]  # not run a second time
+        assert after.state is RequestState.SUCCEEDED and after.claimed_by == "replica-b"
+        rows = [r["event"] for r in a.store.audit.rows(a.store.engine, request.id)]
+        assert rows.count("claimed") == 1 and rows.count("finished") <= 1
     finally:
         a.close()
         b.close()

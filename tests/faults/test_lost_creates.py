@@ -4,6 +4,7 @@ while the ticketing system's search index lags behind (Jira) and the look-up fin
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -82,6 +83,41 @@ def test_create_refused_before_anything_happened_is_made_once_after_the_grace(si
         run_together([node.process_outbox for node in nodes])
         assert len(sim.issues) == 1
         assert nodes[0].store.get(request.id).state is RequestState.TICKETED
+    finally:
+        for node in nodes:
+            node.close()
+
+
+def test_a_create_answered_after_the_connector_gave_up_is_recorded_when_it_lands(sim, workdir, monkeypatch):
+    """The issue's POST is held past the bridge's budget (a hung call the adapter's own timeouts
+    did not bound): the core gives up and schedules a retry no sooner than the call could still
+    take, while the thread goes on; when Jira answers, that thread records the ticket itself. No
+    retry by any replica then makes a second issue, and the request is ticketed once."""
+    nodes = replicas(sim, workdir / "connector.db", 2)
+    try:
+        first = nodes[0]
+        bridge = first.service.ctx.adapters["jira"]
+        monkeypatch.setattr(bridge, "budget", lambda method: 0.4)
+        slow = lambda r: r.method == "POST" and r.path.endswith("/issue")  # noqa: E731
+        sim.inject_chaos(1.0, statuses=(), lost=False, slow=1.5, applies=slow)
+        request = asyncio.run(first.service.submit("send_email", EMAIL, {"agent": "a"}))
+        assert request.state is RequestState.SUBMITTED  # the bridge gave up after 0.4 s
+        with first.store.engine.connect() as tx:
+            retry_at = tx.execute(outbox_table.select()).mappings().one()["next_attempt_at"]
+        assert (retry_at.replace(tzinfo=None) - utcnow().replace(tzinfo=None)).total_seconds() > 0.2
+        deadline = time.monotonic() + 10
+        while first.store.get(request.id).state is RequestState.SUBMITTED and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sim.clear_faults()
+        landed = first.store.get(request.id)
+        assert landed.state is RequestState.TICKETED and landed.ticket.key == "OPS-1"  # no retry yet
+        for _ in range(3):
+            make_due(first)
+            run_together([node.process_outbox for node in nodes])
+        assert len(sim.issues) == 1
+        rows = first.store.audit.rows(first.store.engine, request.id)
+        ticketed = [r for r in rows if r["event"] == "ticketed"]
+        assert len(ticketed) == 1
     finally:
         for node in nodes:
             node.close()

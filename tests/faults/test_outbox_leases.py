@@ -118,16 +118,16 @@ def test_a_slow_delivery_is_not_re_leased_while_in_flight(sim, workdir, monkeypa
         key = asyncio.run(approved_and_run(a, sim, monkeypatch))
         sim.inject_chaos(1.0, statuses=(), lost=False, slow=2.5, applies=lambda r: r.method == "POST")
         in_flight = threading.Event()
-        real_report = a.service.ctx.adapters["jira"].report
+        real_report = a.service.ctx.adapters["jira"].report_then
 
         async def reporting(*args):
             in_flight.set()
             return await real_report(*args)
 
-        monkeypatch.setattr(a.service.ctx.adapters["jira"], "report", reporting)
+        monkeypatch.setattr(a.service.ctx.adapters["jira"], "report_then", reporting)
 
         async def replica_b() -> int:
-            await asyncio.to_thread(in_flight.wait, 10)
+            assert await asyncio.to_thread(in_flight.wait, 10), "A never started its report"
             delivered = 0
             for _ in range(10):  # B's outbox cycles while A's POST hangs
                 delivered += await b.process_outbox()

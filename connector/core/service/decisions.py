@@ -142,8 +142,10 @@ class Decisions:
         after = await self.handle_event(event, wait=wait)
         return after or await self.ctx.db(self.ctx.store.get, request_id)
 
-    async def _started(self, request: ApprovalRequest, wait: bool) -> ApprovalRequest:
-        task = self.execution.start(request.id)
+    async def _started(
+        self, request: ApprovalRequest, wait: bool, approved: ApprovalRequest | None = None
+    ) -> ApprovalRequest:
+        task = self.execution.start(request.id, approved)
         return await asyncio.shield(task) if wait else request
 
     async def refusal(self, request: ApprovalRequest, decision: TicketDecision) -> str | None:
@@ -281,7 +283,7 @@ class Decisions:
         self.ctx.recorder.decision(decision.verdict.value)
         log.info("request %s %s by %s (%s)", request.id, target.value.lower(), who, source)
         if target is RequestState.APPROVED:
-            return await self._started(stored, wait)
+            return await self._started(stored, wait, approved=stored)  # as just stored: not read again
         self.outbox.kick(request.id)
         return stored
 

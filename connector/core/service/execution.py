@@ -46,10 +46,14 @@ class Execution:
         return self._slots[1]
 
     # --- starting runs ---------------------------------------------------------------------------
-    def start(self, request_id: str) -> asyncio.Task[ApprovalRequest]:
+    def start(
+        self, request_id: str, approved: ApprovalRequest | None = None
+    ) -> asyncio.Task[ApprovalRequest]:
         """Start running an approved request in the pool (at most once per process at a time);
-        the task's result is the request after the run (or as it was, if it was not runnable)."""
-        return self.runs.start(request_id, lambda: self._run(request_id))
+        the task's result is the request after the run (or as it was, if it was not runnable).
+        ``approved``: the request as the caller just stored it APPROVED (saves reading it back;
+        the claim itself is conditional on the stored state, and the run checks the claimed row)."""
+        return self.runs.start(request_id, lambda: self._run(request_id, approved))
 
     async def run(self, request_id: str) -> ApprovalRequest:
         """Run now and wait for the outcome (the CLI, wait mode, auto routes)."""
@@ -74,9 +78,12 @@ class Execution:
         return await self.runs.wait(timeout)
 
     # --- one run ---------------------------------------------------------------------------------
-    async def _run(self, request_id: str) -> ApprovalRequest:
+    async def _run(self, request_id: str, approved: ApprovalRequest | None = None) -> ApprovalRequest:
         async with self._pool():
-            request = await self.ctx.db(self.ctx.store.get, request_id)
+            if approved is not None and approved.state is RequestState.APPROVED:
+                request = approved
+            else:
+                request = await self.ctx.db(self.ctx.store.get, request_id)
             if request.state is not RequestState.APPROVED:
                 return request
             try:

@@ -77,17 +77,36 @@ class Outbox:
         self.kicks.start(request_id, lambda: self.deliver_for(request_id, request))
 
     async def deliver_for(self, request_id: str, request: ApprovalRequest | None = None) -> int:
-        now = utcnow()
-        due = [
-            item
-            for item in await self.ctx.db(self.ctx.store.outbox_for, request_id)
-            if item["delivered_at"] is None and _aware(item["next_attempt_at"]) <= now
-        ]
+        due, request, leased = await self.ctx.db(self._take_due, request_id, request)
+        if leased is not None:  # the usual case: one item due, leased in the same hand-off
+            return await self._deliver(leased, request, leased=True) is not None
         delivered = 0
         for item in due:
             # the caller's copy serves one delivery only: a ticket created first would change it
             delivered += await self._deliver(item, request if len(due) == 1 else None) is not None
         return delivered
+
+    def _take_due(
+        self, request_id: str, request: ApprovalRequest | None
+    ) -> tuple[list[dict[str, Any]], ApprovalRequest | None, dict[str, Any] | None]:
+        """In a database thread, in one hand-off: this request's due items and, when exactly one
+        is due, the request (unless the caller has it) and that item leased for its delivery
+        (nothing due for this worker when another holds that lease).
+        Several due items are leased one at a time as each is delivered, never all at once (a
+        lease is sized for one delivery)."""
+        now = utcnow()
+        due = [
+            item
+            for item in self.ctx.store.outbox_for(request_id)
+            if item["delivered_at"] is None and _aware(item["next_attempt_at"]) <= now
+        ]
+        if len(due) != 1:
+            return due, request, None
+        if request is None:
+            request = self.ctx.store.get(request_id)
+        lease = self._lease_of(due[0]["kind"], request)
+        taken = self.ctx.store.lease_outbox_row(due[0]["id"], lease, self.ctx.worker_id)
+        return ([] if taken is None else due), request, taken  # none: another worker is on it
 
     async def process(self, limit: int = 100) -> int:
         """Deliver due ticket creations and outcome reports; failures are retried with backoff.
@@ -123,21 +142,28 @@ class Outbox:
         budget = bridge.budget(method) + bridge.budget("find_ticket") if bridge is not None else 60.0
         return work_lease(self.ctx.lease, budget)
 
+    def _lease_of(self, kind: str, request: ApprovalRequest) -> timedelta:
+        custom = self.handlers.get(kind)
+        if custom is not None:
+            return custom[1]
+        return self._lease_for(request.ticket.system if request.ticket else request.system, kind)
+
     async def _deliver(
-        self, item: dict[str, Any], request: ApprovalRequest | None = None
+        self, item: dict[str, Any], request: ApprovalRequest | None = None, leased: bool = False
     ) -> ApprovalRequest | None:
         """Deliver one item: the request as it is after the delivery, or None when it was not
         delivered (leased elsewhere, or failed and rescheduled). ``item`` needs only its id,
-        request id and kind: the rest is taken from the row as leased (fresher than any copy)."""
+        request id and kind: the rest is taken from the row as leased (fresher than any copy).
+        ``leased``: ``item`` is that row, leased by this worker moments ago."""
         if request is None:
             request = await self.ctx.db(self.ctx.store.get, item["request_id"])
-        system = request.ticket.system if request.ticket else request.system
         custom = self.handlers.get(item["kind"])
-        lease = custom[1] if custom else self._lease_for(system, item["kind"])
-        leased = await self.ctx.db(self.ctx.store.lease_outbox_row, item["id"], lease, self.ctx.worker_id)
-        if leased is None:
-            return None  # another worker is on it
-        item = leased  # what this holder records is fenced by its lease_token
+        lease = self._lease_of(item["kind"], request)
+        if not leased:
+            taken = await self.ctx.db(self.ctx.store.lease_outbox_row, item["id"], lease, self.ctx.worker_id)
+            if taken is None:
+                return None  # another worker is on it
+            item = taken  # what this holder records is fenced by its lease_token
         token, attempt = item["lease_token"], item["attempt"]  # attempt > 0: an earlier try may have landed
         heartbeat = asyncio.ensure_future(self._heartbeat(item["id"], token, lease))
         try:
@@ -181,33 +207,43 @@ class Outbox:
     async def _open_ticket(
         self, request: ApprovalRequest, attempt: int, item: dict[str, Any]
     ) -> ApprovalRequest:
-        ref = await self._find_or_create(request, attempt, item)
-        stored = await self.ctx.db(self.transitions.ticketed, request.id, ref, item["id"])
+        def record(ref: TicketRef | None) -> ApprovalRequest:
+            return self.transitions.ticketed(request.id, ref, item["id"])
+
+        ref, stored = await self._find_or_create(request, attempt, item, record)
+        if stored is None:
+            stored = await self.ctx.db(record, ref)
         if ref is not None and request.ticket is None:
             log.info("request %s ticketed as %s", request.id, ref.key)
         return stored
 
     async def _find_or_create(
-        self, request: ApprovalRequest, attempt: int, item: dict[str, Any]
-    ) -> TicketRef | None:
+        self,
+        request: ApprovalRequest,
+        attempt: int,
+        item: dict[str, Any],
+        record: Callable[[TicketRef | None], ApprovalRequest],
+    ) -> tuple[TicketRef | None, ApprovalRequest | None]:
         """Create the ticket; on a retry, first find one an earlier attempt may have made (and
-        within the adapter's grace after a lost answer, find only: its index may lag)."""
+        within the adapter's grace after a lost answer, find only: its index may lag). A ticket
+        created here is recorded by ``record`` in the adapter's thread (the request as stored is
+        returned with it); one found or already known is the caller's to record (None)."""
         if request.ticket is not None:
-            return request.ticket
+            return request.ticket, None
         adapter = self.ctx.adapter(request.system)
         if attempt > 0:
             ref = await adapter.find_ticket(request)
             if ref is not None:
-                return ref
+                return ref, None
         if request.state in (RequestState.EXPIRED, RequestState.DENIED):
-            return None  # open no ticket nobody can act on (one found above is told it expired)
+            return None, None  # open no ticket nobody can act on (one found above is told it expired)
         since = _aware(item.get("ambiguous_since"))
         grace = adapter.adapter.create_grace()
         if since is not None and (utcnow() - since).total_seconds() < grace:
             raise NotYet("an earlier create may have landed and is not searchable yet; not creating another")
         sealed = request.model_copy(update={"ticket_seal": self.ctx.sealer.ticket_seal(request)})
         try:
-            return await adapter.create_ticket(sealed)
+            return await adapter.create_ticket_then(sealed, record)
         except AmbiguousCreate:
             await self.ctx.db(self.ctx.store.mark_ambiguous, item["id"])
             raise
@@ -226,15 +262,13 @@ class Outbox:
                 self.transitions.report_skipped, item["id"], request, report.kind.value, item["lease_token"]
             )
             return
-        await self.ctx.adapter(request.ticket.system).report(request.ticket, report, attempt)
-        recorded = await self.ctx.db(
-            self.transitions.reported,
-            item["id"],
-            request.id,
-            report.kind.value,
-            request.ticket.key,
-            item["lease_token"],
-        )
+        ticket = request.ticket
+
+        def record(_: None) -> bool:  # in the adapter's thread, as soon as the report landed
+            token = item["lease_token"]
+            return self.transitions.reported(item["id"], request.id, report.kind.value, ticket.key, token)
+
+        recorded = await self.ctx.adapter(ticket.system).report_then(ticket, report, attempt, record)
         if not recorded:  # this holder overran its lease: the replica that took over records it
             log.warning("report for request %s: lease taken over; its new holder records it", request.id)
 
