@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import event
 
 from .common import fmt, pg_available, pg_schema, spread
+from .diagnostics import VARIANTS, calls_on_the_loop, on_one_cpu, variant_note
 from .flows import counts, decide_all, file_calls
 from .overhead import SHIPPED
 
@@ -27,12 +28,14 @@ def _email(i: int) -> dict[str, Any]:
     return {"to": f"customer{i}@example.com", "subject": f"Refund {i}", "body": "Refund in 3 business days."}
 
 
-async def _round(config: Path, count: int, mailbox: Path) -> dict[str, Any]:
+async def _round(config: Path, count: int, mailbox: Path, variant: str = "threads") -> dict[str, Any]:
     from connector.app.config import load_config
     from connector.app.runtime import Connector
     from connector.demo.tools import send_email
 
     conn = Connector.from_config(load_config(config))
+    if variant == "on_the_loop":
+        calls_on_the_loop(conn)
     statements = [0]
 
     def counted(*_: Any) -> None:
@@ -88,35 +91,45 @@ async def _round(config: Path, count: int, mailbox: Path) -> dict[str, Any]:
 
 
 def _store(url: str, count: int, repeats: int) -> dict[str, Any]:
-    rounds = []
+    """``repeats`` rounds as shipped, each followed by one round of every diagnostic variant (side
+    by side, so the host's drift touches all alike)."""
+    rounds: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
     for _ in range(repeats):
-        with tempfile.TemporaryDirectory(prefix="bench-approvals-") as tmp:
-            config = Path(tmp) / SHIPPED.name
-            shutil.copyfile(SHIPPED, config)
-            mailbox = Path(tmp) / "mailbox.jsonl"
-            saved = {
-                k: os.environ.get(k) for k in ("APPROVAL_CONNECTOR_DB_URL", "APPROVAL_CONNECTOR_DEMO_MAILBOX")
-            }
-            os.environ["APPROVAL_CONNECTOR_DEMO_MAILBOX"] = str(mailbox)
-            try:
+        for variant in VARIANTS:
+            rounds[variant].append(_one_round(url, count, variant))
+    shipped = rounds["threads"]
+    return {
+        "rounds": shipped,
+        "rate": spread([r["rate"] for r in shipped], 1),
+        "rate_without_filing": spread([r["rate_without_filing"] for r in shipped], 1),
+        "all_succeeded": all(
+            r["states"].get("SUCCEEDED") == r["count"] and r["mails_sent"] == r["count"]
+            for runs in rounds.values()
+            for r in runs
+        ),
+        "diagnostics": {v: spread([r["rate"] for r in rounds[v]], 1) for v in VARIANTS if v != "threads"},
+    }
+
+
+def _one_round(url: str, count: int, variant: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-approvals-") as tmp:
+        config = Path(tmp) / SHIPPED.name
+        shutil.copyfile(SHIPPED, config)
+        mailbox = Path(tmp) / "mailbox.jsonl"
+        names = ("APPROVAL_CONNECTOR_DB_URL", "APPROVAL_CONNECTOR_DEMO_MAILBOX")
+        saved = {k: os.environ.get(k) for k in names}
+        os.environ["APPROVAL_CONNECTOR_DEMO_MAILBOX"] = str(mailbox)
+        try:
+            with on_one_cpu(variant == "one_cpu"):
                 if url:
                     with pg_schema("bench_appr") as schema_url:
                         os.environ["APPROVAL_CONNECTOR_DB_URL"] = schema_url
-                        rounds.append(asyncio.run(_round(config, count, mailbox)))
-                else:
-                    os.environ["APPROVAL_CONNECTOR_DB_URL"] = f"sqlite:///{tmp}/approvals.db"
-                    rounds.append(asyncio.run(_round(config, count, mailbox)))
-            finally:
-                for key, value in saved.items():
-                    os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
-    return {
-        "rounds": rounds,
-        "rate": spread([r["rate"] for r in rounds], 1),
-        "rate_without_filing": spread([r["rate_without_filing"] for r in rounds], 1),
-        "all_succeeded": all(
-            r["states"].get("SUCCEEDED") == r["count"] and r["mails_sent"] == r["count"] for r in rounds
-        ),
-    }
+                        return asyncio.run(_round(config, count, mailbox, variant))
+                os.environ["APPROVAL_CONNECTOR_DB_URL"] = f"sqlite:///{tmp}/approvals.db"
+                return asyncio.run(_round(config, count, mailbox, variant))
+        finally:
+            for key, value in saved.items():
+                os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -140,17 +153,25 @@ def _cost(s: dict[str, Any]) -> str:
     )
 
 
+def _diagnostics(s: dict[str, Any]) -> str:
+    d = s.get("diagnostics")
+    if not d:
+        return "not measured"
+    return f"{fmt(d['one_cpu'])} / {fmt(d['on_the_loop'])}"
+
+
 def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     lines = [
         "| store | approvals/s end to end | without the filing phase | phases of the median round, s "
-        "(file / decide / poll+run+report / outbox) | all ran once and reported | target |",
-        "|---|---|---|---|---|---|",
+        "(file / decide / poll+run+report / outbox) | all ran once and reported | diagnostic: threads "
+        "held on one CPU / store and adapter calls on the event loop, approvals/s | target |",
+        "|---|---|---|---|---|---|---|",
     ]
     verdicts = []
     for store in ("sqlite", "postgres"):
         s = r[store]
         if "skipped" in s:
-            lines.append(f"| {store} | skipped: {s['skipped']} | | | | ≥ {TARGET[store]:.0f}/s |")
+            lines.append(f"| {store} | skipped: {s['skipped']} | | | | | ≥ {TARGET[store]:.0f}/s |")
             verdicts.append(
                 {
                     "what": f"approvals/s end to end, {store}",
@@ -165,7 +186,7 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         lines.append(
             f"| {store} | **{fmt(s['rate'])}** | {fmt(s['rate_without_filing'])} | {mid['file']} / "
             f"{mid['decide']} / {mid['poll_run_report']} / {mid['outbox_after']} | {s['all_succeeded']} | "
-            f"≥ {TARGET[store]:.0f}/s |"
+            f"{_diagnostics(s)} | ≥ {TARGET[store]:.0f}/s |"
         )
         met = s["rate"]["median"] >= TARGET[store] and s["all_succeeded"]
         verdicts.append(
@@ -180,7 +201,8 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
                 f"deciding {mid['decide']} s, the poll that applies, runs and reports "
                 f"{mid['poll_run_report']} s; {_cost(s)}: each approval is six durable steps, each a "
                 "transaction with its audit row (stored, ticketed, decided, claimed, finished, reported), "
-                "plus the desk's own writes",
+                "plus the desk's own writes, and nine hand-offs between the event loop and a worker "
+                "thread; " + variant_note(s.get("diagnostics", {}), "/s"),
             }
         )
     n = r["sqlite"]["rounds"][0]["count"]

@@ -181,7 +181,10 @@ def test_audit_export_writes_json_lines(config_path, workdir):
         (["demo", "--approve", "--reject", "x"], "choose one of"),
         (["demo", "--approve", "--model", "gpt"], "--model: 'gpt' is not"),
         (["demo", "--approve", "--system", "zendesk"], "--system: 'zendesk' is not one of"),
-        (["nonsense"], "No such command 'nonsense'"),
+        (["nonsense"], "approval-connector: No such command 'nonsense' (see 'approval-connector --help')"),
+        (["requests", "lis"], "error: approval-connector requests: No such command 'lis'"),
+        (["requests", "list", "--limit", "abc"], "requests list: Invalid value for '--limit': 'abc'"),
+        (["requests", "resolve"], "error: approval-connector requests resolve: Missing argument 'ID'"),
     ],
 )
 def test_user_errors_print_one_line_and_exit_nonzero(workdir, args, message, capsys, monkeypatch):
@@ -202,7 +205,7 @@ def test_user_errors_print_one_line_and_exit_nonzero(workdir, args, message, cap
     assert exited.value.code != 0
     assert message in captured.err
     lines = [line for line in captured.err.splitlines() if line.strip()]
-    assert len(lines) <= 3  # one line; click's usage errors add the usage and a --help hint
+    assert len(lines) == 1, lines  # one line, click's usage errors too (with where to look)
     assert "Traceback" not in captured.err + captured.out
 
 

@@ -11,7 +11,6 @@ runtime, SQLAlchemy, AutoGen, rich) is imported when that command runs, so ``--h
 from __future__ import annotations
 
 import importlib
-import io
 import sys
 from typing import Any
 
@@ -156,6 +155,16 @@ def _say(message: str) -> None:
     click.echo(for_terminal(message), err=True)
 
 
+def _usage_line(exc: click.ClickException) -> str:
+    """Click's error as one line like every other: what is wrong, in which command, and where
+    to look (its usual four lines, usage and hint first, would push the reason off a log line)."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return f"error: {message}"
+    return f"error: {ctx.command_path}: {message} (see '{ctx.command_path} --help')"
+
+
 def _failure(exc: Exception) -> int:
     """The exit code for an error a command raised, after saying it in one line; re-raises what
     is not ours to explain (a bug: its traceback is the useful output)."""
@@ -193,9 +202,7 @@ def main(argv: list[str] | None = None) -> None:
         code = codes.INTERRUPTED
     except click.ClickException as exc:
         code = exc.exit_code
-        shown = io.StringIO()  # usage errors: click's message and usage hint, which echo the input
-        exc.show(file=shown)
-        _say(shown.getvalue().rstrip("\n"))
+        _say(_usage_line(exc))
     except KeyboardInterrupt:
         _say("interrupted")
         code = codes.INTERRUPTED
