@@ -37,10 +37,13 @@ class _StoreGauges(Collector):
         states = GaugeMetricFamily("approval_requests", "Stored requests by state", labels=["state"])
         waiting = {s.value for s in WAITING_STATES}
         per_route: dict[str, int] = {}
+        per_state: dict[str, int] = {}  # summed over routes: one series per state, never two
         for route, state, count in self.store.count_by("route", "state"):
-            states.add_metric([state], count)
+            per_state[state] = per_state.get(state, 0) + count
             if state in waiting:
                 per_route[route] = per_route.get(route, 0) + count
+        for state, count in per_state.items():
+            states.add_metric([state], count)
         for route, count in per_route.items():
             pending.add_metric([route], count)
         yield pending
