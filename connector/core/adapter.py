@@ -326,7 +326,8 @@ class AdapterBridge:
         the store), and the call returns (answer, what ``then`` returned): one hand-off to a
         thread and back instead of two. Its time counts against the budget, not the adapter's
         latency; if the budget runs out first, the thread still records the answer when it comes
-        (conditional transitions, fenced by the delivery's lease, keep that to once)."""
+        (conditional transitions, fenced by the delivery's lease, keep that to once; a create that may
+        still land is looked for, not made again, by its retries: see Outbox._find_or_create)."""
         fn = getattr(self.adapter, method)
         loop = asyncio.get_running_loop()
         budget = self.budget(method)
@@ -344,7 +345,7 @@ class AdapterBridge:
         except asyncio.TimeoutError:
             outcome = "ok" if answered else "timeout"
             gave_up = UnavailableError(
-                f"{self.name}: {method} did not answer within {budget:.0f}s", system=self.name
+                f"{self.name}: {method} did not answer within {budget:g}s", system=self.name
             )
             gave_up.settle = budget  # its thread goes on and may still land: no retry before then
             raise gave_up from None

@@ -164,6 +164,7 @@ def in_doubt(config_path: Path, workdir: Path) -> str:
         request = conn.store.get(request_id)
         conn.adapters["desk"].decide(request.ticket.key, Verdict.APPROVED, "alice")
         decision = asyncio.run(conn.bridges["desk"].read_decision(request.ticket, request))
+        conn.service.execution.start = lambda *args, **kwargs: None  # this process runs nothing
         asyncio.run(conn.service.decisions.apply(request, decision, "poll", wait=False))
         conn.store.claim(request_id, "dead-worker", timedelta(seconds=-1))
         assert asyncio.run(conn.recover()) == 1

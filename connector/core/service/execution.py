@@ -79,7 +79,10 @@ class Execution:
 
     # --- one run ---------------------------------------------------------------------------------
     async def _run(self, request_id: str, approved: ApprovalRequest | None = None) -> ApprovalRequest:
-        async with self._pool():
+        slots = self._pool()
+        if slots.locked():  # it waits for a slot: by then the copy may be old (stale, re-decided)
+            approved = None
+        async with slots:
             if approved is not None and approved.state is RequestState.APPROVED:
                 request = approved
             else:

@@ -126,13 +126,25 @@ class Outbox:
                 return await self._deliver(item) is not None
         return False
 
+    def ticket_lease(self, request: ApprovalRequest) -> timedelta:
+        """The lease a ticket item is stored with when its request is stored (``open_ticket_now``)."""
+        return self._lease_of(TICKET_KIND, request)
+
     async def open_ticket_now(self, request: ApprovalRequest) -> ApprovalRequest | None:
-        """Open the ticket of a request the caller just stored with its ticket item: the lease,
-        taken by id, is the only database round trip before the adapter's call. Returns the
-        request as ticketed, or None when it was not delivered now (another worker has it, or it
-        failed and stays queued for retry)."""
-        item = {"id": ticket_item_id(request.id), "request_id": request.id, "kind": TICKET_KIND}
-        return await self._deliver(item, request)
+        """Open the ticket of a request the caller just stored with its ticket item leased to this
+        worker (``Transitions.submitted(..., ticket_lease=ticket_lease(request))``): no database
+        round trip before the adapter's call. Returns the request as ticketed, or None when it was
+        not delivered now (it failed and stays queued for retry)."""
+        item = {
+            "id": ticket_item_id(request.id),
+            "request_id": request.id,
+            "kind": TICKET_KIND,
+            "payload": "{}",
+            "attempt": 0,  # as stored: the first lease, nothing tried yet
+            "lease_token": 1,
+            "ambiguous_since": None,
+        }
+        return await self._deliver(item, request, leased=True)
 
     def _lease_for(self, system: str, kind: str) -> timedelta:
         """Longer than the adapter method can take, so nobody else starts while it may still land
@@ -207,15 +219,40 @@ class Outbox:
     async def _open_ticket(
         self, request: ApprovalRequest, attempt: int, item: dict[str, Any]
     ) -> ApprovalRequest:
+        landed: list[TicketRef] = []  # what the system answered, kept if recording it fails
+
         def record(ref: TicketRef | None) -> ApprovalRequest:
+            if ref is not None:
+                landed.append(ref)
             return self.transitions.ticketed(request.id, ref, item["id"])
 
-        ref, stored = await self._find_or_create(request, attempt, item, record)
+        try:
+            ref, stored = await self._find_or_create(request, attempt, item, record)
+        except Exception:
+            if not landed:
+                raise
+            ref, stored = landed[0], await self._record_again(request, landed[0], item)
         if stored is None:
             stored = await self.ctx.db(record, ref)
         if ref is not None and request.ticket is None:
             log.info("request %s ticketed as %s", request.id, ref.key)
         return stored
+
+    async def _record_again(
+        self, request: ApprovalRequest, ref: TicketRef, item: dict[str, Any]
+    ) -> ApprovalRequest:
+        """The ticket was made but recording it failed (the database busy or failing over): once
+        more, from the answer in hand, since a retry's look-up may not see the ticket yet. If
+        that fails too, the create counts as one whose answer was lost: retries only look for
+        it until the adapter's grace has passed."""
+        try:
+            return await self.ctx.db(self.transitions.ticketed, request.id, ref, item["id"])
+        except Exception:
+            log.warning(
+                "request %s: %s was made but could not be recorded; looking for it next", request.id, ref.key
+            )
+            await self.ctx.db(self.ctx.store.mark_ambiguous, item["id"])
+            raise
 
     async def _find_or_create(
         self,
@@ -244,8 +281,12 @@ class Outbox:
         sealed = request.model_copy(update={"ticket_seal": self.ctx.sealer.ticket_seal(request)})
         try:
             return await adapter.create_ticket_then(sealed, record)
-        except AmbiguousCreate:
-            await self.ctx.db(self.ctx.store.mark_ambiguous, item["id"])
+        except UnavailableError as exc:
+            if isinstance(exc, AmbiguousCreate) or exc.settle > 0:
+                # its answer was lost, or is late (sent, not answered in time: it may still land
+                # and be recorded by the thread that sent it): every replica only looks for it
+                # until the adapter's grace has passed, never creates another meanwhile
+                await self.ctx.db(self.ctx.store.mark_ambiguous, item["id"])
             raise
 
     async def _report(

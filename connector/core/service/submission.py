@@ -133,7 +133,10 @@ class Submission:
                     }
                 )
                 events = [submitted, auto, claimed]
-                await self.ctx.db(self.transitions.submitted, running, events, route.record_auto, context)
+                record = route.record_auto
+                held = self.outbox.ticket_lease(running) if record else None
+                submit = self.transitions.submitted
+                await self.ctx.db(submit, running, events, record, context, ticket_lease=held)
                 if route.record_auto:  # the ticket as a record, before the run reports on it
                     await self.outbox.open_ticket_now(running)
                 return running
@@ -144,7 +147,13 @@ class Submission:
             return await self._standard(request, submitted, context)
         try:
             await self.ctx.db(
-                self.transitions.submitted, request, [submitted], True, context, now - dedupe_window
+                self.transitions.submitted,
+                request,
+                [submitted],
+                True,
+                context,
+                now - dedupe_window,
+                ticket_lease=self.outbox.ticket_lease(request),
             )
         except DuplicateCall:  # the same call was stored a moment ago (another replica)
             winner = await self.ctx.db(self.ctx.store.by_dedupe_key, key)
@@ -164,7 +173,9 @@ class Submission:
         request.approver_name = f"pre-approved standard change (route {request.route})"
         request.decided_at = request.created_at
         pre: AuditEvent = ("pre_approved", "policy", {"route": request.route, "why": "its conditions hold"})
-        await self.ctx.db(self.transitions.submitted, request, [submitted, pre], True, context)
+        held = self.outbox.ticket_lease(request)
+        events = [submitted, pre]
+        await self.ctx.db(self.transitions.submitted, request, events, True, context, ticket_lease=held)
         log.info("request %s is a pre-approved standard change (route %s)", request.id, request.route)
         opened = await self.outbox.open_ticket_now(request)
         stored = opened or await self.ctx.db(self.ctx.store.get, request.id)

@@ -91,13 +91,15 @@ class Transitions(TimingTransitions, VoteTransitions):
         open_ticket: bool,
         context: Mapping[str, str] | None = None,
         dedupe_before: datetime | None = None,
+        ticket_lease: timedelta | None = None,
     ) -> None:
-        """Store a new request (durable first) with its audit rows; queue its ticket if wanted.
+        """Store a new request (durable first) with its audit rows; queue its ticket if wanted
+        (with ``ticket_lease``, already leased by this worker, which opens it next).
         A request with a ``dedupe_key`` first frees the key from a request that ended before
         ``dedupe_before``; if the key is still held (a replica stored the same call first) the
         unique index refuses the insert: DuplicateCall, and nothing of this request is stored."""
         try:
-            self._insert(request, events, open_ticket, context, dedupe_before)
+            self._insert(request, events, open_ticket, context, dedupe_before, ticket_lease)
         except IntegrityError:
             if request.dedupe_key and self.store.by_dedupe_key(request.dedupe_key) is not None:
                 raise DuplicateCall(request.dedupe_key) from None
@@ -110,6 +112,7 @@ class Transitions(TimingTransitions, VoteTransitions):
         open_ticket: bool,
         context: Mapping[str, str] | None,
         dedupe_before: datetime | None,
+        ticket_lease: timedelta | None,
     ) -> None:
         with self.store.transaction() as conn:
             if request.dedupe_key and dedupe_before is not None:
@@ -118,7 +121,8 @@ class Transitions(TimingTransitions, VoteTransitions):
             for hook in self.on_submitted:
                 hook(conn, request, context or {})
             if open_ticket:
-                self.store.enqueue(conn, ticket_item_id(request.id), request.id, TICKET_KIND, {})
+                held = (self.ctx.worker_id, ticket_lease) if ticket_lease is not None else None
+                self.store.enqueue(conn, ticket_item_id(request.id), request.id, TICKET_KIND, {}, held)
 
     def ticketed(self, request_id: str, ref: TicketRef | None, item_id: str) -> ApprovalRequest:
         """The ticket exists (SUBMITTED → TICKETED; a pre-approved standard change's record:
@@ -135,6 +139,17 @@ class Transitions(TimingTransitions, VoteTransitions):
                 stored = moved or self.store.get(request_id, conn)
                 if stored.state is RequestState.EXPIRED:
                     self.enqueue_report(conn, outcome_report(stored, ReportKind.EXPIRED))
+            if ref is not None and stored.ticket is not None and stored.ticket.key != ref.key:
+                # two creates both landed (one answered after the other was made): the request
+                # keeps its first ticket, and the second is on record for a human to close
+                extra = {"kept": stored.ticket.key, "extra": ref.key, "system": ref.system, "url": ref.url}
+                self.store.audit.append(conn, request_id, "duplicate_ticket", self.ctx.worker_id, extra)
+                log.warning(
+                    "request %s: a second ticket %s was made; it keeps %s",
+                    request_id,
+                    ref.key,
+                    stored.ticket.key,
+                )
             self.store.outbox_delivered(conn, item_id)
             return stored
 

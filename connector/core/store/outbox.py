@@ -45,10 +45,23 @@ _OUTBOX_FOR = select(outbox_table).where(_o.request_id == bindparam("b_request_i
 
 class OutboxQueries(StoreBase):
     def enqueue(
-        self, conn: Connection, item_id: str, request_id: str, kind: str, payload: dict[str, Any]
+        self,
+        conn: Connection,
+        item_id: str,
+        request_id: str,
+        kind: str,
+        payload: dict[str, Any],
+        leased: tuple[str, timedelta] | None = None,
     ) -> None:
-        """Add outbox work once; a second enqueue of the same id is a no-op."""
+        """Add outbox work once; a second enqueue of the same id is a no-op. ``leased`` (worker,
+        lease): the item is stored as that worker's first lease (attempt 0, token 1), as
+        ``lease_outbox_row`` would have taken it, for a delivery the caller starts at once; if
+        the worker never finishes it, it is due again, as attempt 1, once the lease runs out."""
         now = utcnow()
+        held: dict[str, Any] = {}
+        if leased is not None:
+            worker, lease = leased
+            held = {"attempts": 1, "next_attempt_at": now + lease, "leased_by": worker, "lease_token": 1}
         insert_if_absent(
             conn,
             outbox_table,
@@ -56,8 +69,7 @@ class OutboxQueries(StoreBase):
             request_id=request_id,
             kind=kind,
             payload=json.dumps(payload),
-            attempts=0,
-            next_attempt_at=now,
+            **{"attempts": 0, "next_attempt_at": now, **held},
             created_at=now,
         )
 

@@ -260,7 +260,9 @@ class RequestQueries(TransitionQueries):
         """Record the ticket and move SUBMITTED → TICKETED (a pre-approved standard change: →
         APPROVED), with ``audit``; returns the request as moved. A request that expired or was
         decided meanwhile keeps its state but still learns its ticket (so outcomes can be
-        reported; its audit rows are written then too): None."""
+        reported; its audit rows are written then too): None. A request that has a ticket keeps
+        it: the first ticket recorded counts, a second one (two creates that both landed) changes
+        nothing here."""
         fields = {
             "ticket_system": ticket.system,
             "ticket_key": ticket.key,
@@ -269,8 +271,13 @@ class RequestQueries(TransitionQueries):
         }
         moved = self.moved(conn, request_id, [RequestState.SUBMITTED], target, audit=audit, **fields)
         if moved is None:
-            self.set_fields(conn, request_id, **fields)
-            if audit:
+            c = requests_table.c
+            learned = conn.execute(
+                update(requests_table)
+                .where(c.id == request_id, c.ticket_key.is_(None))
+                .values(updated_at=utcnow(), **fields)
+            )
+            if learned.rowcount == 1 and audit:
                 self.audit.append_many(conn, request_id, audit)  # type: ignore[attr-defined]
         return moved
 
