@@ -310,3 +310,43 @@ async def test_unverified_decision_is_not_trusted_by_default(connector, workdir)
     assert desk_ticket["status"] == "open"  # nobody approved on the desk
     assert after.state is RequestState.TICKETED, f"ran without a verified decision: {after.state}"
     assert sent_mail(workdir) == []
+
+
+# --- a short-lived process: its event loop closes while a kicked delivery takes its lease ---------
+def test_a_delivery_cancelled_while_taking_its_lease_gives_it_back(connector, workdir, monkeypatch):
+    """A short script runs one poll cycle in ``asyncio.run`` and exits: the loop closes and
+    cancels the outcome report's delivery while its lease is being written. The lease still lands
+    in its thread; it is given back untried, so the next outbox cycle (here, or a ``serve``
+    elsewhere) reports at once, as the first attempt, not minutes later when the lease runs out."""
+    import threading
+    import time
+
+    from connector.demo.tools import send_email
+
+    connector.register_tool(send_email)
+    store = connector.store
+    real_lease = store.lease_outbox_row
+    leasing = threading.Event()
+
+    def slow_lease(*args):
+        leasing.set()
+        time.sleep(0.3)  # the loop closes meanwhile
+        return real_lease(*args)
+
+    request = asyncio.run(connector.service.submit("send_email", EMAIL, {"agent": "a"}))
+    connector.adapters["desk"].decide(request.ticket.key, Verdict.APPROVED, "alice")
+    monkeypatch.setattr(store, "lease_outbox_row", slow_lease)
+
+    async def one_cycle_then_exit() -> None:
+        await connector.service.poll_once(wait=False)  # learns it, runs it, kicks its report
+        await asyncio.to_thread(leasing.wait, 5)  # the report is taking its lease: exit now
+
+    asyncio.run(one_cycle_then_exit())  # closing the loop cancels the delivery
+    time.sleep(0.5)  # the lease's thread has long finished
+    monkeypatch.undo()
+    assert store.get(request.id).state is RequestState.SUCCEEDED
+    [report] = [i for i in store.outbox_for(request.id) if i["kind"] == "report"]
+    assert report["delivered_at"] is None and report["leased_by"] is None and report["attempts"] == 0
+    assert asyncio.run(connector.process_outbox()) == 1  # due now: no waiting out a lease
+    rows = [r["event"] for r in store.audit.rows(store.engine, request.id)]
+    assert rows.count("reported") == 1

@@ -102,6 +102,11 @@ class ServiceContext:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.db_pool, partial(fn, *args, **kwargs))
 
+    def db_started(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """A store call started now in the database pool, as a plain future: cancelling a task
+        that awaits it (shielded) leaves it running, and a closing loop does not cancel it."""
+        return asyncio.get_running_loop().run_in_executor(self.db_pool, partial(fn, *args))
+
     async def problem(self, request_id: str, kind: str, detail: str) -> None:
         """Mark a request as skipped for ``kind`` (shown by ``requests show`` and /metrics); the
         rest of the cycle goes on. Logged the first time only."""

@@ -5,6 +5,7 @@ an attempt after the first tells the adapter to look for what already landed bef
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -77,9 +78,7 @@ class Outbox:
         self.kicks.start(request_id, lambda: self.deliver_for(request_id, request))
 
     async def deliver_for(self, request_id: str, request: ApprovalRequest | None = None) -> int:
-        due, request, leased = await self.ctx.db(self._take_due, request_id, request)
-        if leased is not None:  # the usual case: one item due, leased in the same hand-off
-            return await self._deliver(leased, request, leased=True) is not None
+        due, request = await self.ctx.db(self._take_due, request_id, request)
         delivered = 0
         for item in due:
             # the caller's copy serves one delivery only: a ticket created first would change it
@@ -88,25 +87,18 @@ class Outbox:
 
     def _take_due(
         self, request_id: str, request: ApprovalRequest | None
-    ) -> tuple[list[dict[str, Any]], ApprovalRequest | None, dict[str, Any] | None]:
+    ) -> tuple[list[dict[str, Any]], ApprovalRequest | None]:
         """In a database thread, in one hand-off: this request's due items and, when exactly one
-        is due, the request (unless the caller has it) and that item leased for its delivery
-        (nothing due for this worker when another holds that lease).
-        Several due items are leased one at a time as each is delivered, never all at once (a
-        lease is sized for one delivery)."""
+        is due, the request too (unless the caller has it)."""
         now = utcnow()
         due = [
             item
             for item in self.ctx.store.outbox_for(request_id)
             if item["delivered_at"] is None and _aware(item["next_attempt_at"]) <= now
         ]
-        if len(due) != 1:
-            return due, request, None
-        if request is None:
+        if len(due) == 1 and request is None:
             request = self.ctx.store.get(request_id)
-        lease = self._lease_of(due[0]["kind"], request)
-        taken = self.ctx.store.lease_outbox_row(due[0]["id"], lease, self.ctx.worker_id)
-        return ([] if taken is None else due), request, taken  # none: another worker is on it
+        return due, request
 
     async def process(self, limit: int = 100) -> int:
         """Deliver due ticket creations and outcome reports; failures are retried with backoff.
@@ -172,7 +164,7 @@ class Outbox:
         custom = self.handlers.get(item["kind"])
         lease = self._lease_of(item["kind"], request)
         if not leased:
-            taken = await self.ctx.db(self.ctx.store.lease_outbox_row, item["id"], lease, self.ctx.worker_id)
+            taken = await self._take_lease(item["id"], lease)
             if taken is None:
                 return None  # another worker is on it
             item = taken  # what this holder records is fenced by its lease_token
@@ -202,6 +194,24 @@ class Outbox:
             return None
         finally:
             heartbeat.cancel()
+
+    async def _take_lease(self, item_id: str, lease: timedelta) -> dict[str, Any] | None:
+        """Lease the item for this delivery. Cancelled meanwhile (the event loop closing, as a
+        short agent script's ``asyncio.run`` does, or a shutdown past its grace), the lease still
+        lands in its thread: it is given back untried, so the next outbox cycle of any replica
+        delivers the item at once rather than when the lease has run out."""
+        store, worker = self.ctx.store, self.ctx.worker_id
+        taking = self.ctx.db_started(store.lease_outbox_row, item_id, lease, worker)
+        try:
+            return await asyncio.shield(taking)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                taken = await taking
+                if taken is not None:
+                    await self.ctx.db(
+                        store.release_outbox_lease, item_id, taken["lease_token"], taken["attempt"]
+                    )
+            raise
 
     async def _heartbeat(self, item_id: str, token: int, lease: timedelta) -> None:
         """Keep the lease while the adapter works (a slow system, retries after a 429): nobody

@@ -108,6 +108,18 @@ class OutboxQueries(StoreBase):
             leased["lease_token"], leased["attempt"] = int(row["lease_token"]), int(row["attempts"]) - 1
             return leased
 
+    def release_outbox_lease(self, item_id: str, token: int, attempts: int) -> bool:
+        """Give back a lease taken for a delivery that never started: due again now, its attempt
+        uncounted (``attempts`` as before the lease); False when the lease is no longer this one."""
+        c = outbox_table.c
+        with self.transaction() as conn:
+            result = conn.execute(
+                update(outbox_table)
+                .where(c.id == item_id, c.lease_token == token, c.delivered_at.is_(None))
+                .values(attempts=attempts, next_attempt_at=utcnow(), leased_by=None)
+            )
+            return result.rowcount == 1
+
     def extend_outbox_lease(self, item_id: str, token: int, lease: timedelta) -> bool:
         """Heartbeat of a delivery in progress; False once its lease was taken over."""
         with self.transaction() as conn:
