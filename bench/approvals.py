@@ -201,7 +201,7 @@ def render(r: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
                 f"deciding {mid['decide']} s, the poll that applies, runs and reports "
                 f"{mid['poll_run_report']} s; {_cost(s)}: each approval is six durable steps, each a "
                 "transaction with its audit row (stored, ticketed, decided, claimed, finished, reported), "
-                "plus the desk's own writes, and eight hand-offs between the event loop and a worker "
+                "plus the desk's own writes, and nine hand-offs between the event loop and a worker "
                 "thread; " + variant_note(s.get("diagnostics", {}), "/s"),
             }
         )
