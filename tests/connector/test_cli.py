@@ -289,3 +289,13 @@ def test_argument_text_that_looks_like_markup_is_printed_as_is(config_path, work
     done = cli("-c", str(config_path), "requests", "show", "LOCAL-1", cwd=workdir)
     assert done.returncode == 0, done.stderr
     assert "x [/b] y" in done.stdout and "see [link] [/] [bold]" in done.stdout
+
+
+@pytest.mark.parametrize("args", [[], ["requests"], ["audit"]])
+def test_a_group_named_alone_shows_its_help_not_a_one_line_error(workdir, args):
+    """Usage errors are one line, but a group given no subcommand is asking for its help: the
+    whole help, one item per line, as click prints it."""
+    done = cli(*args, cwd=workdir)
+    assert done.returncode == 2
+    assert "Usage: approval-connector" in done.stderr and "Commands:" in done.stderr
+    assert len(done.stderr.splitlines()) > 5 and not done.stderr.startswith("error:")

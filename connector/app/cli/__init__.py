@@ -11,6 +11,7 @@ runtime, SQLAlchemy, AutoGen, rich) is imported when that command runs, so ``--h
 from __future__ import annotations
 
 import importlib
+import io
 import sys
 from typing import Any
 
@@ -155,6 +156,12 @@ def _say(message: str) -> None:
     click.echo(for_terminal(message), err=True)
 
 
+# click >= 8.2 raises this for a command group given no subcommand (its message is the help)
+_NO_ARGS_IS_HELP: tuple[type[Exception], ...] = tuple(
+    c for c in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if c is not None
+)
+
+
 def _usage_line(exc: click.ClickException) -> str:
     """Click's error as one line like every other: what is wrong, in which command, and where
     to look (its usual four lines, usage and hint first, would push the reason off a log line)."""
@@ -202,7 +209,12 @@ def main(argv: list[str] | None = None) -> None:
         code = codes.INTERRUPTED
     except click.ClickException as exc:
         code = exc.exit_code
-        _say(_usage_line(exc))
+        if isinstance(exc, _NO_ARGS_IS_HELP):  # a group named alone: its help, as it was asked for
+            shown = io.StringIO()
+            exc.show(file=shown)
+            _say(shown.getvalue().rstrip("\n"))
+        else:
+            _say(_usage_line(exc))
     except KeyboardInterrupt:
         _say("interrupted")
         code = codes.INTERRUPTED
