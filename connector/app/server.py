@@ -62,7 +62,9 @@ def build_server(connector: Connector, host: str, port: int, freeze: bool = Fals
         port=port,
         log_level="warning",
         lifespan="on",
-        timeout_graceful_shutdown=int(shutdown_grace),
+        # the grace as configured: int() made a grace under a second 0, so every such shutdown
+        # timed out at once and uvicorn logged an ERROR for it
+        timeout_graceful_shutdown=shutdown_grace,  # type: ignore[arg-type]  # a float works
     )
     return uvicorn.Server(config)
 

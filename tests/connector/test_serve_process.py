@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from connector.app.config import parse_config
 from connector.app.runtime import Connector
 from connector.core.models import RequestState, Verdict
-from tests.conftest import REPO
+from tests.connector.serve_process import start_serve
 from tests.connector.service_harness import wait_until
 from tests.connector.slow_tools import slow_write
 
@@ -31,21 +29,8 @@ routes:
 def start(workdir: Path, grace: str, seconds: float) -> tuple[subprocess.Popen, Path]:
     path = workdir / "serve.yaml"
     path.write_text(CONFIG.format(db=workdir / "c.db", grace=grace))
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "SLOW_TOOL_DIR": str(workdir),
-        "SLOW_TOOL_SECONDS": str(seconds),
-    }
     Connector.from_config(path).close()  # create the schema before the server does
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "connector.cli", "-c", str(path), "serve"],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_serve(path, workdir, SLOW_TOOL_DIR=str(workdir), SLOW_TOOL_SECONDS=str(seconds))
     return proc, path
 
 

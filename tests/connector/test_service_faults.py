@@ -312,41 +312,72 @@ async def test_unverified_decision_is_not_trusted_by_default(connector, workdir)
     assert sent_mail(workdir) == []
 
 
-# --- a short-lived process: its event loop closes while a kicked delivery takes its lease ---------
+# --- a short-lived process: its event loop closes while a store call takes something ---------
+def close_the_loop_during(connector, monkeypatch, store_call: str) -> None:
+    """Approve a stored call on the desk, then run one poll cycle (runs and reports not awaited)
+    in ``asyncio.run`` and exit while ``store_call`` is under way in its thread, as a short script
+    does: closing the loop cancels whatever awaited it. Returns once that thread has finished."""
+    import threading
+    import time
+
+    store = connector.store
+    real = getattr(store, store_call)
+    started = threading.Event()
+
+    def slow(*args):
+        started.set()
+        time.sleep(0.3)  # the loop closes meanwhile
+        return real(*args)
+
+    monkeypatch.setattr(store, store_call, slow)
+
+    async def one_cycle_then_exit() -> None:
+        await connector.service.poll_once(wait=False)  # learns the decision, runs, kicks reports
+        await asyncio.to_thread(started.wait, 5)  # the store call is under way: exit now
+
+    asyncio.run(one_cycle_then_exit())
+    time.sleep(0.5)  # the call's thread has long finished
+    monkeypatch.setattr(store, store_call, real)  # (not undo(): the mailbox's variable stays)
+
+
 def test_a_delivery_cancelled_while_taking_its_lease_gives_it_back(connector, workdir, monkeypatch):
     """A short script runs one poll cycle in ``asyncio.run`` and exits: the loop closes and
     cancels the outcome report's delivery while its lease is being written. The lease still lands
     in its thread; it is given back untried, so the next outbox cycle (here, or a ``serve``
     elsewhere) reports at once, as the first attempt, not minutes later when the lease runs out."""
-    import threading
-    import time
-
     from connector.demo.tools import send_email
 
     connector.register_tool(send_email)
     store = connector.store
-    real_lease = store.lease_outbox_row
-    leasing = threading.Event()
-
-    def slow_lease(*args):
-        leasing.set()
-        time.sleep(0.3)  # the loop closes meanwhile
-        return real_lease(*args)
-
     request = asyncio.run(connector.service.submit("send_email", EMAIL, {"agent": "a"}))
     connector.adapters["desk"].decide(request.ticket.key, Verdict.APPROVED, "alice")
-    monkeypatch.setattr(store, "lease_outbox_row", slow_lease)
-
-    async def one_cycle_then_exit() -> None:
-        await connector.service.poll_once(wait=False)  # learns it, runs it, kicks its report
-        await asyncio.to_thread(leasing.wait, 5)  # the report is taking its lease: exit now
-
-    asyncio.run(one_cycle_then_exit())  # closing the loop cancels the delivery
-    time.sleep(0.5)  # the lease's thread has long finished
-    monkeypatch.undo()
+    close_the_loop_during(connector, monkeypatch, "lease_outbox_row")
     assert store.get(request.id).state is RequestState.SUCCEEDED
     [report] = [i for i in store.outbox_for(request.id) if i["kind"] == "report"]
     assert report["delivered_at"] is None and report["leased_by"] is None and report["attempts"] == 0
     assert asyncio.run(connector.process_outbox()) == 1  # due now: no waiting out a lease
     rows = [r["event"] for r in store.audit.rows(store.engine, request.id)]
     assert rows.count("reported") == 1
+
+
+def test_a_run_cancelled_while_its_claim_is_written_gives_the_claim_back(connector, workdir, monkeypatch):
+    """The same short script, exiting while the approved call's claim is being written. The claim
+    lands in its thread, but the tool never starts: the claim is given back (audited), so the
+    request is APPROVED again and runs once at the next cycle, instead of sitting EXECUTING until
+    its lease runs out and recovery declares a run that never happened in doubt."""
+    from connector.demo.tools import send_email
+
+    connector.register_tool(send_email)
+    store = connector.store
+    request = asyncio.run(connector.service.submit("send_email", EMAIL, {"agent": "a"}))
+    connector.adapters["desk"].decide(request.ticket.key, Verdict.APPROVED, "alice")
+    close_the_loop_during(connector, monkeypatch, "claim")
+    assert sent_mail(workdir) == []
+    stored = store.get(request.id)
+    assert stored.state is RequestState.APPROVED and stored.claimed_by is None
+    events = [r["event"] for r in store.audit.rows(store.engine, request.id)]
+    assert events[-2:] == ["claimed", "unclaimed"]
+    asyncio.run(connector.service.poll_once())  # the next cycle runs it: at once, once
+    assert store.get(request.id).state is RequestState.SUCCEEDED
+    assert len(sent_mail(workdir)) == 1
+    assert asyncio.run(connector.service.verify_audit()) == []

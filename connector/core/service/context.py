@@ -4,6 +4,7 @@ the one way to reach the database from async code (a worker thread, never the ev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -102,10 +103,21 @@ class ServiceContext:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.db_pool, partial(fn, *args, **kwargs))
 
-    def db_started(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """A store call started now in the database pool, as a plain future: cancelling a task
-        that awaits it (shielded) leaves it running, and a closing loop does not cancel it."""
-        return asyncio.get_running_loop().run_in_executor(self.db_pool, partial(fn, *args))
+    async def db_or_undo(
+        self, fn: Callable[..., T], args: tuple[Any, ...], undo: Callable[[T], Awaitable[Any]]
+    ) -> T:
+        """A store call that takes something (a lease, a claim) and must not be abandoned with it:
+        if the task awaiting it is cancelled (a closing event loop, as a short script's
+        ``asyncio.run`` does; a shutdown past its grace), the call still lands in its thread, and
+        what it returned is handed to ``undo`` (which gives it back) before the cancellation goes
+        on. The call runs as a plain future, shielded, so a closing loop does not cancel it."""
+        started = asyncio.get_running_loop().run_in_executor(self.db_pool, partial(fn, *args))
+        try:
+            return await asyncio.shield(started)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await undo(await started)
+            raise
 
     async def problem(self, request_id: str, kind: str, detail: str) -> None:
         """Mark a request as skipped for ``kind`` (shown by ``requests show`` and /metrics); the

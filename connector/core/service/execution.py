@@ -104,10 +104,23 @@ class Execution:
                     request.tool_name,
                 )
                 return request
-            claimed = await self.ctx.db(self.transitions.claimed, request.id, self.ctx.lease)
+            claimed = await self._claim(request.id)
             if claimed is None:
                 return await self.ctx.db(self.ctx.store.get, request.id)
             return await self._run_claimed(claimed, tool)
+
+    async def _claim(self, request_id: str) -> ApprovalRequest | None:
+        """Claim the request for this run. Cancelled meanwhile (a shutdown past its grace), the
+        claim still lands in its thread but its tool never starts: the claim is given back, so
+        the request is not left EXECUTING to be declared in doubt when its lease runs out."""
+
+        async def give_back(claimed: ApprovalRequest | None) -> None:
+            if claimed is not None:
+                why = "the run was cancelled before its tool started"
+                if await self.ctx.db(self.transitions.unclaimed, claimed, why):
+                    log.warning("request %s: %s; its claim is given back", request_id, why)
+
+        return await self.ctx.db_or_undo(self.transitions.claimed, (request_id, self.ctx.lease), give_back)
 
     async def run_claimed_now(
         self, claim: Callable[[], Awaitable[ApprovalRequest]], tool: Tool

@@ -5,7 +5,6 @@ an attempt after the first tells the adapter to look for what already landed bef
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -201,17 +200,12 @@ class Outbox:
         lands in its thread: it is given back untried, so the next outbox cycle of any replica
         delivers the item at once rather than when the lease has run out."""
         store, worker = self.ctx.store, self.ctx.worker_id
-        taking = self.ctx.db_started(store.lease_outbox_row, item_id, lease, worker)
-        try:
-            return await asyncio.shield(taking)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                taken = await taking
-                if taken is not None:
-                    await self.ctx.db(
-                        store.release_outbox_lease, item_id, taken["lease_token"], taken["attempt"]
-                    )
-            raise
+
+        async def give_back(taken: dict[str, Any] | None) -> None:
+            if taken is not None:
+                await self.ctx.db(store.release_outbox_lease, item_id, taken["lease_token"], taken["attempt"])
+
+        return await self.ctx.db_or_undo(store.lease_outbox_row, (item_id, lease, worker), give_back)
 
     async def _heartbeat(self, item_id: str, token: int, lease: timedelta) -> None:
         """Keep the lease while the adapter works (a slow system, retries after a 429): nobody

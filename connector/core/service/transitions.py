@@ -228,6 +228,18 @@ class Transitions(TimingTransitions, VoteTransitions):
         """APPROVED → EXECUTING for exactly one worker: the request as claimed, or None."""
         return self.store.claim(request_id, self.ctx.worker_id, lease)
 
+    def unclaimed(self, claimed: ApprovalRequest, why: str) -> bool:
+        """EXECUTING → APPROVED again under this worker's own claim, for a claim whose run never
+        began (the run was cancelled while the claim was being written): the request runs at
+        once, here or on another replica, instead of waiting out its lease to be declared in
+        doubt. False if the claim is no longer this worker's (nothing is written then)."""
+        me, nobody = self.ctx.worker_id, {"claimed_by": None, "lease_until": None}
+        audit: list[AuditEvent] = [("unclaimed", me, {"why": why})]
+        executing, approved = [RequestState.EXECUTING], RequestState.APPROVED
+        with self.store.transaction() as conn:
+            move, head = self.store.transition, claimed._audit_head
+            return move(conn, claimed.id, executing, approved, held_by=me, audit=audit, head=head, **nobody)
+
     def finished(
         self,
         request: ApprovalRequest,
