@@ -5,6 +5,7 @@ a delivery is verified and parsed on the event loop, without I/O."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from connector.core.errors import ConfigError, WebhookRejected
@@ -36,7 +37,20 @@ class JiraWebhooks:
         return wh.delivery_id(headers)
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[DecisionEvent]:
-        return wh.parse_payload(self.name, headers, body, self.settings.label)
+        return wh.parse_payload(self.name, headers, body, self.settings.label, self._vote_words)
+
+    @cached_property
+    def _vote_words(self) -> frozenset[str]:
+        """The vote comments of this system's quorum routes that vote by comment (a JSM
+        approval's answers move no comment): a comment starting with one is hinted at once."""
+        words: set[str] = set()
+        for name, route in self.routes.items():
+            if name in self.context.vote_routes and route.decision.mode != "jsm":
+                words |= {
+                    route.decision.vote_approve.strip().casefold(),
+                    route.decision.vote_reject.strip().casefold(),
+                }
+        return frozenset(words)
 
     def webhook_url(self, public_url: str) -> str:
         url = public_url.rstrip("/")

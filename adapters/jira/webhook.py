@@ -18,6 +18,9 @@ from .parse import request_id_from_labels
 SIGNATURE_HEADER = "X-Hub-Signature"
 DELIVERY_HEADER = "X-Atlassian-Webhook-Identifier"
 ISSUE_EVENTS = frozenset({"jira:issue_updated", "jira:issue_created"})
+# a comment arrives as its own event (when subscribed) and as jira:issue_updated with one of these
+COMMENT_EVENTS = frozenset({"comment_created", "comment_updated"})
+COMMENT_TYPES = frozenset({"issue_commented", "issue_comment_edited"})
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -66,10 +69,32 @@ def _status_changed(data: dict[str, Any]) -> bool:
     )
 
 
-def parse_payload(system: str, headers: Mapping[str, str], body: bytes, label: str) -> list[DecisionEvent]:
-    """Hints for issue events that changed a status on an approval issue; [] for anything else."""
+def _vote_comment(data: dict[str, Any], vote_words: frozenset[str]) -> bool:
+    """A comment (new or edited) whose first line is one of ``vote_words``: on a quorum route's
+    issue it may be a vote, so the issue is re-read now rather than at the next poll. Only a hint:
+    whether it counts is decided from the issue as the API shows it."""
+    event = data["webhookEvent"]
+    if not vote_words or not (
+        event in COMMENT_EVENTS
+        or (event == "jira:issue_updated" and data.get("issue_event_type_name") in COMMENT_TYPES)
+    ):
+        return False
+    comment = data.get("comment")
+    text = comment.get("body") if isinstance(comment, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        return False  # (a body in the document format is left to the poll)
+    return text.strip().splitlines()[0].strip().casefold() in vote_words
+
+
+def parse_payload(
+    system: str, headers: Mapping[str, str], body: bytes, label: str, vote_words: frozenset[str] = frozenset()
+) -> list[DecisionEvent]:
+    """Hints for issue events that changed a status on an approval issue, and for comments that
+    may be votes (``vote_words``: the quorum routes' vote comments, casefolded); [] for anything
+    else."""
     data = _load(body)
-    if data["webhookEvent"] not in ISSUE_EVENTS or not _status_changed(data):
+    status_moved = data["webhookEvent"] in ISSUE_EVENTS and _status_changed(data)
+    if not status_moved and not _vote_comment(data, vote_words):
         return []
     issue = data.get("issue")
     if not isinstance(issue, dict) or not isinstance(issue.get("key"), str) or not issue["key"]:

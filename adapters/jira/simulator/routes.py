@@ -224,6 +224,7 @@ def post_comment(sim: JiraState, request: SimRequest, match: re.Match) -> SimRes
     assert sim.caller is not None
     visibility = body.get("visibility")
     comment = sim.add_comment(issue, sim.caller, body["body"], visibility=visibility, properties=props)
+    sim.comment_events(issue, sim.caller, comment, "comment_created", "issue_commented")
     return SimResponse(201, views.comment_json(sim, comment))
 
 

@@ -300,14 +300,17 @@ class JiraState(JiraEdits):
         with self.lock:
             issue = self.issue(key)
             comment = self.add_comment(issue, self.users[actor], body)
-            self.queue_event(
-                issue,
-                self.users[actor],
-                "comment_created",
-                None,
-                {"comment": views.comment_json(self, comment)},
-            )
+            self.comment_events(issue, self.users[actor], comment, "comment_created", "issue_commented")
         self.flush_webhooks()
+
+    def comment_events(
+        self, issue: SimIssue, user: SimUser, comment: dict[str, Any], event: str, type_name: str
+    ) -> None:
+        """What Jira sends for a comment: its own event, and jira:issue_updated told apart by
+        ``issue_event_type_name`` (each to the hooks subscribed to it)."""
+        shown = {"comment": views.comment_json(self, comment)}
+        self.queue_event(issue, user, event, None, shown)
+        self.queue_event(issue, user, "jira:issue_updated", type_name, shown)
 
     def edit_comment(self, key: str, comment_id: str, body: str, actor: str) -> None:
         """``actor`` edits a comment in the UI (e.g. rewrites the connector's outcome note): the
@@ -326,8 +329,7 @@ class JiraState(JiraEdits):
             stamp = now_after(comment["updated"])
             comment.update(body=body, update_author=user.name, updated=stamp)
             issue.updated = stamp
-            shown = {"comment": views.comment_json(self, comment)}
-            self.queue_event(issue, user, "comment_updated", None, shown)
+            self.comment_events(issue, user, comment, "comment_updated", "issue_comment_edited")
         self.flush_webhooks()
 
     # --- entity properties --------------------------------------------------------------------------

@@ -95,6 +95,44 @@ def test_comment_created_is_of_no_interest():
     )
 
 
+VOTES = frozenset({"/approve", "/reject"})
+
+
+def comment_payload(name: str, text: object) -> bytes:
+    data = fixture(name)
+    data["comment"]["body"] = text
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize(
+    "name", ["webhook.cloud.issue_updated.commented.json", "webhook.cloud.comment_created.json"]
+)
+@pytest.mark.parametrize("text", ["/approve", "  /REJECT  \nnot this one, the wrong tier", "/approve\n"])
+def test_a_vote_comment_on_a_quorum_system_is_a_hint(name, text):
+    [event] = parse_payload("jira", {}, comment_payload(name, text), "agent-approval", VOTES)
+    assert (event.ticket_key, event.decision, event.source) == ("OPS-42", None, "webhook")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Approved by Mia Krystof. Executing req-7f3c2a now.",  # the connector's own note
+        "I /approve of this",  # a vote is the comment's first line, nothing less
+        "",
+        {"type": "doc", "version": 1, "content": []},  # a document-format body: left to the poll
+        None,
+    ],
+)
+def test_other_comments_are_of_no_interest(text):
+    body = comment_payload("webhook.cloud.issue_updated.commented.json", text)
+    assert parse_payload("jira", {}, body, "agent-approval", VOTES) == []
+
+
+def test_a_vote_comment_without_quorum_routes_is_of_no_interest():
+    body = comment_payload("webhook.cloud.issue_updated.commented.json", "/approve")
+    assert parse_payload("jira", {}, body, "agent-approval") == []
+
+
 def test_issue_without_our_label_is_ignored():
     assert parse_payload("jira", {}, BODY, "approval-connector") == []
 
