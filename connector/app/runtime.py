@@ -12,13 +12,15 @@ from typing import Any
 
 from autogen_core.tools import BaseTool
 
+import adapters
+import connector
 from connector.agents.autogen.api import ConversationMethods, install_resumer
 from connector.agents.autogen.gate import GatedTool
 from connector.agents.autogen.tools import as_autogen_tool, autogen_tool
 from connector.agents.maf.api import MafMethods, install_maf
 from connector.agents.maf.tools import is_maf_tool, maf_tool
 from connector.agents.mcp.api import McpMethods, install_mcp
-from connector.app.config import PACKAGED_DEFAULTS, ConnectorConfig, line_of, load_config
+from connector.app.config import ConnectorConfig, line_of, load_config
 from connector.app.metrics import Metrics
 from connector.core.adapter import (
     AdapterBridge,
@@ -36,12 +38,17 @@ from connector.core.service import ApprovalService
 from connector.core.store import Store
 from connector.core.timing import needed_features
 
+# where this project's own files are installed: a config that lives there (the built-in defaults,
+# a system's demo.yaml) is the package's, not the user's, and nothing is written beside it
+PACKAGE_FOLDERS = tuple(Path(m.__file__).resolve().parent for m in (connector, adapters))
+
 
 def key_folder(config: ConnectorConfig) -> Path:
-    """Where the generated seal key lives: beside the config file (never inside the package,
-    whose built-in defaults are used when no file is given: then the working directory)."""
-    source = Path(getattr(config, "_source", "") or ".")
-    if source.resolve() == PACKAGED_DEFAULTS.resolve() or not source.parent.is_dir():
+    """Where the generated seal key lives: beside the config file, unless that file is part of
+    the installed packages (their defaults, a demo's config: then the working directory, never
+    inside site-packages, which may be read-only or shared by every user of the machine)."""
+    source = Path(getattr(config, "_source", "") or ".").resolve()
+    if not source.parent.is_dir() or any(source.is_relative_to(f) for f in PACKAGE_FOLDERS):
         return Path.cwd()
     return source.parent
 

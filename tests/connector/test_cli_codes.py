@@ -169,3 +169,18 @@ def test_an_unreachable_store_is_a_system_failure(workdir):
     done = cli("-c", str(config), "requests", "list", cwd=workdir)
     assert done.returncode == 3, done.stdout + done.stderr
     assert "database unreachable" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("system", ["jira", "servicenow"])
+def test_a_demo_writes_its_seal_key_in_the_working_directory_not_the_package(workdir, system):
+    """The demos run on a config inside the installed package (adapters/<system>/demo.yaml):
+    their generated seal key belongs in the working directory, as with the built-in defaults,
+    never beside that file (site-packages may be read-only, or shared by every user)."""
+    import importlib
+
+    package = Path(importlib.import_module(f"adapters.{system}").__file__).parent
+    (package / "approval-connector.key").unlink(missing_ok=True)  # left by an earlier version
+    done = cli("demo", "--system", system, "--approve", cwd=workdir)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (package / "approval-connector.key").exists()
+    assert (workdir / "approval-connector.key").exists()
