@@ -9,32 +9,60 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .adapter import ServiceNowAdapter
 
-_SCRIPT = """\
+_RECORD = """\
 (function executeRule(current, previous /*null when async*/) {
     // approval-connector: tell the connector that {table} record may have been decided.
     // The body is only a hint; the connector re-reads the record through the Table API.
+    var rec = current;
+    var eventId = rec.getTableName() + ':' + rec.getUniqueValue() + ':' + rec.getValue('sys_mod_count');
+    var extra = {};
+"""
+
+# the approver rows' rule (systems whose routes read `decision.source: approvers`): an approver's
+# answer may leave the record itself unchanged (a quorum the connector counts), so each answer
+# notifies, with the approver row's id and version as the delivery's identity
+_APPROVER = """\
+(function executeRule(current, previous /*null when async*/) {
+    // approval-connector: an approver answered on a {table} record; tell the connector.
+    // The body is only a hint; the connector re-reads the record and its approvers.
+    var rec = current.sysapproval.getRefRecord();
+    if (!rec.isValidRecord() || rec.getTableName() != '{table}') { return; }
+    var eventId = 'sysapproval_approver:' + current.getUniqueValue() + ':' +
+        current.getValue('sys_mod_count');
+    var extra = {
+        approver_sys_id: current.getUniqueValue(),
+        approver_mod_count: current.getValue('sys_mod_count')
+    };
+"""
+
+# the record ``rec`` (this connector's, by its correlation prefix) as the hint's body
+_BODY = """\
     var prefixes = {prefixes};
-    var corr = String(current.getValue({corr_field}) || '');
+    var corr = String(rec.getValue({corr_field}) || '');
     var ours = false;
     for (var i = 0; i < prefixes.length; i++) {
         if (corr.indexOf(prefixes[i]) === 0) { ours = true; }
     }
     if (!ours) { return; }
 
-    var body = JSON.stringify({
+    var fields = {
         event: 'record.updated',
-        event_id: current.getTableName() + ':' + current.getUniqueValue() + ':' +
-            current.getValue('sys_mod_count'),
-        table: current.getTableName(),
-        sys_id: current.getUniqueValue(),
-        number: current.getValue('number'),
+        event_id: eventId,
+        table: rec.getTableName(),
+        sys_id: rec.getUniqueValue(),
+        number: rec.getValue('number'),
         {corr_key}: corr,
-        approval: current.getValue('approval'),
-        state: current.getValue('state'),
-        sys_updated_on: current.getValue('sys_updated_on'),
-        sys_mod_count: current.getValue('sys_mod_count')
-    });
+        approval: rec.getValue('approval'),
+        state: rec.getValue('state'),
+        sys_updated_on: rec.getValue('sys_updated_on'),
+        sys_mod_count: rec.getValue('sys_mod_count')
+    };
+    for (var k in extra) { fields[k] = extra[k]; }
+    var body = JSON.stringify(fields);
 
+"""
+
+_SEND = """\
     // HMAC-SHA256 over "<timestamp>.<raw body>". GlideCertificateEncryption.generateMac wants
     // the KEY IN BASE64 and returns the MAC in Base64, so the plain shared secret from the
     // system property is Base64-encoded first. (Scoped apps: new sn_ws... CertificateEncryption.)
@@ -77,10 +105,13 @@ def business_rule_script(adapter: ServiceNowAdapter, public_url: str) -> str:
             f"systems.{adapter.name}; until then decisions are found by polling."
         )
     by_table: dict[str, tuple[set[str], set[str]]] = {}
+    approver_tables: set[str] = set()  # tables whose routes read the approver rows
     for route in adapter.routes.values():
         prefixes, fields = by_table.setdefault(route.ticket.table, (set(), set()))
         prefixes.add(route.ticket.correlation_prefix)
         fields.add(route.ticket.correlation_field)
+        if route.decision.source == "approvers":
+            approver_tables.add(route.ticket.table)
     parts = [
         f"ServiceNow webhook for system {adapter.name!r} -> {url}",
         "",
@@ -95,10 +126,18 @@ def business_rule_script(adapter: ServiceNowAdapter, public_url: str) -> str:
         "   and paste the script. The receiver must be reachable from the instance (public HTTPS or a",
         "   MID Server). Polling stays on as the source of truth; the webhook only makes it faster.",
     ]
+    if approver_tables:
+        parts += [
+            "3. Routes here decide by approver rows (decision.source: approvers): also create, for each",
+            "   rule on sysapproval_approver below, a Business Rule on table sysapproval_approver:",
+            "     When: async (after update), Update: checked, Advanced: checked",
+            "     Condition: State changes",
+            "   so that each approver's answer is hinted at once, also when the record itself stays as",
+            "   it was (a quorum the connector counts).",
+        ]
     for table, (prefixes, fields) in sorted(by_table.items()):
         for corr_field in sorted(fields):
-            script = _SCRIPT
-            for key, val in {
+            values = {
                 "{table}": table,
                 "{prefixes}": json.dumps(sorted(prefixes)),
                 "{corr_field}": json.dumps(corr_field),
@@ -107,7 +146,15 @@ def business_rule_script(adapter: ServiceNowAdapter, public_url: str) -> str:
                 "{url}": url.replace("'", "%27"),
                 "{ts_header}": hook.timestamp_header,
                 "{sig_header}": hook.signature_header,
-            }.items():
-                script = script.replace(key, val)
-            parts += ["", f"--- Business rule on table {table} ---", script]
+            }
+            parts += ["", f"--- Business rule on table {table} ---", _filled(_RECORD + _BODY + _SEND, values)]
+            if table in approver_tables:
+                title = f"--- Business rule on table sysapproval_approver (answers on {table}) ---"
+                parts += ["", title, _filled(_APPROVER + _BODY + _SEND, values)]
     return "\n".join(parts)
+
+
+def _filled(script: str, values: dict[str, str]) -> str:
+    for key, val in values.items():
+        script = script.replace(key, val)
+    return script

@@ -77,11 +77,16 @@ def _text(data: Mapping[str, Any], name: str) -> str:
 
 
 def delivery_id(body: bytes) -> str | None:
-    """sys_id plus sys_mod_count: the same record version delivered twice is one delivery."""
+    """sys_id plus sys_mod_count: the same record version delivered twice is one delivery. For
+    the approver rows' rule, the approver row's: each answer is its own delivery, though the
+    record itself may not have changed."""
     try:
         data = load(body)
     except WebhookRejected:
         return None
+    approver, version = _text(data, "approver_sys_id"), _text(data, "approver_mod_count")
+    if approver and version:
+        return f"{approver}:{version}"
     sys_id, mod = _text(data, "sys_id"), _text(data, "sys_mod_count")
     if not sys_id or not mod:
         return None

@@ -4,6 +4,7 @@ test runs once per ticketing system."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -62,3 +63,17 @@ def make_due(conn: Connector) -> None:
 
 def events(conn: Connector, request_id: str, name: str) -> list[dict]:
     return [r for r in conn.store.audit.rows(conn.store.engine, request_id) if r["event"] == name]
+
+
+@contextmanager
+def served_with_webhooks(system: ContractSystem, conn: Connector) -> Iterator[Any]:
+    """``conn`` served over real HTTP (uvicorn on loopback), its start-up poll done, and the
+    system's webhooks pointed at it; skips where the system sends none."""
+    if not system.has_webhooks:
+        pytest.skip(f"{system.kind} sends no webhooks")
+    from tests.connector.service_harness import RunningService, wait_until
+
+    with RunningService(conn) as service:
+        wait_until(lambda: service.get("/healthz").json()["status"] == "ok")
+        system.point_webhooks_at(f"{service.url}/webhooks/{system.name}")
+        yield service

@@ -3,12 +3,10 @@ would: through a real Connector, people acting in the system, the system's own A
 
 from __future__ import annotations
 
-import pytest
-
 from connector.core.models import PendingTicket, ReportKind, RequestState, TicketRef, Verdict
 from connector.core.reports import outcome_report
 from tests.conftest import sent_mail
-from tests.contract.fixtures import events, make_due, submit, ticketed
+from tests.contract.fixtures import events, make_due, served_with_webhooks, submit, ticketed
 
 
 async def test_the_ticket_carries_the_request_and_shows_what_will_run(system, conn):
@@ -106,14 +104,10 @@ async def test_a_poll_returns_only_the_tickets_it_was_given(system, conn):
 
 
 async def test_a_webhook_is_only_a_hint(system, conn, workdir):
-    if not system.has_webhooks:
-        pytest.skip(f"{system.kind} sends no webhooks")
-    from tests.connector.service_harness import RunningService, wait_until
+    from tests.connector.service_harness import wait_until
 
     request = await ticketed(conn)
-    with RunningService(conn) as service:
-        wait_until(lambda: service.get("/healthz").json()["status"] == "ok")  # start-up poll done
-        system.point_webhooks_at(f"{service.url}/webhooks/{system.name}")
+    with served_with_webhooks(system, conn):
         system.driver_for(conn).approve(request.ticket, system.approver)
         wait_until(lambda: conn.store.get(request.id).state is RequestState.SUCCEEDED)
     decided = events(conn, request.id, "decided")

@@ -17,7 +17,7 @@ from connector.core.models import RequestState
 from connector.demo.tools import send_email
 from connector.testing.contract import ContractSystem
 from tests.conftest import sent_mail
-from tests.contract.fixtures import events, ticketed
+from tests.contract.fixtures import events, served_with_webhooks, ticketed
 
 QUORUM = "    quorum: 2\n"
 
@@ -197,3 +197,22 @@ def test_replicas_polling_at_once_list_each_vote_once(voting, workdir):
     finally:
         first.close()
         second.close()
+
+
+async def test_votes_are_counted_on_their_webhooks_without_a_poll(voting, qconn, workdir):
+    """A served connector with the system's webhooks pointed at it: each vote (a Jira vote
+    comment, a ServiceNow approver's answer) is hinted at once, so it is counted within moments,
+    not at the next poll (30 s away here); the quorum's second vote runs the call once."""
+    from tests.connector.service_harness import wait_until
+
+    request = await ticketed(qconn)
+    with served_with_webhooks(voting, qconn):
+        voting.vote(request.ticket, voting.approver)
+        wait_until(lambda: len(events(qconn, request.id, "vote")) == 1, timeout=10)
+        assert qconn.store.get(request.id).state is RequestState.TICKETED
+        voting.vote(request.ticket, voting.second)  # type: ignore[attr-defined]
+        wait_until(lambda: qconn.store.get(request.id).state is RequestState.SUCCEEDED, timeout=10)
+    decided = events(qconn, request.id, "decided")
+    assert decided and decided[0]["details"]["source"] == "webhook"
+    assert len(events(qconn, request.id, "vote")) == 2
+    assert len(sent_mail(workdir)) == 1

@@ -34,6 +34,9 @@ class ServiceNowState(ServiceNowTables):
         self.approval_groups: dict[str, str] = {}  # table -> group sys_id asked to approve new records
         self.webhook_url: str | None = None
         self.webhook_secret: str | None = None
+        # the admin pasted the approver rows' business rule too (setup_script.py prints it for
+        # systems with `decision.source: approvers`): each approver's answer notifies
+        self.approver_webhooks = True
         self.queries: list[tuple[str, str]] = []  # (table, sysparm_query) of every first-page list call
         self.caller = ""  # the user name the request being handled authenticated as
         self._outbox: list[tuple[str, bytes, dict[str, str]]] = []
@@ -102,6 +105,8 @@ class ServiceNowState(ServiceNowTables):
             notify = table in TASK_TABLES and bool({"approval", "state"} & set(changed))
             if notify:
                 self.queue_notification(table, row)
+            if table == "sysapproval_approver" and "state" in changed and self.approver_webhooks:
+                self.queue_approver_notification(row)
             return dict(row)
 
     def cleaned(self, table: str, values: dict[str, Any]) -> dict[str, str]:
@@ -150,13 +155,23 @@ class ServiceNowState(ServiceNowTables):
         )
 
     # --- notifications ----------------------------------------------------------------------------------
-    def queue_notification(self, table: str, row: dict[str, str]) -> None:
+    def queue_notification(
+        self, table: str, row: dict[str, str], approver: dict[str, str] | None = None
+    ) -> None:
+        """What the pasted business rule posts for a record of ``table`` (setup_script.py); with
+        ``approver``, what the rule on ``sysapproval_approver`` posts: the record, plus the
+        approver row that changed (its own id and version make the delivery id)."""
         if not (self.webhook_url and self.webhook_secret and row.get("correlation_id")):
             return
+        event_id = f"{table}:{row['sys_id']}:{row['sys_mod_count']}"
+        extra = {}
+        if approver is not None:
+            event_id = f"sysapproval_approver:{approver['sys_id']}:{approver['sys_mod_count']}"
+            extra = {"approver_sys_id": approver["sys_id"], "approver_mod_count": approver["sys_mod_count"]}
         body = json.dumps(
             {
                 "event": "record.updated",
-                "event_id": f"{table}:{row['sys_id']}:{row['sys_mod_count']}",
+                "event_id": event_id,
                 "table": table,
                 "sys_id": row["sys_id"],
                 "number": row.get("number", ""),
@@ -165,6 +180,7 @@ class ServiceNowState(ServiceNowTables):
                 "state": row.get("state", ""),
                 "sys_updated_on": row["sys_updated_on"],
                 "sys_mod_count": row["sys_mod_count"],
+                **extra,
             },
             separators=(",", ":"),
         ).encode("utf-8")
@@ -175,6 +191,13 @@ class ServiceNowState(ServiceNowTables):
             "X-SN-Webhook-Signature": sign(self.webhook_secret, stamp, body),
         }
         self._outbox.append((self.webhook_url, body, headers))
+
+    def queue_approver_notification(self, approver: dict[str, str]) -> None:
+        for table in TASK_TABLES:
+            record = self.rows.get(table, {}).get(approver.get("sysapproval", ""))
+            if record is not None:
+                self.queue_notification(table, record, approver)
+                return
 
     def flush_notifications(self, background: bool = False) -> None:
         """Send queued notifications outside the lock (in a thread when inside a request)."""

@@ -116,27 +116,3 @@ async def test_a_vote_comment_rewritten_by_someone_else_is_no_vote(plain, workdi
     assert conn.store.get(request.id).state is RequestState.TICKETED
     assert sent_mail(workdir) == []
     assert [v["details"]["voter"] for v in events(conn, request.id, "vote")] == ["Alice Approver"]
-
-
-async def test_vote_comments_are_counted_on_their_webhooks_without_a_poll(plain, workdir):
-    """Votes by comment on a served connector: each vote comment's webhook (jira:issue_updated,
-    issue_commented) is a hint, so the issue is re-read and the vote counted at once — not at
-    the next poll, 30 s away here. A comment that only mentions a vote counts nothing; the
-    quorum's second vote runs the call once."""
-    from tests.connector.service_harness import RunningService, wait_until
-
-    system, conn = plain
-    request = await submit(conn)
-    with RunningService(conn) as service:
-        wait_until(lambda: service.get("/healthz").json()["status"] == "ok")  # start-up poll done
-        system.point_webhooks_at(f"{service.url}/webhooks/jira")
-        system.vote(request.ticket, "alice")
-        wait_until(lambda: len(events(conn, request.id, "vote")) == 1, timeout=10)
-        assert conn.store.get(request.id).state is RequestState.TICKETED
-        system.sim.comment(request.ticket.key, "a remark, then /approve", actor="carol")  # no vote
-        system.vote(request.ticket, "carol")
-        wait_until(lambda: conn.store.get(request.id).state is RequestState.SUCCEEDED, timeout=10)
-    decided = events(conn, request.id, "decided")
-    assert decided and decided[0]["details"]["source"] == "webhook"
-    assert [v["details"]["voter"] for v in events(conn, request.id, "vote")] == ["Alice Approver", "Carol"]
-    assert len(sent_mail(workdir)) == 1

@@ -19,7 +19,7 @@ from adapters.servicenow import ServiceNowAdapter
 from adapters.servicenow.simulator import ServiceNowSimulator
 from adapters.servicenow.webhook import sign
 from connector.core.errors import ConfigError, WebhookRejected
-from tests.adapters.servicenow.sn_testlib import ENV, SYSTEM, WEBHOOK_SECRET, make_request
+from tests.adapters.servicenow.sn_testlib import ENV, ROUTE, SYSTEM, WEBHOOK_SECRET, make_request
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HOOK_URL = "https://connector.example/webhooks/sn"
@@ -139,10 +139,35 @@ def test_setup_script(hooked: ServiceNowAdapter) -> None:
     assert "GlideStringUtil.base64Encode(secret)" in script and "generateMac(key, 'HmacSHA256'" in script
     assert "gs.getProperty('x_approval_connector.webhook_secret')" in script
     assert "X-SN-Webhook-Signature" in script and "X-SN-Webhook-Timestamp" in script
-    assert '["agent-action:"]' in script and 'current.getValue("correlation_id")' in script
+    assert '["agent-action:"]' in script and 'rec.getValue("correlation_id")' in script
     assert WEBHOOK_SECRET not in script and "SN_WEBHOOK_SECRET" in script
     with pytest.raises(ConfigError):
         hooked.register_webhook("https://connector.example")
+
+
+def test_routes_deciding_by_approver_rows_get_the_approver_rule_too(
+    make_adapter: Callable[..., ServiceNowAdapter], tmp_path: Path
+) -> None:
+    """With ``decision.source: approvers`` the set-up also prints the rule on sysapproval_approver
+    (each answer is its own delivery); every printed rule is valid JavaScript (node --check)."""
+    import shutil
+    import subprocess
+
+    by_rows = {**ROUTE, "decision": {"source": "approvers"}}
+    plain = make_adapter().webhook_setup("https://connector.example")
+    script = make_adapter(routes={"change": by_rows}).webhook_setup("https://connector.example")
+    assert "sysapproval_approver" not in plain
+    assert "--- Business rule on table sysapproval_approver (answers on change_request) ---" in script
+    assert "current.sysapproval.getRefRecord()" in script and "approver_mod_count" in script
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed: the rules' syntax is not checked")
+    rules = [part.split("---\n", 1)[1] for part in script.split("--- Business rule on table ")[1:]]
+    assert len(rules) == 2
+    for i, rule in enumerate(rules):
+        path = tmp_path / f"rule{i}.js"
+        path.write_text(rule)
+        checked = subprocess.run(["node", "--check", str(path)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
 
 
 def test_simulator_sends_a_signed_hint_the_adapter_accepts(
@@ -162,11 +187,18 @@ def test_simulator_sends_a_signed_hint_the_adapter_accepts(
     received.clear()  # approval requested on insert also notifies
     sim.approve(ticket.key, "change.manager")
     assert received and sim.webhooks_sent[-1]["status"] == 204
-    headers, body = received[-1]
+    # the record's rule (its approval rolled up) and the approver rows' rule both notify
+    [answer] = [(h, b) for h, b in received if b"approver_sys_id" in b]
+    headers, body = [(h, b) for h, b in received if b"approver_sys_id" not in b][-1]
     adapter.verify_webhook(headers, body)
     [event] = adapter.parse_webhook(headers, body)
     assert (event.ticket_key, event.request_id) == (ticket.key, request.id)
     assert event.delivery_id == f"{ticket.id}:{sim.record(ticket.key)['sys_mod_count']}"
+    adapter.verify_webhook(*answer)
+    [hint] = adapter.parse_webhook(*answer)
+    [row] = sim.approvals(ticket.key)
+    assert (hint.ticket_key, hint.request_id) == (ticket.key, request.id)
+    assert hint.delivery_id == f"{row['sys_id']}:{row['sys_mod_count']}"  # each answer its own delivery
     with pytest.raises(WebhookRejected):
         adapter.verify_webhook(headers, body.replace(b"approved", b"rejected"))
     assert abs(int(headers["X-SN-Webhook-Timestamp"]) - time.time()) < 60
