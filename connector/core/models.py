@@ -210,6 +210,7 @@ class ReportKind(str, Enum):
     AUTO_APPROVED = "auto_approved"  # a low-risk tier's deadline passed: approved by policy (never final)
     EDITED = "edited"  # approved with edits: the diff proposed -> approved (never final)
     VOTE = "vote"  # a vote of a quorum route, listed as it comes in (never final)
+    DUPLICATE = "duplicate"  # on a second ticket made for one request: where it is decided (never final)
 
 
 class OutcomeReport(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from connector.core.models import ApprovalRequest, OutcomeReport, ReportKind, RequestState
+from connector.core.models import ApprovalRequest, OutcomeReport, ReportKind, RequestState, TicketRef
 
 MAX_RESULT_CHARS = 1500
 # Notes that leave the ticket where it is (the request goes on); REOPENED moves it back to waiting.
@@ -18,6 +18,7 @@ NOT_FINAL = frozenset(
         ReportKind.AUTO_APPROVED,
         ReportKind.EDITED,
         ReportKind.VOTE,
+        ReportKind.DUPLICATE,
     }
 )
 
@@ -86,6 +87,34 @@ def outcome_report(request: ApprovalRequest, kind: ReportKind, detail: str = "")
         text=texts[kind],
         final=final,
     )
+
+
+def note(
+    request: ApprovalRequest, kind: ReportKind, report_id: str, text: str, mentions: list[str] | None = None
+) -> OutcomeReport:
+    """A note that leaves the ticket where it is (``kind`` is one of NOT_FINAL)."""
+    return OutcomeReport(
+        report_id=report_id,
+        request_id=request.id,
+        route=request.route,
+        kind=kind,
+        text=text,
+        final=False,
+        mentions=mentions or [],
+    )
+
+
+def duplicate_report(request: ApprovalRequest, extra: TicketRef) -> OutcomeReport:
+    """What a second ticket made for ``request`` says (two creates both landed, one answered
+    late): the request is decided on its own ticket only, so nobody approves here in vain."""
+    kept = request.ticket.key if request.ticket else "the request's first ticket"
+    text = (
+        f"This ticket duplicates {kept}, opened for the same request ({request.tool_name}): the "
+        f"connector made two after an answer from this system was lost. The request is decided on "
+        f"{kept} only; a decision on this ticket is not acted on. Please close this one."
+    )
+    kind = ReportKind.DUPLICATE
+    return note(request, kind, f"{request.id}:{kind.value}:{extra.key}", text)
 
 
 def resolved_text(request: ApprovalRequest, actor: str) -> str:

@@ -3,6 +3,8 @@ would: through a real Connector, people acting in the system, the system's own A
 
 from __future__ import annotations
 
+import pytest
+
 from connector.core.models import PendingTicket, ReportKind, RequestState, TicketRef, Verdict
 from connector.core.reports import outcome_report
 from tests.conftest import sent_mail
@@ -165,3 +167,26 @@ async def test_no_adapter_call_runs_on_the_event_loop(system, conn, workdir):
     await conn.process_outbox()
     assert conn.store.get(first.id).state is RequestState.SUCCEEDED
     assert {"create_ticket", "poll", "report", "service_identities"} <= set(calls)
+
+
+async def test_a_second_ticket_for_one_request_is_told_where_it_is_decided(system, conn, workdir):
+    """Two creates both landed (a late answer after the retry made another): the request keeps
+    its ticket, the second one gets one note saying which ticket decides; a decision there runs
+    nothing."""
+    request = await ticketed(conn)
+    sealed = request.model_copy(update={"ticket_seal": conn.service.ctx.sealer.ticket_seal(request)})
+    extra = conn.adapters[system.name].create_ticket(sealed)
+    if extra.key == request.ticket.key:
+        pytest.skip(f"{system.kind}: one ticket per request by construction (a create is idempotent)")
+    conn.service.transitions.ticketed(request.id, extra, f"{request.id}:ticket")  # the late answer
+    await conn.process_outbox()
+    await conn.process_outbox()
+    driver = system.driver_for(conn)
+    notes = [c for c in driver.comments(extra) if "duplicates" in c]
+    assert len(notes) == 1 and request.ticket.key in notes[0]
+    assert not [c for c in driver.comments(request.ticket) if "duplicates" in c]
+    assert conn.store.get(request.id).ticket.key == request.ticket.key
+    driver.approve(extra, system.approver)
+    await conn.poll_once()
+    assert conn.store.get(request.id).state is RequestState.TICKETED
+    assert sent_mail(workdir) == []

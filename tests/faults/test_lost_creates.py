@@ -24,7 +24,7 @@ from connector.demo.tools import send_email
 from connector.testing.postgres import temporary_schema
 from tests.adapters.jira.test_jira_end_to_end import jira_config
 from tests.adapters.test_local_desk_once import CONFIG as DESK_CONFIG
-from tests.conftest import EMAIL, pg_url
+from tests.conftest import EMAIL, pg_url, sent_mail
 from tests.faults.replicas import run_together
 
 
@@ -173,6 +173,52 @@ def test_a_create_that_outlasts_its_settle_is_looked_for_not_made_again(sim, wor
     finally:
         a.close()
         b.close()
+
+
+def test_a_create_that_lands_after_its_grace_made_a_second_issue_is_told_where_to_decide(
+    sim, workdir, monkeypatch
+):
+    """The first POST hangs past the adapter's create grace, so the retry (finding nothing yet)
+    makes a second issue, which becomes the request's ticket; then the first POST lands and its
+    thread records it. The request keeps the ticket it has; the late issue is told, once, that it
+    is a duplicate and where to decide — an approval there runs nothing, one on the request's own
+    issue runs the call once."""
+    [conn] = replicas(sim, workdir / "c.db", 1)
+    try:
+        monkeypatch.setattr(conn.service.ctx.adapters["jira"], "budget", lambda method: 0.4)
+        monkeypatch.setattr(conn.adapters["jira"], "create_grace", lambda: 0.1)
+        held_first_create(sim, 2.0)
+        request = asyncio.run(conn.service.submit("send_email", EMAIL, {"agent": "a"}))
+        assert request.state is RequestState.SUBMITTED  # the bridge gave up after 0.4 s
+        make_due(conn, age=timedelta(seconds=1))  # past the grace: the retry creates
+        asyncio.run(conn.process_outbox())
+        kept = conn.store.get(request.id).ticket.key
+        deadline = time.monotonic() + 10
+        while len(sim.issues) < 2 or not events(conn, request.id, "duplicate_ticket"):
+            assert time.monotonic() < deadline, "the held create never landed"
+            time.sleep(0.05)
+        [late] = [i.key for i in sim.issues.values() if i.key != kept]
+        for _ in range(2):
+            make_due(conn)
+            asyncio.run(conn.process_outbox())
+        notes = [b for b in sim.comment_bodies(late) if "duplicates" in b]
+        assert len(notes) == 1 and f"decided on {kept} only" in notes[0], sim.comment_bodies(late)
+        assert not [b for b in sim.comment_bodies(kept) if "duplicates" in b]
+        told = [r for r in events(conn, request.id, "reported") if r["details"]["report"] == "duplicate"]
+        assert [r["details"]["ticket"] for r in told] == [late]
+        sim.transition(late, "Approve", actor="alice")
+        asyncio.run(conn.poll_once())
+        assert conn.store.get(request.id).state is RequestState.TICKETED and sent_mail(workdir) == []
+        sim.transition(kept, "Approve", actor="alice")
+        asyncio.run(conn.poll_once())
+        assert conn.store.get(request.id).state is RequestState.SUCCEEDED and len(sent_mail(workdir)) == 1
+        assert conn.store.audit.verify(conn.store.engine) == []
+    finally:
+        conn.close()
+
+
+def events(conn: Connector, request_id: str, name: str) -> list[dict]:
+    return [r for r in conn.store.audit.rows(conn.store.engine, request_id) if r["event"] == name]
 
 
 def recording_locked(conn: Connector, monkeypatch, times: int) -> list[tuple]:

@@ -25,6 +25,7 @@ from connector.core.store import Store
 from .context import ServiceContext, default_worker_id, new_request_id
 from .conversations import Conversations
 from .decisions import Decisions
+from .duplicate_tickets import DuplicateTickets
 from .execution import Execution
 from .expiry import Expiry
 from .nudges import Nudges
@@ -67,6 +68,7 @@ class ApprovalService:
         self.execution = Execution(self.ctx, self.transitions, self.outbox, pool_size)
         self.expiry = Expiry(self.ctx, self.transitions, self.outbox, self.execution)
         self.nudges = Nudges(self.ctx, self.transitions, self.outbox)
+        self.duplicate_tickets = DuplicateTickets(self.ctx, self.transitions, self.outbox)
         self.decisions = Decisions(self.ctx, self.transitions, self.execution, self.expiry, self.outbox)
         self.submission = Submission(self.ctx, self.transitions, self.outbox, self.execution)
         self.polling = Polling(self.ctx, self.decisions)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from connector.core.models import ApprovalRequest, OutcomeReport, ReportKind, RequestState, utcnow
+from connector.core.reports import note
 from connector.core.settings import RouteConfig
 from connector.core.timing import describe, nudge_schedule
 
@@ -25,14 +26,7 @@ SLACK = timedelta(milliseconds=1)  # a stored time read back may lose sub-millis
 
 def escalation_report(request: ApprovalRequest, action: str, text: str) -> OutcomeReport:
     stamp = int((request.waiting_since or request.created_at).timestamp())
-    return OutcomeReport(
-        report_id=f"{request.id}:{action}@{stamp}",
-        request_id=request.id,
-        route=request.route,
-        kind=ReportKind.ESCALATED,
-        text=text,
-        final=False,
-    )
+    return note(request, ReportKind.ESCALATED, f"{request.id}:{action}@{stamp}", text)
 
 
 class Nudges:
@@ -99,15 +93,9 @@ class Nudges:
             f"Reminder {number} of {route.max_reminders}: {request.tool_name} has been waiting for a "
             f"decision since {since:%Y-%m-%d %H:%M UTC}.{deadline}"
         )
-        return OutcomeReport(
-            report_id=f"{request.id}:reminder-{number}@{int(since.timestamp())}",
-            request_id=request.id,
-            route=request.route,
-            kind=ReportKind.REMINDER,
-            text=text,
-            final=False,
-            mentions=[a for a in route.approvers if a.strip() != "*"],
-        )
+        report_id = f"{request.id}:reminder-{number}@{int(since.timestamp())}"
+        mentions = [a for a in route.approvers if a.strip() != "*"]
+        return note(request, ReportKind.REMINDER, report_id, text, mentions)
 
     def _advance(
         self, request_id: str, seen: Any, following: Any, items: list[OutboxItem], events: list[AuditEvent]

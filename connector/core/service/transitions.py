@@ -22,7 +22,7 @@ from connector.core.models import (
     RequestState,
     TicketRef,
 )
-from connector.core.reports import outcome_report, resolved_text
+from connector.core.reports import duplicate_report, outcome_report, resolved_text
 from connector.core.store import Store, requests_table
 
 from .context import ServiceContext
@@ -34,6 +34,7 @@ log = logging.getLogger("approval_connector")
 TICKET_KIND = "ticket"
 REPORT_KIND = "report"
 ESCALATE_KIND = "escalate"
+DUPLICATE_KIND = "duplicate_ticket"  # a second ticket is told where its request is decided
 # what a stale approval leaves behind: the decision, its edit, the window it was to run in
 AuditEvent = tuple[str, str, dict[str, Any]]  # (event, actor, details)
 
@@ -141,9 +142,12 @@ class Transitions(TimingTransitions, VoteTransitions):
                     self.enqueue_report(conn, outcome_report(stored, ReportKind.EXPIRED))
             if ref is not None and stored.ticket is not None and stored.ticket.key != ref.key:
                 # two creates both landed (one answered after the other was made): the request
-                # keeps its first ticket, and the second is on record for a human to close
+                # keeps its first ticket; the second is on record, and is told where to decide
                 extra = {"kept": stored.ticket.key, "extra": ref.key, "system": ref.system, "url": ref.url}
                 self.store.audit.append(conn, request_id, "duplicate_ticket", self.ctx.worker_id, extra)
+                note = duplicate_report(stored, ref)
+                payload = {"ticket": ref.model_dump(mode="json"), "report": note.model_dump(mode="json")}
+                self.store.enqueue(conn, note.report_id, request_id, DUPLICATE_KIND, payload)
                 log.warning(
                     "request %s: a second ticket %s was made; it keeps %s",
                     request_id,
