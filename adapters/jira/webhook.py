@@ -73,11 +73,9 @@ def _vote_comment(data: dict[str, Any], vote_words: frozenset[str]) -> bool:
     """A comment (new or edited) whose first line is one of ``vote_words``: on a quorum route's
     issue it may be a vote, so the issue is re-read now rather than at the next poll. Only a hint:
     whether it counts is decided from the issue as the API shows it."""
-    event = data["webhookEvent"]
-    if not vote_words or not (
-        event in COMMENT_EVENTS
-        or (event == "jira:issue_updated" and data.get("issue_event_type_name") in COMMENT_TYPES)
-    ):
+    event, type_name = data["webhookEvent"], data.get("issue_event_type_name")
+    commented = event == "jira:issue_updated" and isinstance(type_name, str) and type_name in COMMENT_TYPES
+    if not vote_words or not (event in COMMENT_EVENTS or commented):
         return False
     comment = data.get("comment")
     text = comment.get("body") if isinstance(comment, dict) else None

@@ -25,8 +25,10 @@ _APPROVER = """\
 (function executeRule(current, previous /*null when async*/) {
     // approval-connector: an approver answered on a {table} record; tell the connector.
     // The body is only a hint; the connector re-reads the record and its approvers.
-    var rec = current.sysapproval.getRefRecord();
-    if (!rec.isValidRecord() || rec.getTableName() != '{table}') { return; }
+    // the record on its own table (sysapproval refers to the base task table, whose record
+    // would not show the child table's own columns, such as a custom correlation field)
+    var rec = new GlideRecord('{table}');
+    if (!rec.get(current.getValue('sysapproval'))) { return; }
     var eventId = 'sysapproval_approver:' + current.getUniqueValue() + ':' +
         current.getValue('sys_mod_count');
     var extra = {

@@ -360,13 +360,35 @@ def test_a_delivery_cancelled_while_taking_its_lease_gives_it_back(connector, wo
     assert rows.count("reported") == 1
 
 
-def test_a_run_cancelled_while_its_claim_is_written_gives_the_claim_back(connector, workdir, monkeypatch):
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request, workdir, config_path):
+    """The test's connector on SQLite, and on PostgreSQL where it is configured."""
+    from connector.app.config import parse_config
+    from connector.testing.postgres import temporary_schema
+    from tests.conftest import LOCAL_CONFIG, pg_url
+
+    if request.param == "sqlite":
+        conn = Connector.from_config(parse_config(config_path.read_text(), str(config_path)))
+        yield conn
+        conn.close()
+        return
+    if not pg_url():
+        pytest.skip("PostgreSQL not configured")
+    with temporary_schema(pg_url()) as url:
+        text = LOCAL_CONFIG.format(db="x").replace("sqlite:///x", url)
+        conn = Connector.from_config(parse_config(text, str(config_path)))
+        yield conn
+        conn.close()
+
+
+def test_a_run_cancelled_while_its_claim_is_written_gives_the_claim_back(any_store, workdir, monkeypatch):
     """The same short script, exiting while the approved call's claim is being written. The claim
     lands in its thread, but the tool never starts: the claim is given back (audited), so the
     request is APPROVED again and runs once at the next cycle, instead of sitting EXECUTING until
     its lease runs out and recovery declares a run that never happened in doubt."""
     from connector.demo.tools import send_email
 
+    connector = any_store
     connector.register_tool(send_email)
     store = connector.store
     request = asyncio.run(connector.service.submit("send_email", EMAIL, {"agent": "a"}))

@@ -242,7 +242,11 @@ class Transitions(TimingTransitions, VoteTransitions):
         executing, approved = [RequestState.EXECUTING], RequestState.APPROVED
         with self.store.transaction() as conn:
             move, head = self.store.transition, claimed._audit_head
-            return move(conn, claimed.id, executing, approved, held_by=me, audit=audit, head=head, **nobody)
+            # this claim, not just this worker's: a later claim of the same worker (another
+            # event loop of this process, after recovery) has its own lease and is left alone
+            same = [requests_table.c.lease_until == claimed.lease_until]
+            guards = {"only_if": same, "held_by": me, "head": head}
+            return move(conn, claimed.id, executing, approved, audit=audit, **guards, **nobody)
 
     def finished(
         self,

@@ -128,6 +128,13 @@ def test_other_comments_are_of_no_interest(text):
     assert parse_payload("jira", {}, body, "agent-approval", VOTES) == []
 
 
+@pytest.mark.parametrize("type_name", [[], {}, 5, None])
+def test_a_comment_event_with_an_odd_type_name_is_of_no_interest(type_name):
+    data = json.loads(comment_payload("webhook.cloud.issue_updated.commented.json", "/approve"))
+    data["issue_event_type_name"] = type_name  # found in review: a list raised TypeError (a 500 path)
+    assert parse_payload("jira", {}, json.dumps(data).encode(), "agent-approval", VOTES) == []
+
+
 def test_a_vote_comment_without_quorum_routes_is_of_no_interest():
     body = comment_payload("webhook.cloud.issue_updated.commented.json", "/approve")
     assert parse_payload("jira", {}, body, "agent-approval") == []
