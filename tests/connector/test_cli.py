@@ -117,6 +117,20 @@ def test_review_loop_approves_and_rejects(config_path, workdir):
     assert len(sent_mail(workdir)) == 1
 
 
+def test_review_counts_what_still_waits_and_goes_oldest_first(config_path, workdir):
+    """Three waiting: skip the oldest, approve the next, reject the last, oldest first; the count
+    each time is what is left to review in this session, and a skipped one is not shown again."""
+    for _ in range(3):
+        submit_in_own_process(config_path, workdir)
+    done = cli("-c", str(config_path), "review", "--as", "alice", input="s\na\nr\nno\n", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    counts = [line.split()[0] for line in done.stdout.splitlines() if "waiting. Reviewing as alice" in line]
+    assert counts == ["3", "2", "1"], done.stdout
+    shown = [w for line in done.stdout.splitlines() for w in line.split() if w.startswith("LOCAL-")]
+    assert shown.index("LOCAL-1") < shown.index("LOCAL-2") < shown.index("LOCAL-3"), done.stdout
+    assert "No requests waiting" in done.stdout and len(sent_mail(workdir)) == 1
+
+
 def test_review_edit_is_validated(config_path, workdir):
     submit_in_own_process(config_path, workdir)
     # prompts follow the tool's fields: to, subject, body, cc. A bad address is refused, then

@@ -151,9 +151,16 @@ async def review_one(conn: Connector, request: ApprovalRequest, actor: str) -> s
     return "rejected" if verdict is Verdict.REJECTED else "approved"
 
 
-def desk_pending(conn: Connector) -> list[ApprovalRequest]:
-    desks = {name for name, adapter in conn.adapters.items() if adapter.decides_locally}
-    return [r for r in conn.store.list([RequestState.TICKETED]) if r.system in desks]
+def desk_pending(conn: Connector, seen: set[str]) -> tuple[ApprovalRequest | None, int]:
+    """The oldest request waiting on a local desk that this review has not shown yet, and how
+    many are left to review (counted by index: a long queue is not loaded to show one)."""
+    desks = sorted(name for name, adapter in conn.adapters.items() if adapter.decides_locally)
+    total = sum(w.count for desk in desks for w in conn.store.waiting_routes(desk).values())
+    waiting = RequestState.TICKETED
+    found = [r for desk in desks for r in conn.store.list([waiting], desk, len(seen) + 1) if r.id not in seen]
+    oldest = min(found, key=lambda r: (r.created_at, r.id), default=None)
+    skipped = sum(1 for request_id in seen if conn.store.get(request_id).state is waiting)
+    return oldest, total - skipped
 
 
 @command("review")
@@ -166,13 +173,13 @@ def review(as_: str | None) -> None:
     async def loop() -> None:
         seen: set[str] = set()
         while True:
-            pending = [r for r in desk_pending(conn) if r.id not in seen]
-            if not pending:
+            request, left = desk_pending(conn, seen)
+            if request is None:
                 out.print("No requests waiting on the local desk.")
                 return
-            out.print(f"\n{len(pending)} waiting. Reviewing as {actor}.\n")
-            answer = await review_one(conn, pending[0], actor)
-            seen.add(pending[0].id)
+            out.print(f"\n{left} waiting. Reviewing as {actor}.\n")
+            answer = await review_one(conn, request, actor)
+            seen.add(request.id)
             if answer == "quit":
                 return
 
