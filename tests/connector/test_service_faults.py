@@ -403,3 +403,50 @@ def test_a_run_cancelled_while_its_claim_is_written_gives_the_claim_back(any_sto
     assert store.get(request.id).state is RequestState.SUCCEEDED
     assert len(sent_mail(workdir)) == 1
     assert asyncio.run(connector.service.verify_audit()) == []
+
+
+# --- an agent stopped while its auto-approved call is being stored --------------------------
+def test_an_auto_call_cancelled_while_it_is_stored_ends_not_run(connector, workdir, monkeypatch):
+    """An auto route's call is stored already claimed, to run at once. The agent is stopped (its
+    task cancelled) while that insert is under way: the row lands, but nothing will run it. It
+    ends FAILED, not run (audited, nothing sent), instead of EXECUTING until recovery declares
+    in doubt a run that never happened — and it does not run later either."""
+    import threading
+    import time
+
+    from autogen_core import CancellationToken
+
+    from connector.demo.tools import send_email
+
+    store = connector.store
+    real_insert = store.insert_request
+    storing = threading.Event()
+
+    def slow_insert(*args):
+        storing.set()
+        time.sleep(0.3)  # the caller is cancelled meanwhile
+        return real_insert(*args)
+
+    monkeypatch.setattr(store, "insert_request", slow_insert)
+    internal = {**EMAIL, "to": "ops@ourco.example"}  # the `internal` route: mode auto
+
+    async def stopped_mid_insert() -> None:
+        call = asyncio.ensure_future(connector.gate(send_email).run_json(internal, CancellationToken()))
+        await asyncio.to_thread(storing.wait, 5)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call  # returns once the landed row is settled
+
+    asyncio.run(stopped_mid_insert())
+    time.sleep(0.5)  # the insert's thread has long finished
+    monkeypatch.setattr(store, "insert_request", real_insert)
+    [request] = store.list()
+    assert request.route == "internal" and request.state is RequestState.FAILED
+    assert "cancelled before it ran; not run" in (request.error or "")
+    events = [r["event"] for r in store.audit.rows(store.engine, request.id)]
+    assert events == ["submitted", "auto_approved", "claimed", "failed"], events
+    time.sleep(2.2)  # past the 2 s lease: recovery finds nothing to declare, nothing runs later
+    asyncio.run(connector.recover())
+    asyncio.run(connector.service.poll_once())
+    assert store.get(request.id).state is RequestState.FAILED and sent_mail(workdir) == []
+    assert asyncio.run(connector.service.verify_audit()) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from connector.core.models import ApprovalRequest, Mode, RequestState, dedupe_digest, digest_of, utcnow
@@ -132,11 +133,21 @@ class Submission:
                         "lease_until": utcnow() + lease,
                     }
                 )
+
+                async def withdrawn(_: None) -> None:
+                    """The caller was cancelled (an agent stopped) while the call was being
+                    stored, claimed: it lands, but nothing runs it now. It ends FAILED, not run,
+                    rather than EXECUTING until recovery declares a run that never happened in
+                    doubt (nor runs later, detached from the caller that gave it up)."""
+                    why = "its caller was cancelled before it ran; not run"
+                    await self.ctx.db(self.transitions.finished, running, RequestState.FAILED, None, why)
+                    log.warning("request %s: %s", request.id, why)
+
                 events = [submitted, auto, claimed]
                 record = route.record_auto
                 held = self.outbox.ticket_lease(running) if record else None
-                submit = self.transitions.submitted
-                await self.ctx.db(submit, running, events, record, context, ticket_lease=held)
+                submit = partial(self.transitions.submitted, ticket_lease=held)
+                await self.ctx.db_or_undo(submit, (running, events, record, context), withdrawn)
                 if route.record_auto:  # the ticket as a record, before the run reports on it
                     await self.outbox.open_ticket_now(running)
                 return running
