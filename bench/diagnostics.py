@@ -20,7 +20,11 @@ def calls_on_the_loop(conn: Any, adapters: bool = True) -> None:
     async def store_inline(fn: Any, *args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)
 
+    async def store_inline_undoable(fn: Any, args: tuple[Any, ...], undo: Any) -> Any:
+        return fn(*args)  # nothing to undo: the call cannot be abandoned half-way on the loop
+
     conn.service.ctx.db = store_inline
+    conn.service.ctx.db_or_undo = store_inline_undoable
     if not adapters:
         return
     for bridge in conn.service.ctx.adapters.values():

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import pg_available, pg_schema, spread
-from .diagnostics import on_one_cpu
+from .diagnostics import calls_on_the_loop, on_one_cpu
 from .setup import REPO
 from .stats import percentile
 
@@ -36,11 +36,7 @@ async def _measure(config_path: Path, calls: int, rounds: int, inline: bool = Fa
 
     conn = Connector.from_config(load_config(config_path))
     if inline:
-
-        async def on_the_loop(fn: Any, *args: Any, **kwargs: Any) -> Any:
-            return fn(*args, **kwargs)
-
-        conn.service.ctx.db = on_the_loop  # type: ignore[method-assign]
+        calls_on_the_loop(conn, adapters=False)
     try:
         gated = conn.gate(send_email)
         token = CancellationToken()
