@@ -55,9 +55,9 @@ def _comment_vote(comment: Mapping[str, Any], decision: DecisionSettings) -> Vot
     body = comment.get("body")
     if not isinstance(body, str) or not body.strip():
         return None
-    first = body.strip().splitlines()[0].strip().casefold()
-    verdicts = {decision.vote_approve.strip().casefold(): Verdict.APPROVED}
-    verdicts[decision.vote_reject.strip().casefold()] = Verdict.REJECTED
+    first = p.vote_word(body)
+    verdicts = {p.vote_word(decision.vote_approve): Verdict.APPROVED}
+    verdicts[p.vote_word(decision.vote_reject)] = Verdict.REJECTED
     verdict = verdicts.get(first)
     author = p.actor_from_user(comment.get("author"))
     if verdict is None or author is None:

@@ -13,6 +13,7 @@ from connector.core.models import DecisionEvent
 
 from . import jql
 from . import webhook as wh
+from .parse import vote_word
 
 if TYPE_CHECKING:
     pass
@@ -46,10 +47,7 @@ class JiraWebhooks:
         words: set[str] = set()
         for name, route in self.routes.items():
             if name in self.context.vote_routes and route.decision.mode != "jsm":
-                words |= {
-                    route.decision.vote_approve.strip().casefold(),
-                    route.decision.vote_reject.strip().casefold(),
-                }
+                words |= {vote_word(route.decision.vote_approve), vote_word(route.decision.vote_reject)}
         return frozenset(words)
 
     def webhook_url(self, public_url: str) -> str:

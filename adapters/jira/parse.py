@@ -46,6 +46,13 @@ def request_id_from_labels(labels: Iterable[str]) -> str | None:
     return None
 
 
+def vote_word(text: str) -> str:
+    """How a vote comment (and a configured vote word) is compared: its first line, trimmed and
+    casefolded. One rule for the vote itself and for the webhook that hints at it."""
+    lines = text.strip().splitlines()
+    return lines[0].strip().casefold() if lines else ""
+
+
 def seal_property(request_id: str, seal: str) -> dict[str, Any]:
     return {"key": SEAL_PROPERTY, "value": {"request": request_id, "seal": seal}}
 

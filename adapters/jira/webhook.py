@@ -13,7 +13,7 @@ from connector.core.errors import WebhookRejected
 from connector.core.http import header
 from connector.core.models import DecisionEvent
 
-from .parse import request_id_from_labels
+from .parse import request_id_from_labels, vote_word
 
 SIGNATURE_HEADER = "X-Hub-Signature"
 DELIVERY_HEADER = "X-Atlassian-Webhook-Identifier"
@@ -81,7 +81,7 @@ def _vote_comment(data: dict[str, Any], vote_words: frozenset[str]) -> bool:
     text = comment.get("body") if isinstance(comment, dict) else None
     if not isinstance(text, str) or not text.strip():
         return False  # (a body in the document format is left to the poll)
-    return text.strip().splitlines()[0].strip().casefold() in vote_words
+    return vote_word(text) in vote_words
 
 
 def parse_payload(
